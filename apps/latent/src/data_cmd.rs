@@ -1,0 +1,303 @@
+//! `latent data …`: verify and summarise the bundled MNIST, read point files, and generate
+//! synthetic Gaussian-mixture data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use latent_data::{default_mnist_dir, MixtureSpec, Mnist, Points, Split};
+use serde::Serialize;
+
+use crate::backend::Backend;
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Check the MNIST files against their SHA256SUMS.
+    Verify {
+        /// Directory holding the MNIST IDX files and SHA256SUMS [default: datasets/mnist].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Load an MNIST split, validate it, and print its size, class counts and pixel statistics.
+    Mnist(MnistArgs),
+    /// Read a .csv or .npy point file and print its shape and per-column statistics.
+    Points {
+        /// The file (.csv with an optional header, or a 2-D float32/float64 .npy).
+        file: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw points from a Gaussian mixture and write them as .csv or .npy.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MnistArgs {
+    /// Directory holding the MNIST IDX files [default: datasets/mnist].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Which split.
+    #[arg(long, value_enum, default_value = "train")]
+    split: SplitArg,
+    /// Keep only the first N examples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Also check the SHA-256 sums before loading.
+    #[arg(long)]
+    verify: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SplitArg {
+    Train,
+    Test,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// A mixture as JSON: {"weights": [...], "means": [[...]], "covariances": [[[...]]]}.
+    #[arg(long, conflicts_with = "blobs")]
+    spec: Option<PathBuf>,
+    /// Instead of --spec: K equally weighted isotropic blobs with random centres.
+    #[arg(long)]
+    blobs: Option<usize>,
+    /// Dimension of the --blobs centres.
+    #[arg(long, default_value_t = 2)]
+    dim: usize,
+    /// Distance scale between --blobs centres, in units of the blobs' standard deviation.
+    #[arg(long, default_value_t = 6.0)]
+    separation: f64,
+    /// Number of points.
+    #[arg(long, short)]
+    n: usize,
+    /// Random seed (the same seed gives the same points).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output file, .csv or .npy.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Also write each point's component to this file (one integer per line).
+    #[arg(long)]
+    labels_out: Option<PathBuf>,
+}
+
+pub fn run(cmd: DataCommand, backend: Backend, gpu: Option<usize>) -> Result<()> {
+    match cmd {
+        DataCommand::Verify { dir } => {
+            let dir = dir.unwrap_or_else(default_mnist_dir);
+            let checked = latent_data::verify_sha256sums(&dir)?;
+            println!(
+                "{}: {} files match SHA256SUMS",
+                dir.display(),
+                checked.len()
+            );
+            Ok(())
+        }
+        DataCommand::Mnist(args) => mnist(args, backend, gpu),
+        DataCommand::Points { file, json } => points(&file, json),
+        DataCommand::Synth(args) => synth(args),
+    }
+}
+
+#[derive(Serialize)]
+struct MnistSummary {
+    dir: PathBuf,
+    split: Split,
+    images: usize,
+    class_counts: [usize; 10],
+    mean_pixel: f64,
+    std_pixel: f64,
+    mean_binarised: f64,
+    backend: Backend,
+}
+
+fn mnist(args: MnistArgs, backend: Backend, gpu: Option<usize>) -> Result<()> {
+    use burn::data::dataloader::batcher::Batcher;
+    use burn::data::dataset::Dataset;
+
+    let dir = args.dir.unwrap_or_else(default_mnist_dir);
+    if args.verify {
+        latent_data::verify_sha256sums(&dir)?;
+    }
+    let split = match args.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Test => Split::Test,
+    };
+    let data = Mnist::load(&dir, split, args.limit)
+        .with_context(|| format!("loading MNIST from {}", dir.display()))?;
+    let mut class_counts = [0usize; 10];
+    for label in data.labels() {
+        class_counts[*label as usize] += 1;
+    }
+    let n_pixels = data.pixels().len() as f64;
+    let mean = data.pixels().iter().map(|v| *v as f64).sum::<f64>() / n_pixels / 255.0;
+    let var = data
+        .pixels()
+        .iter()
+        .map(|v| (*v as f64 / 255.0 - mean).powi(2))
+        .sum::<f64>()
+        / n_pixels;
+    // One pass of the fixed binarisation through the batcher on the chosen device: the
+    // evaluation inputs the models will see.
+    let device = backend.device(gpu)?;
+    let items = (0..data.len()).filter_map(|i| data.get(i).ok()).collect();
+    let batch = latent_data::MnistBatcher::fixed(0).batch(items, &device);
+    let mean_binarised = batch
+        .images
+        .mean()
+        .try_into_scalar::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading the batch back from {}: {e:?}", backend.name()))?
+        as f64;
+    let summary = MnistSummary {
+        dir,
+        split,
+        images: data.len(),
+        class_counts,
+        mean_pixel: mean,
+        std_pixel: var.sqrt(),
+        mean_binarised,
+        backend,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "MNIST {:?} from {}: {} images of 28×28",
+            summary.split,
+            summary.dir.display(),
+            summary.images
+        );
+        println!("class counts 0-9: {:?}", summary.class_counts);
+        println!(
+            "pixel mean {:.4}, std {:.4} (grey levels in [0, 1]); fixed binarisation (seed 0) mean {:.4} on {}",
+            summary.mean_pixel,
+            summary.std_pixel,
+            summary.mean_binarised,
+            backend.name()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct PointsSummary<'a> {
+    file: &'a Path,
+    n: usize,
+    d: usize,
+    column_mean: Vec<f64>,
+    column_std: Vec<f64>,
+}
+
+fn points(file: &Path, json: bool) -> Result<()> {
+    let points = latent_data::read_points(file)?;
+    let (n, d) = (points.len(), points.dim());
+    let mut column_mean = vec![0.0; d];
+    for i in 0..n {
+        for (m, v) in column_mean.iter_mut().zip(points.row(i)) {
+            *m += v / n as f64;
+        }
+    }
+    let mut column_std = vec![0.0; d];
+    for i in 0..n {
+        for ((s, v), m) in column_std.iter_mut().zip(points.row(i)).zip(&column_mean) {
+            *s += (v - m).powi(2) / n as f64;
+        }
+    }
+    column_std.iter_mut().for_each(|s| *s = s.sqrt());
+    let summary = PointsSummary {
+        file,
+        n,
+        d,
+        column_mean,
+        column_std,
+    };
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("{}: {n} points of dimension {d}", file.display());
+        for c in 0..d {
+            println!(
+                "  column {}: mean {:.6}, std {:.6}",
+                c + 1,
+                summary.column_mean[c],
+                summary.column_std[c]
+            );
+        }
+    }
+    Ok(())
+}
+
+fn synth(args: SynthArgs) -> Result<()> {
+    let spec = match (&args.spec, args.blobs) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str::<MixtureSpec>(&text)
+                .with_context(|| format!("{} is not a mixture spec", path.display()))?
+        }
+        (None, Some(k)) => blobs(k, args.dim, args.separation, args.seed)?,
+        (None, None) => bail!("give either --spec FILE.json or --blobs K"),
+    };
+    if args.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let (points, labels) = spec.sample(args.n, args.seed)?;
+    write_points(&points, &args.out)?;
+    if let Some(path) = &args.labels_out {
+        let text: String = labels.iter().map(|k| format!("{k}\n")).collect();
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!(
+        "wrote {} points of dimension {} from {} components to {}",
+        points.len(),
+        points.dim(),
+        spec.weights.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// K equal-weight unit-variance blobs whose centres are drawn uniformly in a cube of side
+/// `separation · K^(1/d)`, so typical neighbours are about `separation` standard deviations apart.
+fn blobs(k: usize, dim: usize, separation: f64, seed: u64) -> Result<MixtureSpec> {
+    if k == 0 || dim == 0 {
+        bail!("--blobs and --dim must be at least 1");
+    }
+    let side = separation * (k as f64).powf(1.0 / dim as f64);
+    let centre_spec = MixtureSpec::isotropic(vec![1.0], vec![vec![0.0; dim]], &[1.0]);
+    // Uniform centres from the seeded Gaussian sampler: Φ maps N(0,1) to U(0,1).
+    let (raw, _) = centre_spec.sample(k, seed ^ 0x5EED)?;
+    let means = (0..k)
+        .map(|i| raw.row(i).iter().map(|z| side * normal_cdf(*z)).collect())
+        .collect();
+    Ok(MixtureSpec::isotropic(
+        vec![1.0 / k as f64; k],
+        means,
+        &vec![1.0; k],
+    ))
+}
+
+/// Φ(z), the standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7).
+fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    0.5 * (1.0 + erf.copysign(z))
+}
+
+fn write_points(points: &Points, out: &Path) -> Result<()> {
+    let bytes = match out.extension().and_then(|e| e.to_str()) {
+        Some("csv") => points.to_csv().into_bytes(),
+        Some("npy") => latent_data::points::encode_npy(points),
+        _ => bail!("--out {} must end in .csv or .npy", out.display()),
+    };
+    std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))
+}

@@ -1,0 +1,418 @@
+//! N×D point sets for the mixture models: CSV (header optional) and NumPy `.npy` (f32/f64, 2-D).
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{DataError, Result};
+
+/// N points of dimension D, row-major, as f64 (the host-side precision of EM's small
+/// factorisations). Every value is finite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Points {
+    n: usize,
+    d: usize,
+    values: Vec<f64>,
+}
+
+impl Points {
+    /// Points from row-major `values` (`n * d` of them). Fails on a length mismatch, no rows,
+    /// zero columns or a non-finite value.
+    pub fn new(n: usize, d: usize, values: Vec<f64>) -> Result<Self> {
+        let invalid = |problem: String| DataError::InvalidMixture(problem);
+        if n == 0 || d == 0 {
+            return Err(invalid(format!(
+                "points need n ≥ 1 and d ≥ 1, got {n} × {d}"
+            )));
+        }
+        if values.len() != n * d {
+            return Err(invalid(format!(
+                "{} values for {n} × {d} points",
+                values.len()
+            )));
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(format!(
+                "value at row {}, column {} is {}",
+                i / d + 1,
+                i % d + 1,
+                values[i]
+            )));
+        }
+        Ok(Self { n, d, values })
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn dim(&self) -> usize {
+        self.d
+    }
+
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.values[i * self.d..(i + 1) * self.d]
+    }
+
+    /// The points as a float tensor `[n, d]` on `device`.
+    pub fn to_tensor(&self, device: &Device) -> Tensor<2> {
+        let values: Vec<f32> = self.values.iter().map(|v| *v as f32).collect();
+        Tensor::from_data(TensorData::new(values, [self.n, self.d]), device)
+    }
+
+    /// Writes the points as CSV (no header).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::new();
+        for i in 0..self.n {
+            let row: Vec<String> = self.row(i).iter().map(|v| v.to_string()).collect();
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Reads a `.csv` or `.npy` file, chosen by extension.
+pub fn read_points(path: &Path) -> Result<Points> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("csv") => read_csv(path),
+        Some(ext) if ext.eq_ignore_ascii_case("npy") => read_npy(path),
+        _ => Err(DataError::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Reads comma-separated numbers, one point per line.
+///
+/// The first non-blank line is a header if none of its cells is a number; blank lines and
+/// lines starting with `#` are skipped. Ragged rows, non-numeric cells, NaN or infinite values
+/// and a file with no data rows are errors naming the line (1-based).
+pub fn read_csv(path: &Path) -> Result<Points> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    parse_csv(path, &text)
+}
+
+fn parse_csv(path: &Path, text: &str) -> Result<Points> {
+    let err = |line: usize, problem: String| DataError::Points {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    };
+    let mut values = Vec::new();
+    let mut d: Option<usize> = None;
+    let mut n = 0;
+    let mut seen_first = false;
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let cells: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+        if !seen_first {
+            seen_first = true;
+            if cells.iter().all(|c| c.parse::<f64>().is_err()) {
+                d = Some(cells.len());
+                continue; // header
+            }
+        }
+        match d {
+            Some(expected) if expected != cells.len() => {
+                return Err(err(
+                    line_no,
+                    format!("{} columns, expected {expected} (ragged row)", cells.len()),
+                ))
+            }
+            _ => d = Some(cells.len()),
+        }
+        for (c, cell) in cells.iter().enumerate() {
+            let value: f64 = cell.parse().map_err(|_| {
+                err(
+                    line_no,
+                    format!("column {}: {cell:?} is not a number", c + 1),
+                )
+            })?;
+            if !value.is_finite() {
+                return Err(err(
+                    line_no,
+                    format!("column {}: {cell} is not finite", c + 1),
+                ));
+            }
+            values.push(value);
+        }
+        n += 1;
+    }
+    match (n, d) {
+        (0, _) | (_, None) => Err(DataError::Empty {
+            path: path.to_path_buf(),
+        }),
+        (n, Some(d)) => Points::new(n, d, values),
+    }
+}
+
+/// Reads a NumPy `.npy` file (format versions 1–3) holding a 2-D array of f32 or f64, either
+/// byte order, C or Fortran order.
+pub fn read_npy(path: &Path) -> Result<Points> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    parse_npy(path, &bytes)
+}
+
+fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Points> {
+    let err = |problem: String| DataError::Npy {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(err("not a .npy file (missing the \\x93NUMPY magic)".into()));
+    }
+    let (header_len, header_start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(err(format!("unsupported .npy format version {v}"))),
+    };
+    let data_start = header_start + header_len;
+    let header = bytes
+        .get(header_start..data_start)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| err("truncated or non-text header".into()))?;
+    let descr = dict_value(header, "descr").ok_or_else(|| err("header has no 'descr'".into()))?;
+    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    let (little_endian, width) = match descr {
+        "<f8" | "=f8" => (true, 8),
+        "<f4" | "=f4" => (true, 4),
+        ">f8" => (false, 8),
+        ">f4" => (false, 4),
+        other => {
+            return Err(err(format!(
+                "dtype {other} is not supported; save the array as float32 or float64"
+            )))
+        }
+    };
+    let fortran = dict_value(header, "fortran_order")
+        .map(|v| v.starts_with("True"))
+        .ok_or_else(|| err("header has no 'fortran_order'".into()))?;
+    let shape_text =
+        dict_value(header, "shape").ok_or_else(|| err("header has no 'shape'".into()))?;
+    let shape: Vec<usize> = shape_text
+        .trim_start_matches('(')
+        .split(')')
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| err(format!("bad shape {shape_text:?}")))
+        })
+        .collect::<Result<_>>()?;
+    let [n, d] = shape[..] else {
+        return Err(err(format!(
+            "array has shape {shape:?}; points must be a 2-D array (n, d)"
+        )));
+    };
+    let expected = n
+        .checked_mul(d)
+        .and_then(|c| c.checked_mul(width))
+        .ok_or_else(|| err(format!("shape {shape:?} is too large")))?;
+    let data = &bytes[data_start.min(bytes.len())..];
+    if data.len() != expected {
+        return Err(err(format!(
+            "shape {shape:?} of {descr} needs {expected} data bytes, the file has {}",
+            data.len()
+        )));
+    }
+    let read = |chunk: &[u8]| -> f64 {
+        match (width, little_endian) {
+            (8, true) => f64::from_le_bytes(chunk.try_into().unwrap()),
+            (8, false) => f64::from_be_bytes(chunk.try_into().unwrap()),
+            (_, true) => f32::from_le_bytes(chunk.try_into().unwrap()) as f64,
+            (_, false) => f32::from_be_bytes(chunk.try_into().unwrap()) as f64,
+        }
+    };
+    let raw: Vec<f64> = data.chunks_exact(width).map(read).collect();
+    let values: Vec<f64> = if fortran {
+        (0..n * d).map(|i| raw[(i % d) * n + i / d]).collect()
+    } else {
+        raw
+    };
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(DataError::Points {
+            path: path.to_path_buf(),
+            line: i / d + 1,
+            problem: format!("column {}: {} is not finite", i % d + 1, values[i]),
+        });
+    }
+    if n == 0 {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Points::new(n, d, values)
+}
+
+/// The text after `'key':` in a Python dict literal, up to the next top-level comma.
+fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let start = header
+        .find(&format!("'{key}'"))
+        .or_else(|| header.find(&format!("\"{key}\"")))?;
+    let rest = header[start + key.len() + 2..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let mut depth = 0;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' | '}' if depth == 0 => return Some(rest[..i].trim()),
+            _ => {}
+        }
+    }
+    Some(rest.trim())
+}
+
+/// Encodes points as a version-1 `.npy` file of little-endian f64, C order.
+pub fn encode_npy(points: &Points) -> Vec<u8> {
+    let mut header = format!(
+        "{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, {}), }}",
+        points.len(),
+        points.dim()
+    );
+    // Pad so that the data starts on a 64-byte boundary, header ending in '\n'.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in points.values() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(text: &str) -> Result<Points> {
+        parse_csv(Path::new("points.csv"), text)
+    }
+
+    fn npy_with(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+        let header = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}\n",
+            if fortran { "True" } else { "False" }
+        );
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn npy(bytes: &[u8]) -> Result<Points> {
+        parse_npy(Path::new("points.npy"), bytes)
+    }
+
+    #[test]
+    fn csv_with_and_without_header() {
+        let with = csv("x,y\n1,2\n3.5,-4e-1\n").unwrap();
+        let without = csv("1,2\n\n# comment\n3.5, -0.4\n").unwrap();
+        assert_eq!(with, without);
+        assert_eq!((with.len(), with.dim()), (2, 2));
+        assert_eq!(with.row(1), &[3.5, -0.4]);
+    }
+
+    #[test]
+    fn csv_errors_name_the_line() {
+        let ragged = csv("1,2\n3,4\n5\n").unwrap_err();
+        assert!(
+            matches!(ragged, DataError::Points { line: 3, .. }),
+            "{ragged}"
+        );
+        assert!(ragged.to_string().starts_with("points.csv:3:"), "{ragged}");
+        let word = csv("1,2\n3,abc\n").unwrap_err();
+        assert!(matches!(word, DataError::Points { line: 2, .. }), "{word}");
+        assert!(word.to_string().contains("\"abc\""), "{word}");
+        let nan = csv("a,b\n1,NaN\n").unwrap_err();
+        assert!(matches!(nan, DataError::Points { line: 2, .. }), "{nan}");
+        let inf = csv("1,inf\n").unwrap_err();
+        assert!(matches!(inf, DataError::Points { line: 1, .. }), "{inf}");
+        let mixed_header = csv("x,2\n1,2\n").unwrap_err();
+        assert!(matches!(mixed_header, DataError::Points { line: 1, .. }));
+        assert!(matches!(csv(""), Err(DataError::Empty { .. })));
+        assert!(matches!(csv("x,y\n\n"), Err(DataError::Empty { .. })));
+        let header_mismatch = csv("x,y,z\n1,2\n").unwrap_err();
+        assert!(matches!(header_mismatch, DataError::Points { line: 2, .. }));
+    }
+
+    #[test]
+    fn npy_round_trip_and_dtypes() {
+        let points = Points::new(3, 2, vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]).unwrap();
+        assert_eq!(npy(&encode_npy(&points)).unwrap(), points);
+        let f32_data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, -6.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(
+            npy(&npy_with("<f4", false, "(3, 2)", &f32_data)).unwrap(),
+            points
+        );
+        let be: Vec<u8> = points
+            .values()
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        assert_eq!(npy(&npy_with(">f8", false, "(3, 2)", &be)).unwrap(), points);
+        // Fortran order stores column after column.
+        let col_major: Vec<u8> = [1.0f64, 3.0, 5.0, 2.0, 4.0, -6.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(
+            npy(&npy_with("<f8", true, "(3, 2)", &col_major)).unwrap(),
+            points
+        );
+    }
+
+    #[test]
+    fn npy_errors() {
+        let data: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let one_d = npy(&npy_with("<f8", false, "(2,)", &data)).unwrap_err();
+        assert!(one_d.to_string().contains("2-D"), "{one_d}");
+        let ints = npy(&npy_with("<i8", false, "(1, 2)", &data)).unwrap_err();
+        assert!(ints.to_string().contains("<i8"), "{ints}");
+        let short = npy(&npy_with("<f8", false, "(2, 2)", &data)).unwrap_err();
+        assert!(short.to_string().contains("needs 32 data bytes"), "{short}");
+        let nan: Vec<u8> = [1.0f64, f64::NAN]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let nan = npy(&npy_with("<f8", false, "(2, 1)", &nan)).unwrap_err();
+        assert!(matches!(nan, DataError::Points { line: 2, .. }), "{nan}");
+        assert!(npy(b"PK\x03\x04 not numpy").is_err());
+        assert!(matches!(
+            npy(&npy_with("<f8", false, "(0, 3)", &[])),
+            Err(DataError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_extension_is_an_error() {
+        let err = read_points(Path::new("points.txt")).unwrap_err();
+        assert!(matches!(err, DataError::UnknownFormat { .. }), "{err}");
+    }
+}
