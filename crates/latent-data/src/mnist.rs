@@ -41,7 +41,7 @@ impl Split {
     }
 
     /// The number of examples of the full split.
-    pub fn len(self) -> usize {
+    pub fn num_examples(self) -> usize {
         match self {
             Split::Train => 60_000,
             Split::Test => 10_000,
@@ -181,7 +181,7 @@ pub enum Binarization {
     None,
     /// A fresh Bernoulli draw x ~ Bern(v / 255) of every pixel each time an image is batched,
     /// from a seeded generator: reproducible for the same seed and order of batches.
-    Dynamic(Mutex<StdRng>),
+    Dynamic(Box<Mutex<StdRng>>),
     /// One fixed Bernoulli draw per (image index, pixel), the same every run and every
     /// backend for a given seed, whatever the batching: for likelihood evaluation.
     Fixed { seed: u64 },
@@ -211,7 +211,7 @@ impl MnistBatcher {
     /// Dynamic binarisation: a fresh draw per presentation, seeded.
     pub fn dynamic(seed: u64) -> Self {
         Self {
-            binarization: Binarization::Dynamic(Mutex::new(StdRng::seed_from_u64(seed))),
+            binarization: Binarization::Dynamic(Box::new(Mutex::new(StdRng::seed_from_u64(seed)))),
         }
     }
 

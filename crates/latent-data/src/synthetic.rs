@@ -59,7 +59,7 @@ impl MixtureSpec {
                 self.covariances.len()
             )));
         }
-        if let Some(w) = self.weights.iter().find(|w| !(**w > 0.0) || !w.is_finite()) {
+        if let Some(w) = self.weights.iter().find(|w| **w <= 0.0 || !w.is_finite()) {
             return Err(invalid(format!("weight {w} is not positive")));
         }
         let total: f64 = self.weights.iter().sum();
@@ -82,9 +82,9 @@ impl MixtureSpec {
             {
                 return Err(invalid(format!("component {c}: non-finite parameter")));
             }
-            for i in 0..d {
-                for j in 0..i {
-                    if (cov[i][j] - cov[j][i]).abs() > 1e-9 * (1.0 + cov[i][j].abs()) {
+            for (i, row) in cov.iter().enumerate() {
+                for (j, v) in row.iter().enumerate().take(i) {
+                    if (v - cov[j][i]).abs() > 1e-9 * (1.0 + v.abs()) {
                         return Err(invalid(format!("component {c}: covariance not symmetric")));
                     }
                 }
@@ -133,7 +133,7 @@ fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
             let s: f64 = (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum();
             if i == j {
                 let v = a[i * d + i] - s;
-                if !(v > 0.0) {
+                if v <= 0.0 || v.is_nan() {
                     return None;
                 }
                 l[i * d + j] = v.sqrt();
