@@ -6,6 +6,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::StandardNormal;
 
+use latent_distributions::linalg::cholesky;
+
 use crate::error::{DataError, Result};
 use crate::points::Points;
 
@@ -123,26 +125,6 @@ impl MixtureSpec {
         }
         Ok((Points::new(n, d, values)?, labels))
     }
-}
-
-/// Lower-triangular L with L Lᵀ = A (row-major D × D), or `None` if A is not positive definite.
-fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum();
-            if i == j {
-                let v = a[i * d + i] - s;
-                if v <= 0.0 || v.is_nan() {
-                    return None;
-                }
-                l[i * d + j] = v.sqrt();
-            } else {
-                l[i * d + j] = (a[i * d + j] - s) / l[j * d + j];
-            }
-        }
-    }
-    Some(l)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 mod bernoulli;
 mod categorical;
 pub mod kl;
+pub mod linalg;
 mod math;
 mod normal;
 

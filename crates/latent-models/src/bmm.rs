@@ -1,0 +1,409 @@
+//! Bernoulli mixture fitted by EM: z ~ Categorical(α), x | z = k ~ ∏_d Bernoulli(p_kd), for
+//! binary data such as binarised MNIST. The binary twin of the [`Gmm`](crate::Gmm).
+//!
+//! The E-step is one matrix product: log p(x | k) = x · (log p_k − log(1 − p_k)) + Σ_d log(1 − p_kd).
+//! The M-step smooths p with a symmetric Beta(1 + a, 1 + a) prior (a MAP estimate),
+//! p_kd = (Σ_n r_nk x_nd + a) / (N_k + 2a), so no pixel probability is ever exactly 0 or 1 and
+//! every log-probability stays finite.
+
+use std::path::Path;
+
+use burn::tensor::{Int, Tensor};
+use latent_data::Points;
+use latent_distributions::log_sum_exp;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, ModelError, Result};
+use crate::gmm::{EmProgress, InitMethod};
+use crate::host::{matrix, to_f64, vector};
+use crate::kmeans;
+
+/// Hyper-parameters of [`Bmm`] fitting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BmmConfig {
+    /// K, the number of components.
+    pub n_components: usize,
+    /// Stop when the mean log-likelihood per point changes by less than this.
+    pub tol: f64,
+    pub max_iter: usize,
+    /// Restarts; the best final mean log-likelihood is kept.
+    pub n_init: usize,
+    pub init: InitMethod,
+    /// Beta smoothing pseudo-count a > 0 added to each pixel's ones and zeros.
+    pub smoothing: f64,
+    pub seed: u64,
+}
+
+impl BmmConfig {
+    /// Defaults: tol 1e-3, 100 iterations, one k-means initialisation, smoothing 0.01.
+    pub fn new(n_components: usize) -> Self {
+        Self {
+            n_components,
+            tol: 1e-3,
+            max_iter: 100,
+            n_init: 1,
+            init: InitMethod::Kmeans,
+            smoothing: 0.01,
+            seed: 0,
+        }
+    }
+
+    pub fn with_max_iter(mut self, max_iter: usize) -> Self {
+        self.max_iter = max_iter;
+        self
+    }
+
+    pub fn with_tol(mut self, tol: f64) -> Self {
+        self.tol = tol;
+        self
+    }
+
+    pub fn with_n_init(mut self, n_init: usize) -> Self {
+        self.n_init = n_init;
+        self
+    }
+
+    pub fn with_init(mut self, init: InitMethod) -> Self {
+        self.init = init;
+        self
+    }
+
+    pub fn with_smoothing(mut self, smoothing: f64) -> Self {
+        self.smoothing = smoothing;
+        self
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Checks the settings against `n_samples` points; the error names the field.
+    pub fn check(&self, n_samples: usize) -> Result<()> {
+        if self.n_components == 0 || self.n_components > n_samples {
+            return Err(invalid(
+                "n_components",
+                format!(
+                    "must be between 1 and the number of points ({n_samples}), got {}",
+                    self.n_components
+                ),
+            ));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(invalid(
+                "tol",
+                format!("must be positive, got {}", self.tol),
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(invalid("max_iter", "must be at least 1"));
+        }
+        if self.n_init == 0 {
+            return Err(invalid("n_init", "must be at least 1"));
+        }
+        if !(self.smoothing.is_finite() && self.smoothing > 0.0) {
+            return Err(invalid(
+                "smoothing",
+                format!(
+                    "must be positive (it keeps log p finite), got {}",
+                    self.smoothing
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fits the mixture to binary `x` (`[n, d]`, values 0 or 1) by EM.
+    pub fn fit(&self, x: &Tensor<2>) -> Result<Bmm> {
+        self.fit_with_progress(x, |_| {})
+    }
+
+    /// [`fit`](Self::fit), calling `progress` after every EM iteration.
+    pub fn fit_with_progress(
+        &self,
+        x: &Tensor<2>,
+        mut progress: impl FnMut(EmProgress),
+    ) -> Result<Bmm> {
+        let [n, _] = x.dims();
+        self.check(n)?;
+        check_binary(x)?;
+        let mut best: Option<Bmm> = None;
+        for restart in 0..self.n_init {
+            let seed = self
+                .seed
+                .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = StdRng::seed_from_u64(seed);
+            let resp = kmeans::initial_responsibilities(self.init, x, self.n_components, &mut rng)?;
+            let (mut weights, mut probs) = self.m_step(x, resp)?;
+            let mut lower_bounds = Vec::new();
+            let mut lower_bound = f64::NEG_INFINITY;
+            let mut converged = false;
+            for iteration in 1..=self.max_iter {
+                let previous = lower_bound;
+                let (log_norm, log_resp) = e_step(x, &weights, &probs)?;
+                lower_bound = to_f64(log_norm.mean())?[0];
+                if !lower_bound.is_finite() {
+                    return Err(ModelError::Diverged {
+                        iteration,
+                        value: lower_bound,
+                    });
+                }
+                (weights, probs) = self.m_step(x, log_resp.exp())?;
+                lower_bounds.push(lower_bound);
+                progress(EmProgress {
+                    restart,
+                    iteration,
+                    lower_bound,
+                });
+                if (lower_bound - previous).abs() < self.tol {
+                    converged = true;
+                    break;
+                }
+            }
+            if !converged {
+                tracing::warn!(
+                    restart,
+                    max_iter = self.max_iter,
+                    "Bernoulli mixture EM did not converge"
+                );
+            }
+            if best.as_ref().is_none_or(|b| lower_bound > b.lower_bound) {
+                best = Some(Bmm {
+                    weights,
+                    probs,
+                    converged,
+                    n_iter: lower_bounds.len(),
+                    lower_bound,
+                    lower_bounds,
+                    config: self.clone(),
+                });
+            }
+        }
+        Ok(best.expect("n_init ≥ 1 was checked"))
+    }
+
+    /// Weights and smoothed pixel probabilities from responsibilities `[n, k]`.
+    fn m_step(&self, x: &Tensor<2>, resp: Tensor<2>) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+        let [n, d] = x.dims();
+        let nk = to_f64(resp.clone().sum_dim(0))?;
+        let ones = to_f64(resp.transpose().matmul(x.clone()))?;
+        let a = self.smoothing;
+        let probs = nk
+            .iter()
+            .enumerate()
+            .map(|(k, nk)| {
+                (0..d)
+                    .map(|j| (ones[k * d + j] + a) / (nk + 2.0 * a))
+                    .collect()
+            })
+            .collect();
+        let weights = nk
+            .iter()
+            .map(|v| (v + 1e-10) / (n as f64 + 1e-10 * nk.len() as f64))
+            .collect();
+        Ok((weights, probs))
+    }
+}
+
+/// Rejects data that are not all 0 or 1 (the likelihood would be meaningless).
+fn check_binary(x: &Tensor<2>) -> Result<()> {
+    let binary = x.clone().equal_elem(0.0).bool_or(x.clone().equal_elem(1.0));
+    let all = binary
+        .all()
+        .try_into_scalar::<bool>()
+        .map_err(|e| ModelError::Device(format!("{e:?}")))?;
+    if all {
+        Ok(())
+    } else {
+        Err(ModelError::InvalidData(
+            "the Bernoulli mixture needs binary data (every value 0 or 1); binarise first".into(),
+        ))
+    }
+}
+
+/// (log p(x_n) `[n]`, log responsibilities `[n, k]`).
+fn e_step(x: &Tensor<2>, weights: &[f64], probs: &[Vec<f64>]) -> Result<(Tensor<1>, Tensor<2>)> {
+    let device = x.device();
+    let (k, d) = (probs.len(), probs[0].len());
+    let logit: Vec<f64> = probs
+        .iter()
+        .flatten()
+        .map(|p| (p / (1.0 - p)).ln())
+        .collect();
+    let log_off: Vec<f64> = probs
+        .iter()
+        .map(|row| row.iter().map(|p| (1.0 - p).ln()).sum())
+        .collect();
+    let log_weights: Vec<f64> = weights.iter().map(|w| w.ln()).collect();
+    let joint = x.clone().matmul(matrix(&logit, k, d, &device).transpose())
+        + (vector(&log_off, &device) + vector(&log_weights, &device)).unsqueeze_dim(0);
+    let log_norm = log_sum_exp(joint.clone(), 1);
+    Ok((log_norm.clone().squeeze_dim(1), joint - log_norm))
+}
+
+/// A fitted Bernoulli mixture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bmm {
+    /// α_k.
+    pub weights: Vec<f64>,
+    /// p_kd, the probability that pixel d is 1 in component k (K × D), strictly inside (0, 1).
+    pub probs: Vec<Vec<f64>>,
+    pub converged: bool,
+    pub n_iter: usize,
+    /// Mean log-likelihood per point before the last M-step.
+    pub lower_bound: f64,
+    pub lower_bounds: Vec<f64>,
+    pub config: BmmConfig,
+}
+
+const FORMAT: &str = "latent-bmm";
+
+#[derive(Serialize, Deserialize)]
+struct BmmFile {
+    format: String,
+    version: u32,
+    model: Bmm,
+}
+
+impl Bmm {
+    pub fn n_components(&self) -> usize {
+        self.weights.len()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.probs.first().map_or(0, Vec::len)
+    }
+
+    fn checked_e_step(&self, x: &Tensor<2>) -> Result<(Tensor<1>, Tensor<2>)> {
+        if x.dims()[1] != self.dim() {
+            return Err(ModelError::InvalidData(format!(
+                "the model has {} pixels per point, the data {}",
+                self.dim(),
+                x.dims()[1]
+            )));
+        }
+        check_binary(x)?;
+        e_step(x, &self.weights, &self.probs)
+    }
+
+    /// log p(x_n) for each binary point: `[n]`.
+    pub fn score_samples(&self, x: &Tensor<2>) -> Result<Tensor<1>> {
+        Ok(self.checked_e_step(x)?.0)
+    }
+
+    /// Mean log-likelihood per point (nats).
+    pub fn score(&self, x: &Tensor<2>) -> Result<f64> {
+        Ok(to_f64(self.score_samples(x)?.mean())?[0])
+    }
+
+    /// Most probable component of each point: `[n]`.
+    pub fn predict(&self, x: &Tensor<2>) -> Result<Tensor<1, Int>> {
+        Ok(self.checked_e_step(x)?.1.argmax(1).squeeze_dim(1))
+    }
+
+    /// Posterior component probabilities `[n, k]`.
+    pub fn predict_proba(&self, x: &Tensor<2>) -> Result<Tensor<2>> {
+        Ok(self.checked_e_step(x)?.1.exp())
+    }
+
+    /// Free parameters: K·D pixel probabilities + K − 1 weights.
+    pub fn n_parameters(&self) -> usize {
+        self.n_components() * self.dim() + self.n_components() - 1
+    }
+
+    /// −2 log L + p log n.
+    pub fn bic(&self, x: &Tensor<2>) -> Result<f64> {
+        let n = x.dims()[0] as f64;
+        Ok(-2.0 * self.score(x)? * n + self.n_parameters() as f64 * n.ln())
+    }
+
+    /// −2 log L + 2p.
+    pub fn aic(&self, x: &Tensor<2>) -> Result<f64> {
+        let n = x.dims()[0] as f64;
+        Ok(-2.0 * self.score(x)? * n + 2.0 * self.n_parameters() as f64)
+    }
+
+    /// Draws `n` binary points and their components, reproducibly for a given seed.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<(Points, Vec<usize>)> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let total: f64 = self.weights.iter().sum();
+        let mut values = Vec::with_capacity(n * self.dim());
+        let mut labels = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut u = rng.random::<f64>() * total;
+            let k = self
+                .weights
+                .iter()
+                .position(|w| {
+                    u -= w;
+                    u < 0.0
+                })
+                .unwrap_or(self.n_components() - 1);
+            values.extend(self.probs[k].iter().map(|p| {
+                if rng.random::<f64>() < *p {
+                    1.0
+                } else {
+                    0.0
+                }
+            }));
+            labels.push(k);
+        }
+        Ok((Points::new(n, self.dim(), values)?, labels))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let file = BmmFile {
+            format: FORMAT.into(),
+            version: 1,
+            model: self.clone(),
+        };
+        std::fs::write(
+            path,
+            serde_json::to_string(&file).expect("a model serialises"),
+        )
+        .map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |problem: String| ModelError::BadModelFile {
+            path: path.to_path_buf(),
+            expected: "Bernoulli mixture",
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: BmmFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(bad(format!(
+                "format is {:?}, expected {FORMAT:?}",
+                file.format
+            )));
+        }
+        let model = file.model;
+        let d = model.dim();
+        if model.n_components() == 0
+            || model.probs.len() != model.n_components()
+            || model.probs.iter().any(|p| p.len() != d)
+        {
+            return Err(bad(
+                "weights and pixel probabilities disagree in shape".into()
+            ));
+        }
+        if model
+            .probs
+            .iter()
+            .flatten()
+            .any(|p| !(*p > 0.0 && *p < 1.0))
+        {
+            return Err(bad("a pixel probability is outside (0, 1)".into()));
+        }
+        Ok(model)
+    }
+}

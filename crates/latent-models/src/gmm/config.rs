@@ -1,0 +1,328 @@
+//! Hyper-parameters of the Gaussian mixture, validated once before any work.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, Result};
+
+/// The shape of the component covariances (scikit-learn's `covariance_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CovarianceType {
+    /// Each component its own full D × D covariance.
+    Full,
+    /// One full covariance shared by all components.
+    Tied,
+    /// Each component a diagonal covariance.
+    Diag,
+    /// Each component a single variance σ_k² I.
+    Spherical,
+}
+
+impl CovarianceType {
+    pub const ALL: [CovarianceType; 4] = [Self::Full, Self::Tied, Self::Diag, Self::Spherical];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Tied => "tied",
+            Self::Diag => "diag",
+            Self::Spherical => "spherical",
+        }
+    }
+
+    /// Free covariance parameters for `k` components in dimension `d`.
+    pub fn n_parameters(self, k: usize, d: usize) -> usize {
+        match self {
+            Self::Full => k * d * (d + 1) / 2,
+            Self::Tied => d * (d + 1) / 2,
+            Self::Diag => k * d,
+            Self::Spherical => k,
+        }
+    }
+
+    /// Length of the flat covariance vector: full K·D·D, tied D·D, diag K·D, spherical K.
+    pub(crate) fn flat_len(self, k: usize, d: usize) -> usize {
+        match self {
+            Self::Full => k * d * d,
+            Self::Tied => d * d,
+            Self::Diag => k * d,
+            Self::Spherical => k,
+        }
+    }
+}
+
+impl std::fmt::Display for CovarianceType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the responsibilities of the first EM iteration are made (scikit-learn's `init_params`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InitMethod {
+    /// k-means++ seeding then Lloyd's k-means; hard assignments (the default).
+    #[serde(rename = "kmeans")]
+    Kmeans,
+    /// k-means++ seeding only; each point assigned to its nearest seed.
+    #[serde(rename = "kmeans++")]
+    KmeansPlusPlus,
+    /// Uniform random responsibilities, normalised per point.
+    #[serde(rename = "random")]
+    Random,
+    /// K distinct random points, each the sole member of one component (as scikit-learn).
+    #[serde(rename = "random-from-data")]
+    RandomFromData,
+}
+
+impl InitMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kmeans => "kmeans",
+            Self::KmeansPlusPlus => "kmeans++",
+            Self::Random => "random",
+            Self::RandomFromData => "random-from-data",
+        }
+    }
+}
+
+/// Hyper-parameters of [`Gmm`](super::Gmm) fitting; defaults are scikit-learn's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GmmConfig {
+    /// K, the number of components (1 ≤ K ≤ number of points).
+    pub n_components: usize,
+    pub covariance_type: CovarianceType,
+    /// Stop when the mean log-likelihood changes by less than this between iterations.
+    pub tol: f64,
+    /// Added to the covariance diagonals so they stay positive definite.
+    pub reg_covar: f64,
+    /// EM iterations per restart.
+    pub max_iter: usize,
+    /// Restarts from different initialisations; the best final lower bound is kept.
+    pub n_init: usize,
+    pub init: InitMethod,
+    /// Seed of every random choice (restart r uses a seed derived from it and r).
+    pub seed: u64,
+    /// Initial weights α (K, positive, summing to 1), replacing the initialisation's.
+    pub weights_init: Option<Vec<f64>>,
+    /// Initial means (K × D), replacing the initialisation's.
+    pub means_init: Option<Vec<Vec<f64>>>,
+    /// Initial precision matrices (inverse covariances) in the flat layout of the covariance
+    /// type: full K·D·D, tied D·D, diag K·D, spherical K.
+    pub precisions_init: Option<Vec<f64>>,
+}
+
+impl GmmConfig {
+    /// scikit-learn's defaults: full covariances, tol 1e-3, reg_covar 1e-6, 100 iterations,
+    /// one k-means initialisation.
+    pub fn new(n_components: usize) -> Self {
+        Self {
+            n_components,
+            covariance_type: CovarianceType::Full,
+            tol: 1e-3,
+            reg_covar: 1e-6,
+            max_iter: 100,
+            n_init: 1,
+            init: InitMethod::Kmeans,
+            seed: 0,
+            weights_init: None,
+            means_init: None,
+            precisions_init: None,
+        }
+    }
+
+    pub fn with_covariance_type(mut self, covariance_type: CovarianceType) -> Self {
+        self.covariance_type = covariance_type;
+        self
+    }
+
+    pub fn with_tol(mut self, tol: f64) -> Self {
+        self.tol = tol;
+        self
+    }
+
+    pub fn with_reg_covar(mut self, reg_covar: f64) -> Self {
+        self.reg_covar = reg_covar;
+        self
+    }
+
+    pub fn with_max_iter(mut self, max_iter: usize) -> Self {
+        self.max_iter = max_iter;
+        self
+    }
+
+    pub fn with_n_init(mut self, n_init: usize) -> Self {
+        self.n_init = n_init;
+        self
+    }
+
+    pub fn with_init(mut self, init: InitMethod) -> Self {
+        self.init = init;
+        self
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    pub fn with_weights_init(mut self, weights: Vec<f64>) -> Self {
+        self.weights_init = Some(weights);
+        self
+    }
+
+    pub fn with_means_init(mut self, means: Vec<Vec<f64>>) -> Self {
+        self.means_init = Some(means);
+        self
+    }
+
+    pub fn with_precisions_init(mut self, precisions: Vec<f64>) -> Self {
+        self.precisions_init = Some(precisions);
+        self
+    }
+
+    /// Checks every setting against each other and against data of `n_samples` points of
+    /// dimension `dim`; the error names the first field at fault.
+    pub fn check(&self, n_samples: usize, dim: usize) -> Result<()> {
+        let k = self.n_components;
+        if k == 0 {
+            return Err(invalid("n_components", "must be at least 1"));
+        }
+        if k > n_samples {
+            return Err(invalid(
+                "n_components",
+                format!("{k} components need at least {k} points, the data have {n_samples}"),
+            ));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(invalid(
+                "tol",
+                format!("must be positive, got {}", self.tol),
+            ));
+        }
+        if !(self.reg_covar.is_finite() && self.reg_covar >= 0.0) {
+            return Err(invalid(
+                "reg_covar",
+                format!("must be ≥ 0, got {}", self.reg_covar),
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(invalid("max_iter", "must be at least 1"));
+        }
+        if self.n_init == 0 {
+            return Err(invalid("n_init", "must be at least 1"));
+        }
+        if let Some(weights) = &self.weights_init {
+            if weights.len() != k {
+                return Err(invalid(
+                    "weights_init",
+                    format!("has {} weights for {k} components", weights.len()),
+                ));
+            }
+            if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+                return Err(invalid("weights_init", "weights must be in [0, 1]"));
+            }
+            let total: f64 = weights.iter().sum();
+            if (total - 1.0).abs() > 1e-6 {
+                return Err(invalid("weights_init", format!("sum to {total}, not 1")));
+            }
+        }
+        if let Some(means) = &self.means_init {
+            if means.len() != k || means.iter().any(|m| m.len() != dim) {
+                return Err(invalid(
+                    "means_init",
+                    format!("must be {k} means of dimension {dim}"),
+                ));
+            }
+            if means.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(invalid("means_init", "has a non-finite value"));
+            }
+        }
+        if let Some(precisions) = &self.precisions_init {
+            let want = self.covariance_type.flat_len(k, dim);
+            if precisions.len() != want {
+                return Err(invalid(
+                    "precisions_init",
+                    format!(
+                        "{} covariances of {k} components in dimension {dim} need {want} values, got {}",
+                        self.covariance_type,
+                        precisions.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ModelError;
+
+    fn field_of(result: Result<()>) -> &'static str {
+        match result {
+            Err(ModelError::InvalidSetting { field, .. }) => field,
+            other => panic!("expected an invalid setting, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_bad_setting_names_its_field() {
+        assert_eq!(field_of(GmmConfig::new(0).check(10, 2)), "n_components");
+        assert_eq!(field_of(GmmConfig::new(11).check(10, 2)), "n_components");
+        assert_eq!(
+            field_of(GmmConfig::new(2).with_tol(0.0).check(10, 2)),
+            "tol"
+        );
+        assert_eq!(
+            field_of(GmmConfig::new(2).with_tol(f64::NAN).check(10, 2)),
+            "tol"
+        );
+        assert_eq!(
+            field_of(GmmConfig::new(2).with_reg_covar(-1e-6).check(10, 2)),
+            "reg_covar"
+        );
+        assert_eq!(
+            field_of(GmmConfig::new(2).with_max_iter(0).check(10, 2)),
+            "max_iter"
+        );
+        assert_eq!(
+            field_of(GmmConfig::new(2).with_n_init(0).check(10, 2)),
+            "n_init"
+        );
+        assert_eq!(
+            field_of(
+                GmmConfig::new(2)
+                    .with_weights_init(vec![0.5, 0.6])
+                    .check(10, 2)
+            ),
+            "weights_init"
+        );
+        assert_eq!(
+            field_of(
+                GmmConfig::new(2)
+                    .with_means_init(vec![vec![0.0, 1.0]])
+                    .check(10, 2)
+            ),
+            "means_init"
+        );
+        assert_eq!(
+            field_of(
+                GmmConfig::new(2)
+                    .with_precisions_init(vec![1.0; 3])
+                    .check(10, 2)
+            ),
+            "precisions_init"
+        );
+        assert!(GmmConfig::new(10).check(10, 2).is_ok());
+    }
+
+    #[test]
+    fn parameter_counts_match_scikit_learn() {
+        // scikit-learn's _n_parameters = cov params + K·D means + K − 1 weights.
+        assert_eq!(CovarianceType::Full.n_parameters(3, 2), 9);
+        assert_eq!(CovarianceType::Tied.n_parameters(3, 2), 3);
+        assert_eq!(CovarianceType::Diag.n_parameters(3, 2), 6);
+        assert_eq!(CovarianceType::Spherical.n_parameters(3, 2), 3);
+    }
+}

@@ -1,0 +1,745 @@
+//! Gaussian mixture model fitted by expectation–maximisation, with scikit-learn's
+//! `GaussianMixture` as the anchor.
+//!
+//! z ~ Categorical(α), x | z = k ~ N(μ_k, Σ_k). The E-step is batched tensor work on the data's
+//! device, in log space (log-sum-exp over components); full and tied covariances go through
+//! their precision Cholesky factors. The D × D factorisations run on the host in f64. The data
+//! are centred (in f32, exactly enough) before EM so that offsets such as 1000 + noise do not
+//! cost float32 precision.
+
+mod config;
+
+pub use config::{CovarianceType, GmmConfig, InitMethod};
+
+use std::path::Path;
+
+use burn::tensor::{Int, Tensor};
+use latent_data::{MixtureSpec, Points};
+use latent_distributions::linalg::{cholesky, lower_triangular_inverse, spd_inverse, transpose};
+use latent_distributions::{log_sum_exp, LN_2PI};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, ModelError, Result};
+use crate::host::{matrix, to_f64, vector};
+use crate::kmeans;
+
+/// Guards component counts against zero, as scikit-learn does (10 × machine epsilon of f32).
+const NK_EPS: f64 = 10.0 * f32::EPSILON as f64;
+
+/// A fitted Gaussian mixture. Parameters are f64 on the host; data live on any device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gmm {
+    pub covariance_type: CovarianceType,
+    /// α_k (K).
+    pub weights: Vec<f64>,
+    /// μ_k (K × D).
+    pub means: Vec<Vec<f64>>,
+    /// Covariances, flat: full K·D·D, tied D·D, diag K·D, spherical K (row-major).
+    pub covariances: Vec<f64>,
+    /// How the model was fitted (`None` for a model built from given parameters).
+    pub fit: Option<FitReport>,
+}
+
+/// What EM did: convergence, iterations, and the lower bound (mean log-likelihood) per
+/// iteration of the best restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    pub converged: bool,
+    pub n_iter: usize,
+    /// Mean log-likelihood of the training data before the last M-step (scikit-learn's
+    /// `lower_bound_`).
+    pub lower_bound: f64,
+    pub lower_bounds: Vec<f64>,
+    /// Index of the restart that won.
+    pub best_init: usize,
+    pub config: GmmConfig,
+}
+
+/// One EM iteration, for progress reporting.
+#[derive(Debug, Clone, Copy)]
+pub struct EmProgress {
+    pub restart: usize,
+    pub iteration: usize,
+    pub lower_bound: f64,
+}
+
+/// The parameters EM iterates on, in centred coordinates (means minus `center`).
+#[derive(Debug, Clone)]
+struct Params {
+    kind: CovarianceType,
+    k: usize,
+    d: usize,
+    weights: Vec<f64>,
+    means: Vec<f64>,
+    covariances: Vec<f64>,
+}
+
+/// Parameters on the device, ready for the E-step.
+struct Prepared {
+    log_weights: Tensor<1>,
+    /// Σ_d log of the precision Cholesky diagonal (= −½ log det Σ_k): `[k]`.
+    log_det: Tensor<1>,
+    shape: PreparedShape,
+}
+
+enum PreparedShape {
+    /// Precision Cholesky factors P_k (`[d, d]`, one shared when tied) and μ_k P_k (`[k, d]`).
+    Cholesky {
+        factors: Vec<Tensor<2>>,
+        projected_means: Tensor<2>,
+    },
+    /// Precisions 1/σ²_kd (`[k, d]`) and means (`[k, d]`), diag and spherical.
+    Diagonal {
+        precisions: Tensor<2>,
+        means: Tensor<2>,
+    },
+}
+
+impl Params {
+    fn reg_diagonal(&mut self, reg: f64) {
+        let (k, d) = (self.k, self.d);
+        match self.kind {
+            CovarianceType::Full => {
+                for c in 0..k {
+                    for i in 0..d {
+                        self.covariances[c * d * d + i * d + i] += reg;
+                    }
+                }
+            }
+            CovarianceType::Tied => {
+                for i in 0..d {
+                    self.covariances[i * d + i] += reg;
+                }
+            }
+            CovarianceType::Diag | CovarianceType::Spherical => {
+                self.covariances.iter_mut().for_each(|v| *v += reg)
+            }
+        }
+    }
+
+    /// Factorises on the host and uploads. Fails if a covariance is not positive definite.
+    fn prepare(&self, device: &burn::tensor::Device, reg_covar: f64) -> Result<Prepared> {
+        let (k, d) = (self.k, self.d);
+        let log_weights: Vec<f64> = self.weights.iter().map(|w| w.ln()).collect();
+        let ill = |component| ModelError::IllConditioned {
+            component,
+            reg_covar,
+        };
+        let (log_det, shape) = match self.kind {
+            CovarianceType::Full | CovarianceType::Tied => {
+                let n_factors = if self.kind == CovarianceType::Full {
+                    k
+                } else {
+                    1
+                };
+                let mut host_factors = Vec::with_capacity(n_factors);
+                let mut log_dets = Vec::with_capacity(n_factors);
+                for c in 0..n_factors {
+                    let cov = &self.covariances[c * d * d..(c + 1) * d * d];
+                    let l = cholesky(cov, d).ok_or_else(|| ill(c))?;
+                    // Σ⁻¹ = L⁻ᵀ L⁻¹ = P Pᵀ with P = L⁻ᵀ (upper triangular).
+                    let p = transpose(&lower_triangular_inverse(&l, d), d);
+                    log_dets.push((0..d).map(|i| p[i * d + i].ln()).sum::<f64>());
+                    host_factors.push(p);
+                }
+                let mut projected = Vec::with_capacity(k * d);
+                for c in 0..k {
+                    let p = &host_factors[if n_factors == k { c } else { 0 }];
+                    let mean = &self.means[c * d..(c + 1) * d];
+                    projected.extend(
+                        (0..d).map(|j| (0..d).map(|i| mean[i] * p[i * d + j]).sum::<f64>()),
+                    );
+                }
+                let log_det = if n_factors == k {
+                    log_dets
+                } else {
+                    vec![log_dets[0]; k]
+                };
+                let factors = host_factors
+                    .iter()
+                    .map(|p| matrix(p, d, d, device))
+                    .collect();
+                (
+                    log_det,
+                    PreparedShape::Cholesky {
+                        factors,
+                        projected_means: matrix(&projected, k, d, device),
+                    },
+                )
+            }
+            CovarianceType::Diag | CovarianceType::Spherical => {
+                let variances: Vec<f64> = if self.kind == CovarianceType::Diag {
+                    self.covariances.clone()
+                } else {
+                    self.covariances
+                        .iter()
+                        .flat_map(|v| std::iter::repeat_n(*v, d))
+                        .collect()
+                };
+                if let Some(i) = variances.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+                    return Err(ill(i / d));
+                }
+                let precisions: Vec<f64> = variances.iter().map(|v| 1.0 / v).collect();
+                let log_det = (0..k)
+                    .map(|c| {
+                        0.5 * precisions[c * d..(c + 1) * d]
+                            .iter()
+                            .map(|p| p.ln())
+                            .sum::<f64>()
+                    })
+                    .collect();
+                (
+                    log_det,
+                    PreparedShape::Diagonal {
+                        precisions: matrix(&precisions, k, d, device),
+                        means: matrix(&self.means, k, d, device),
+                    },
+                )
+            }
+        };
+        Ok(Prepared {
+            log_weights: vector(&log_weights, device),
+            log_det: vector(&log_det, device),
+            shape,
+        })
+    }
+}
+
+impl Prepared {
+    /// log N(x_n; μ_k, Σ_k) for centred data `[n, d]`: `[n, k]`.
+    fn log_gaussian(&self, x: &Tensor<2>) -> Tensor<2> {
+        let [_, d] = x.dims();
+        let squared = match &self.shape {
+            PreparedShape::Cholesky {
+                factors,
+                projected_means,
+            } => {
+                let k = projected_means.dims()[0];
+                let columns = (0..k)
+                    .map(|c| {
+                        let p = factors[if factors.len() == k { c } else { 0 }].clone();
+                        let y = x.clone().matmul(p) - projected_means.clone().narrow(0, c, 1);
+                        y.powi_scalar(2).sum_dim(1)
+                    })
+                    .collect();
+                Tensor::cat(columns, 1)
+            }
+            PreparedShape::Diagonal { precisions, means } => {
+                // Σ_d (x_d − μ_d)² π_d = x² · π − 2 x · (μ π) + Σ_d μ_d² π_d, as matrix products.
+                let quad = x
+                    .clone()
+                    .powi_scalar(2)
+                    .matmul(precisions.clone().transpose());
+                let cross = x
+                    .clone()
+                    .matmul((means.clone() * precisions.clone()).transpose());
+                let constant = (means.clone().powi_scalar(2) * precisions.clone())
+                    .sum_dim(1)
+                    .transpose();
+                (quad - cross.mul_scalar(2.0) + constant).clamp_min(0.0)
+            }
+        };
+        squared.add_scalar(d as f64 * LN_2PI).mul_scalar(-0.5)
+            + self.log_det.clone().unsqueeze_dim(0)
+    }
+
+    /// E-step: (log p(x_n) `[n]`, log responsibilities `[n, k]`).
+    fn e_step(&self, x: &Tensor<2>) -> (Tensor<1>, Tensor<2>) {
+        let joint = self.log_gaussian(x) + self.log_weights.clone().unsqueeze_dim(0);
+        let log_norm = log_sum_exp(joint.clone(), 1);
+        (log_norm.clone().squeeze_dim(1), joint - log_norm)
+    }
+}
+
+/// M-step from centred data and responsibilities `[n, k]` (scikit-learn's
+/// `_estimate_gaussian_parameters`, with the covariances computed from centred differences).
+fn m_step(x: &Tensor<2>, resp: Tensor<2>, kind: CovarianceType, reg_covar: f64) -> Result<Params> {
+    let [n, d] = x.dims();
+    let k = resp.dims()[1];
+    let nk: Vec<f64> = to_f64(resp.clone().sum_dim(0))?
+        .into_iter()
+        .map(|v| v + NK_EPS)
+        .collect();
+    let sums = to_f64(resp.clone().transpose().matmul(x.clone()))?; // [k, d]
+    let means: Vec<f64> = (0..k * d).map(|i| sums[i] / nk[i / d]).collect();
+    let covariances = match kind {
+        CovarianceType::Full | CovarianceType::Tied => {
+            let mut full = Vec::with_capacity(k * d * d);
+            for c in 0..k {
+                let diff = x.clone() - matrix(&means[c * d..(c + 1) * d], 1, d, &x.device());
+                let weighted = diff.clone() * resp.clone().narrow(1, c, 1);
+                let scatter = to_f64(weighted.transpose().matmul(diff))?;
+                // Symmetrise: float32 sums leave the two triangles a few ulps apart.
+                full.extend((0..d * d).map(|i| {
+                    let (r, col) = (i / d, i % d);
+                    0.5 * (scatter[r * d + col] + scatter[col * d + r]) / nk[c]
+                }));
+            }
+            if kind == CovarianceType::Full {
+                full
+            } else {
+                // Σ_tied = Σ_k N_k Σ_k / N.
+                (0..d * d)
+                    .map(|i| (0..k).map(|c| nk[c] * full[c * d * d + i]).sum::<f64>() / n as f64)
+                    .collect()
+            }
+        }
+        CovarianceType::Diag | CovarianceType::Spherical => {
+            let second = to_f64(resp.transpose().matmul(x.clone().powi_scalar(2)))?;
+            let diag: Vec<f64> = (0..k * d)
+                .map(|i| (second[i] / nk[i / d] - means[i] * means[i]).max(0.0))
+                .collect();
+            if kind == CovarianceType::Diag {
+                diag
+            } else {
+                (0..k)
+                    .map(|c| diag[c * d..(c + 1) * d].iter().sum::<f64>() / d as f64)
+                    .collect()
+            }
+        }
+    };
+    let mut params = Params {
+        kind,
+        k,
+        d,
+        weights: nk.iter().map(|v| v / n as f64).collect(),
+        means,
+        covariances,
+    };
+    params.reg_diagonal(reg_covar);
+    Ok(params)
+}
+
+/// Column means of `[n, d]` data, rounded to f32 so that x − c is computed exactly enough.
+fn data_center(x: &Tensor<2>) -> Result<Vec<f64>> {
+    Ok(to_f64(x.clone().mean_dim(0))?
+        .into_iter()
+        .map(|v| v as f32 as f64)
+        .collect())
+}
+
+fn centred(x: &Tensor<2>, center: &[f64]) -> Tensor<2> {
+    x.clone() - matrix(center, 1, center.len(), &x.device())
+}
+
+fn mean_scalar(t: Tensor<1>) -> Result<f64> {
+    Ok(to_f64(t.mean())?[0])
+}
+
+impl GmmConfig {
+    /// Fits a mixture to `x` (`[n, d]`, on any device) by EM with `n_init` restarts.
+    pub fn fit(&self, x: &Tensor<2>) -> Result<Gmm> {
+        self.fit_with_progress(x, |_| {})
+    }
+
+    /// [`fit`](Self::fit), calling `progress` after every EM iteration.
+    pub fn fit_with_progress(
+        &self,
+        x: &Tensor<2>,
+        mut progress: impl FnMut(EmProgress),
+    ) -> Result<Gmm> {
+        let [n, d] = x.dims();
+        self.check(n, d)?;
+        let center = data_center(x)?;
+        let xc = centred(x, &center);
+        let mut best: Option<(Params, FitReport)> = None;
+        for restart in 0..self.n_init {
+            let seed = self
+                .seed
+                .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = StdRng::seed_from_u64(seed);
+            let resp =
+                kmeans::initial_responsibilities(self.init, &xc, self.n_components, &mut rng)?;
+            let mut params = m_step(&xc, resp, self.covariance_type, self.reg_covar)?;
+            self.apply_user_init(&mut params, &center)?;
+            let (params, report) = self.run_em(&xc, params, restart, &mut progress)?;
+            let better = best
+                .as_ref()
+                .is_none_or(|(_, b)| report.lower_bound > b.lower_bound);
+            if better {
+                best = Some((params, report));
+            }
+        }
+        let (params, report) = best.expect("n_init ≥ 1 was checked");
+        Ok(Gmm::from_params(params, &center, report))
+    }
+
+    /// Continues EM from a fitted model's parameters (scikit-learn's `warm_start`): one run of
+    /// up to `max_iter` iterations, no re-initialisation.
+    pub fn fit_from(&self, x: &Tensor<2>, start: &Gmm) -> Result<Gmm> {
+        let [n, d] = x.dims();
+        self.check(n, d)?;
+        if start.dim() != d
+            || start.n_components() != self.n_components
+            || start.covariance_type != self.covariance_type
+        {
+            return Err(invalid(
+                "warm_start",
+                format!(
+                    "the starting model has {} {} components in dimension {}, the fit asks for {} {} in dimension {d}",
+                    start.n_components(),
+                    start.covariance_type,
+                    start.dim(),
+                    self.n_components,
+                    self.covariance_type
+                ),
+            ));
+        }
+        let center = data_center(x)?;
+        let xc = centred(x, &center);
+        let params = start.params(&center);
+        let (params, report) = self.run_em(&xc, params, 0, &mut |_| {})?;
+        Ok(Gmm::from_params(params, &center, report))
+    }
+
+    /// Replaces the initial parameters by the user's, where given.
+    fn apply_user_init(&self, params: &mut Params, center: &[f64]) -> Result<()> {
+        let d = params.d;
+        if let Some(weights) = &self.weights_init {
+            params.weights = weights.clone();
+        }
+        if let Some(means) = &self.means_init {
+            params.means = means
+                .iter()
+                .flat_map(|m| m.iter().zip(center).map(|(v, c)| v - c))
+                .collect();
+        }
+        if let Some(precisions) = &self.precisions_init {
+            params.covariances = match self.covariance_type {
+                CovarianceType::Full | CovarianceType::Tied => {
+                    let mut out = Vec::with_capacity(precisions.len());
+                    for (c, p) in precisions.chunks(d * d).enumerate() {
+                        out.extend(spd_inverse(p, d).ok_or_else(|| {
+                            invalid(
+                                "precisions_init",
+                                format!("precision matrix {c} is not symmetric positive definite"),
+                            )
+                        })?);
+                    }
+                    out
+                }
+                CovarianceType::Diag | CovarianceType::Spherical => {
+                    if precisions.iter().any(|p| !(p.is_finite() && *p > 0.0)) {
+                        return Err(invalid("precisions_init", "precisions must be positive"));
+                    }
+                    precisions.iter().map(|p| 1.0 / p).collect()
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn run_em(
+        &self,
+        xc: &Tensor<2>,
+        mut params: Params,
+        restart: usize,
+        progress: &mut impl FnMut(EmProgress),
+    ) -> Result<(Params, FitReport)> {
+        let device = xc.device();
+        let mut lower_bound = f64::NEG_INFINITY;
+        let mut lower_bounds = Vec::new();
+        let mut converged = false;
+        for iteration in 1..=self.max_iter {
+            let previous = lower_bound;
+            let (log_norm, log_resp) = params.prepare(&device, self.reg_covar)?.e_step(xc);
+            lower_bound = mean_scalar(log_norm)?;
+            if !lower_bound.is_finite() {
+                return Err(ModelError::Diverged {
+                    iteration,
+                    value: lower_bound,
+                });
+            }
+            params = m_step(xc, log_resp.exp(), self.covariance_type, self.reg_covar)?;
+            lower_bounds.push(lower_bound);
+            progress(EmProgress {
+                restart,
+                iteration,
+                lower_bound,
+            });
+            if (lower_bound - previous).abs() < self.tol {
+                converged = true;
+                break;
+            }
+        }
+        if !converged {
+            tracing::warn!(
+                restart,
+                max_iter = self.max_iter,
+                "EM did not converge: try a larger max_iter or tol, or check the data"
+            );
+        }
+        let report = FitReport {
+            converged,
+            n_iter: lower_bounds.len(),
+            lower_bound,
+            lower_bounds,
+            best_init: restart,
+            config: self.clone(),
+        };
+        Ok((params, report))
+    }
+}
+
+/// The format tag written into model files, checked on load.
+const FORMAT: &str = "latent-gmm";
+
+#[derive(Serialize, Deserialize)]
+struct GmmFile {
+    format: String,
+    version: u32,
+    model: Gmm,
+}
+
+impl Gmm {
+    fn from_params(params: Params, center: &[f64], fit: FitReport) -> Self {
+        let d = params.d;
+        Self {
+            covariance_type: params.kind,
+            weights: params.weights,
+            means: params
+                .means
+                .chunks(d)
+                .map(|m| m.iter().zip(center).map(|(v, c)| v + c).collect())
+                .collect(),
+            covariances: params.covariances,
+            fit: Some(fit),
+        }
+    }
+
+    /// A model from given parameters (for example another tool's fit): weights (K, positive,
+    /// summing to 1), means (K × D) and covariances in the flat layout of `covariance_type`.
+    /// Every covariance must be positive definite.
+    pub fn from_parameters(
+        covariance_type: CovarianceType,
+        weights: Vec<f64>,
+        means: Vec<Vec<f64>>,
+        covariances: Vec<f64>,
+    ) -> Result<Self> {
+        let model = Self {
+            covariance_type,
+            weights,
+            means,
+            covariances,
+            fit: None,
+        };
+        model.validate().map_err(ModelError::InvalidData)?;
+        model
+            .params(&model.eval_center())
+            .prepare(&Default::default(), 0.0)?;
+        Ok(model)
+    }
+
+    /// Shape and range checks shared by [`from_parameters`](Self::from_parameters) and
+    /// [`load`](Self::load).
+    fn validate(&self) -> std::result::Result<(), String> {
+        let (k, d) = (self.n_components(), self.dim());
+        if k == 0 || d == 0 || self.means.len() != k || self.means.iter().any(|m| m.len() != d) {
+            return Err("means must be K non-empty vectors of one dimension".into());
+        }
+        if self.weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
+            return Err("weights must be positive".into());
+        }
+        if (self.weights.iter().sum::<f64>() - 1.0).abs() > 1e-4 {
+            return Err("weights must sum to 1".into());
+        }
+        let want = self.covariance_type.flat_len(k, d);
+        if self.covariances.len() != want {
+            return Err(format!(
+                "{} covariances of {k} components in dimension {d} need {want} values, found {}",
+                self.covariance_type,
+                self.covariances.len()
+            ));
+        }
+        if self
+            .means
+            .iter()
+            .flatten()
+            .chain(&self.covariances)
+            .any(|v| !v.is_finite())
+        {
+            return Err("parameters must be finite".into());
+        }
+        Ok(())
+    }
+
+    /// The `reg_covar` the model was fitted with (0 for given parameters).
+    fn reg_covar(&self) -> f64 {
+        self.fit.as_ref().map_or(0.0, |f| f.config.reg_covar)
+    }
+
+    /// The parameters in coordinates centred at `center`.
+    fn params(&self, center: &[f64]) -> Params {
+        Params {
+            kind: self.covariance_type,
+            k: self.n_components(),
+            d: self.dim(),
+            weights: self.weights.clone(),
+            means: self
+                .means
+                .iter()
+                .flat_map(|m| m.iter().zip(center).map(|(v, c)| v - c))
+                .collect(),
+            covariances: self.covariances.clone(),
+        }
+    }
+
+    pub fn n_components(&self) -> usize {
+        self.weights.len()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.means.first().map_or(0, Vec::len)
+    }
+
+    /// The full D × D covariance of component `k` (row-major), whatever the covariance type.
+    pub fn covariance_matrix(&self, k: usize) -> Vec<f64> {
+        let d = self.dim();
+        let diagonal = |values: &mut dyn Iterator<Item = f64>| {
+            let mut m = vec![0.0; d * d];
+            for (i, v) in values.enumerate() {
+                m[i * d + i] = v;
+            }
+            m
+        };
+        match self.covariance_type {
+            CovarianceType::Full => self.covariances[k * d * d..(k + 1) * d * d].to_vec(),
+            CovarianceType::Tied => self.covariances.clone(),
+            CovarianceType::Diag => {
+                diagonal(&mut self.covariances[k * d..(k + 1) * d].iter().copied())
+            }
+            CovarianceType::Spherical => diagonal(&mut std::iter::repeat_n(self.covariances[k], d)),
+        }
+    }
+
+    /// Number of free parameters: covariances + K·D means + K − 1 weights.
+    pub fn n_parameters(&self) -> usize {
+        let (k, d) = (self.n_components(), self.dim());
+        self.covariance_type.n_parameters(k, d) + k * d + k - 1
+    }
+
+    /// Centre for evaluation: the weighted mean of the component means, rounded to f32.
+    fn eval_center(&self) -> Vec<f64> {
+        (0..self.dim())
+            .map(|j| {
+                let c: f64 = self
+                    .weights
+                    .iter()
+                    .zip(&self.means)
+                    .map(|(w, m)| w * m[j])
+                    .sum();
+                c as f32 as f64
+            })
+            .collect()
+    }
+
+    fn e_step(&self, x: &Tensor<2>) -> Result<(Tensor<1>, Tensor<2>)> {
+        let d = x.dims()[1];
+        if d != self.dim() {
+            return Err(ModelError::InvalidData(format!(
+                "the model is {}-dimensional but the data have {d} columns",
+                self.dim()
+            )));
+        }
+        let center = self.eval_center();
+        let prepared = self
+            .params(&center)
+            .prepare(&x.device(), self.reg_covar())?;
+        Ok(prepared.e_step(&centred(x, &center)))
+    }
+
+    /// log p(x_n) for each point of `x` (`[n, d]`): `[n]`.
+    pub fn score_samples(&self, x: &Tensor<2>) -> Result<Tensor<1>> {
+        Ok(self.e_step(x)?.0)
+    }
+
+    /// Mean log-likelihood of `x` per point.
+    pub fn score(&self, x: &Tensor<2>) -> Result<f64> {
+        mean_scalar(self.score_samples(x)?)
+    }
+
+    /// Posterior component probabilities p(z = k | x_n): `[n, k]`.
+    pub fn predict_proba(&self, x: &Tensor<2>) -> Result<Tensor<2>> {
+        Ok(self.e_step(x)?.1.exp())
+    }
+
+    /// The most probable component of each point: `[n]`.
+    pub fn predict(&self, x: &Tensor<2>) -> Result<Tensor<1, Int>> {
+        Ok(self.e_step(x)?.1.argmax(1).squeeze_dim(1))
+    }
+
+    /// Bayesian information criterion −2 log L + p log n (lower is better).
+    pub fn bic(&self, x: &Tensor<2>) -> Result<f64> {
+        let n = x.dims()[0] as f64;
+        Ok(-2.0 * self.score(x)? * n + self.n_parameters() as f64 * n.ln())
+    }
+
+    /// Akaike information criterion −2 log L + 2p (lower is better).
+    pub fn aic(&self, x: &Tensor<2>) -> Result<f64> {
+        let n = x.dims()[0] as f64;
+        Ok(-2.0 * self.score(x)? * n + 2.0 * self.n_parameters() as f64)
+    }
+
+    /// Draws `n` points and their components, reproducibly for a given seed.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<(Points, Vec<usize>)> {
+        let d = self.dim();
+        let spec = MixtureSpec {
+            weights: normalised(&self.weights),
+            means: self.means.clone(),
+            covariances: (0..self.n_components())
+                .map(|k| {
+                    self.covariance_matrix(k)
+                        .chunks(d)
+                        .map(<[f64]>::to_vec)
+                        .collect()
+                })
+                .collect(),
+        };
+        Ok(spec.sample(n, seed)?)
+    }
+
+    /// Writes the model as JSON.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let file = GmmFile {
+            format: FORMAT.into(),
+            version: 1,
+            model: self.clone(),
+        };
+        let text = serde_json::to_string_pretty(&file).expect("a model serialises");
+        std::fs::write(path, text).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads a model written by [`save`](Self::save), checking its format and consistency.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |problem: String| ModelError::BadModelFile {
+            path: path.to_path_buf(),
+            expected: "Gaussian mixture",
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: GmmFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(bad(format!(
+                "format is {:?}, expected {FORMAT:?}",
+                file.format
+            )));
+        }
+        let model = file.model;
+        model.validate().map_err(bad)?;
+        Ok(model)
+    }
+}
+
+/// Weights rescaled to sum to exactly 1 (they carry the +10ε of the M-step).
+fn normalised(weights: &[f64]) -> Vec<f64> {
+    let total: f64 = weights.iter().sum();
+    weights.iter().map(|w| w / total).collect()
+}

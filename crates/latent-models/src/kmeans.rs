@@ -1,0 +1,143 @@
+//! k-means++ seeding and Lloyd's k-means on the device: the default initialisation of the
+//! mixture models.
+
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::RngExt;
+
+use crate::error::Result;
+use crate::gmm::InitMethod;
+use crate::host::{matrix, to_f64, to_i64};
+
+/// The responsibilities `[n, k]` that start EM, for both mixtures.
+pub(crate) fn initial_responsibilities(
+    method: InitMethod,
+    x: &Tensor<2>,
+    k: usize,
+    rng: &mut StdRng,
+) -> Result<Tensor<2>> {
+    let [n, _] = x.dims();
+    let device = x.device();
+    let one_hot = |labels: Tensor<1, Int>| labels.one_hot::<2>(k).float();
+    Ok(match method {
+        InitMethod::Kmeans => {
+            let seeds = kmeans_plus_plus(x, k, rng)?;
+            one_hot(kmeans(x, &seeds, 300)?)
+        }
+        InitMethod::KmeansPlusPlus => {
+            let seeds = kmeans_plus_plus(x, k, rng)?;
+            one_hot(nearest_centre(x, rows(x, &seeds)))
+        }
+        InitMethod::Random => {
+            let mut values: Vec<f32> = (0..n * k).map(|_| rng.random::<f32>()).collect();
+            for row in values.chunks_mut(k) {
+                let total: f32 = row.iter().sum();
+                row.iter_mut().for_each(|v| *v /= total);
+            }
+            Tensor::from_data(TensorData::new(values, [n, k]), &device)
+        }
+        InitMethod::RandomFromData => {
+            let chosen = rand::seq::index::sample(rng, n, k).into_vec();
+            let mut values = vec![0f32; n * k];
+            for (c, i) in chosen.into_iter().enumerate() {
+                values[i * k + c] = 1.0;
+            }
+            Tensor::from_data(TensorData::new(values, [n, k]), &device)
+        }
+    })
+}
+
+/// The rows `indices` of `x`, stacked.
+fn rows(x: &Tensor<2>, indices: &[usize]) -> Tensor<2> {
+    Tensor::cat(
+        indices.iter().map(|i| x.clone().narrow(0, *i, 1)).collect(),
+        0,
+    )
+}
+
+/// ‖x_n − c_k‖² for all n, k as `[n, k]`, through ‖x‖² − 2 x·c + ‖c‖² (a matrix product);
+/// clamped at 0 against rounding.
+pub(crate) fn squared_distances(x: &Tensor<2>, x_sq: &Tensor<2>, centres: Tensor<2>) -> Tensor<2> {
+    let c_sq = centres.clone().powi_scalar(2).sum_dim(1).transpose(); // [1, k]
+    let cross = x.clone().matmul(centres.transpose()); // [n, k]
+    (x_sq.clone() - cross.mul_scalar(2.0) + c_sq).clamp_min(0.0)
+}
+
+/// k-means++ seeding (Arthur & Vassilvitskii 2007): the first centre uniformly at random, each
+/// next one drawn with probability proportional to its squared distance to the nearest centre
+/// chosen so far. Returns the indices of the chosen points.
+fn kmeans_plus_plus(x: &Tensor<2>, k: usize, rng: &mut StdRng) -> Result<Vec<usize>> {
+    let [n, _] = x.dims();
+    let x_sq = x.clone().powi_scalar(2).sum_dim(1);
+    let mut chosen = vec![rng.random_range(0..n)];
+    let mut nearest: Option<Tensor<1>> = None;
+    while chosen.len() < k {
+        let newest = x.clone().narrow(0, *chosen.last().unwrap(), 1);
+        let d2: Tensor<1> = squared_distances(x, &x_sq, newest).squeeze_dim(1);
+        let d2 = match nearest.take() {
+            Some(prev) => prev.min_pair(d2),
+            None => d2,
+        };
+        let weights = to_f64(d2.clone())?;
+        nearest = Some(d2);
+        let total: f64 = weights.iter().sum();
+        let next = if total > 0.0 {
+            let mut target = rng.random::<f64>() * total;
+            weights
+                .iter()
+                .position(|w| {
+                    target -= w;
+                    target < 0.0
+                })
+                .unwrap_or(n - 1)
+        } else {
+            // Every point coincides with a chosen centre: any point will do.
+            rng.random_range(0..n)
+        };
+        chosen.push(next);
+    }
+    Ok(chosen)
+}
+
+/// The index of the nearest of `centres` (`[k, d]`) for every point: `[n]`.
+fn nearest_centre(x: &Tensor<2>, centres: Tensor<2>) -> Tensor<1, Int> {
+    let x_sq = x.clone().powi_scalar(2).sum_dim(1);
+    squared_distances(x, &x_sq, centres)
+        .argmin(1)
+        .squeeze_dim(1)
+}
+
+/// Lloyd's algorithm from the given seed points until no label changes (at most `max_iter`
+/// rounds). An emptied cluster keeps its previous centre. Returns the labels.
+fn kmeans(x: &Tensor<2>, seeds: &[usize], max_iter: usize) -> Result<Tensor<1, Int>> {
+    let [_, d] = x.dims();
+    let k = seeds.len();
+    let device = x.device();
+    let mut centres = rows(x, seeds);
+    let mut labels = nearest_centre(x, centres.clone());
+    let mut previous = to_i64(labels.clone())?;
+    for _ in 0..max_iter {
+        let one_hot: Tensor<2> = labels.clone().one_hot::<2>(k).float(); // [n, k]
+        let counts = to_f64(one_hot.clone().sum_dim(0))?;
+        let sums = to_f64(one_hot.transpose().matmul(x.clone()))?;
+        let old = to_f64(centres.clone())?;
+        let new: Vec<f64> = (0..k * d)
+            .map(|i| {
+                let c = counts[i / d];
+                if c > 0.0 {
+                    sums[i] / c
+                } else {
+                    old[i]
+                }
+            })
+            .collect();
+        centres = matrix(&new, k, d, &device);
+        labels = nearest_centre(x, centres.clone());
+        let current = to_i64(labels.clone())?;
+        if current == previous {
+            break;
+        }
+        previous = current;
+    }
+    Ok(labels)
+}

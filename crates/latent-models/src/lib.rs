@@ -1,0 +1,16 @@
+//! Latent-variable models on burn, on any [`Device`](burn::tensor::Device):
+//!
+//! - [`gmm`]: the Gaussian mixture fitted by EM (full, tied, diag and spherical covariances;
+//!   k-means++ / k-means / random initialisation, restarts, warm start; density, sampling,
+//!   clustering, BIC/AIC), with scikit-learn's `GaussianMixture` as the anchor;
+//! - [`bmm`]: its binary twin, the Bernoulli mixture.
+
+pub mod bmm;
+mod error;
+pub mod gmm;
+mod host;
+mod kmeans;
+
+pub use bmm::{Bmm, BmmConfig};
+pub use error::{ModelError, Result};
+pub use gmm::{CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod};
