@@ -293,7 +293,7 @@ fn normal_cdf(z: f64) -> f64 {
     0.5 * (1.0 + erf.copysign(z))
 }
 
-fn write_points(points: &Points, out: &Path) -> Result<()> {
+pub fn write_points(points: &Points, out: &Path) -> Result<()> {
     let bytes = match out.extension().and_then(|e| e.to_str()) {
         Some("csv") => points.to_csv().into_bytes(),
         Some("npy") => latent_data::points::encode_npy(points),

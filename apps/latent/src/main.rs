@@ -2,6 +2,7 @@
 
 mod backend;
 mod data_cmd;
+mod mixture_cmd;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,12 @@ enum Command {
     /// Inspect, verify and generate data.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
+    /// Gaussian mixture models fitted by EM (scikit-learn's GaussianMixture, in Rust).
+    #[command(subcommand)]
+    Gmm(mixture_cmd::GmmCommand),
+    /// Bernoulli mixture models for binary data such as binarised MNIST.
+    #[command(subcommand)]
+    Bmm(mixture_cmd::BmmCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +77,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info => info(),
         Command::Data(cmd) => data_cmd::run(cmd, cli.backend, cli.gpu),
+        Command::Gmm(cmd) => mixture_cmd::run_gmm(cmd, &cli.backend.device(cli.gpu)?),
+        Command::Bmm(cmd) => mixture_cmd::run_bmm(cmd, &cli.backend.device(cli.gpu)?),
     }
 }
 

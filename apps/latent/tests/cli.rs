@@ -133,3 +133,219 @@ fn asking_for_a_backend_not_compiled_in_names_the_feature() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--features wgpu"), "{err}");
 }
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out)).expect("one JSON object on stdout")
+}
+
+#[test]
+fn gmm_fit_score_predict_sample_and_select_end_to_end() {
+    let dir = scratch("gmm");
+    let data = dir.join("blobs.npy");
+    let data = data.to_str().unwrap();
+    let model = dir.join("model.json");
+    let model = model.to_str().unwrap();
+    stdout(&latent(&[
+        "data", "synth", "--blobs", "3", "--dim", "2", "-n", "900", "--seed", "2", "--out", data,
+    ]));
+    let fit = json_of(&latent(&[
+        "gmm",
+        "fit",
+        "--data",
+        data,
+        "--components",
+        "3",
+        "--covariance",
+        "diag",
+        "--restarts",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        model,
+        "--json",
+    ]));
+    for key in [
+        "avg_log_likelihood",
+        "bic",
+        "aic",
+        "converged",
+        "n_iter",
+        "n_components",
+        "covariance",
+    ] {
+        assert!(fit.get(key).is_some(), "missing {key}: {fit}");
+    }
+    assert_eq!(fit["covariance"], "diag");
+    let score = json_of(&latent(&[
+        "gmm", "score", "--model", model, "--data", data, "--json",
+    ]));
+    assert!(
+        (score["avg_log_likelihood"].as_f64().unwrap()
+            - fit["avg_log_likelihood"].as_f64().unwrap())
+        .abs()
+            < 1e-6
+    );
+
+    let labels = stdout(&latent(&[
+        "gmm", "predict", "--model", model, "--data", data,
+    ]));
+    assert_eq!(labels.lines().count(), 900);
+    assert!(labels.lines().all(|l| matches!(l, "0" | "1" | "2")));
+    let proba = stdout(&latent(&[
+        "gmm", "predict", "--model", model, "--data", data, "--limit", "4", "--proba",
+    ]));
+    for line in proba.lines() {
+        let total: f64 = line.split(',').map(|v| v.parse::<f64>().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{line}");
+    }
+
+    let samples = dir.join("samples.csv");
+    stdout(&latent(&[
+        "gmm",
+        "sample",
+        "--model",
+        model,
+        "-n",
+        "50",
+        "--out",
+        samples.to_str().unwrap(),
+    ]));
+    assert_eq!(latent_data::read_points(&samples).unwrap().len(), 50);
+
+    let select = json_of(&latent(&[
+        "gmm",
+        "select",
+        "--data",
+        data,
+        "--components",
+        "1..5",
+        "--covariance",
+        "full",
+        "--json",
+    ]));
+    assert_eq!(select["best"]["n_components"], 3, "{select}");
+    assert_eq!(select["fits"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn bmm_on_mnist_writes_the_model_and_pictures() {
+    let dir = scratch("bmm");
+    let model = dir.join("bmm.json");
+    let model = model.to_str().unwrap();
+    let fit = json_of(&latent(&[
+        "bmm",
+        "fit",
+        "--data",
+        "mnist",
+        "--limit",
+        "1000",
+        "--components",
+        "5",
+        "--max-iter",
+        "10",
+        "--out",
+        model,
+        "--json",
+    ]));
+    for key in ["means_png", "samples_png"] {
+        let png = std::fs::read(fit[key].as_str().unwrap()).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{key}");
+    }
+    let test = json_of(&latent(&[
+        "bmm",
+        "score",
+        "--model",
+        model,
+        "--data",
+        "mnist:test",
+        "--limit",
+        "500",
+        "--json",
+    ]));
+    let nats = test["avg_log_likelihood"].as_f64().unwrap();
+    assert!(nats < -100.0 && nats > -250.0, "{nats}");
+    let samples = dir.join("s.npy");
+    stdout(&latent(&[
+        "bmm",
+        "sample",
+        "--model",
+        model,
+        "-n",
+        "7",
+        "--out",
+        samples.to_str().unwrap(),
+    ]));
+    let points = latent_data::read_points(&samples).unwrap();
+    assert_eq!((points.len(), points.dim()), (7, 784));
+}
+
+#[test]
+fn mixture_commands_reject_bad_settings_and_data_clearly() {
+    let dir = scratch("mixbad");
+    let grey = dir.join("grey.csv");
+    std::fs::write(&grey, "0.5,1\n0,1\n").unwrap();
+    let out = latent(&[
+        "bmm",
+        "fit",
+        "--data",
+        grey.to_str().unwrap(),
+        "-k",
+        "1",
+        "--out",
+        dir.join("m.json").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("binar"));
+
+    let out = latent(&[
+        "gmm",
+        "fit",
+        "--data",
+        grey.to_str().unwrap(),
+        "-k",
+        "3",
+        "--out",
+        dir.join("m.json").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("n_components"));
+
+    let out = latent(&[
+        "gmm",
+        "fit",
+        "--data",
+        grey.to_str().unwrap(),
+        "-k",
+        "1",
+        "--tol",
+        "0",
+        "--out",
+        dir.join("m.json").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`tol`"));
+
+    let foreign = dir.join("foreign.json");
+    std::fs::write(&foreign, "{\"hello\": 1}").unwrap();
+    let out = latent(&[
+        "gmm",
+        "score",
+        "--model",
+        foreign.to_str().unwrap(),
+        "--data",
+        grey.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a Gaussian mixture model file"));
+
+    let out = latent(&[
+        "gmm",
+        "select",
+        "--data",
+        grey.to_str().unwrap(),
+        "--components",
+        "3..1",
+    ]);
+    assert!(!out.status.success());
+}

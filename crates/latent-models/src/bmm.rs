@@ -194,8 +194,10 @@ impl BmmConfig {
             .iter()
             .enumerate()
             .map(|(k, nk)| {
+                // Σ_n r_nk x_nd ≤ N_k exactly, but the two float32 sums can disagree by an ulp:
+                // clamp, or p could leave (0, 1) when the smoothing is tiny.
                 (0..d)
-                    .map(|j| (ones[k * d + j] + a) / (nk + 2.0 * a))
+                    .map(|j| (ones[k * d + j].clamp(0.0, *nk) + a) / (nk + 2.0 * a))
                     .collect()
             })
             .collect();

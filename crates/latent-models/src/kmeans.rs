@@ -18,15 +18,14 @@ pub(crate) fn initial_responsibilities(
 ) -> Result<Tensor<2>> {
     let [n, _] = x.dims();
     let device = x.device();
-    let one_hot = |labels: Tensor<1, Int>| labels.one_hot::<2>(k).float();
     Ok(match method {
         InitMethod::Kmeans => {
             let seeds = kmeans_plus_plus(x, k, rng)?;
-            one_hot(kmeans(x, &seeds, 300)?)
+            one_hot(kmeans(x, &seeds, 300)?, k)
         }
         InitMethod::KmeansPlusPlus => {
             let seeds = kmeans_plus_plus(x, k, rng)?;
-            one_hot(nearest_centre(x, rows(x, &seeds)))
+            one_hot(nearest_centre(x, rows(x, &seeds)), k)
         }
         InitMethod::Random => {
             let mut values: Vec<f32> = (0..n * k).map(|_| rng.random::<f32>()).collect();
@@ -45,6 +44,20 @@ pub(crate) fn initial_responsibilities(
             Tensor::from_data(TensorData::new(values, [n, k]), &device)
         }
     })
+}
+
+/// `[n, k]` indicators of `labels` (`[n]`, values in 0..k); unlike burn's `one_hot`, k = 1 is
+/// allowed.
+fn one_hot(labels: Tensor<1, Int>, k: usize) -> Tensor<2> {
+    let n = labels.dims()[0];
+    let classes = Tensor::<1, Int>::arange(0..k as i64, &labels.device())
+        .unsqueeze_dim::<2>(0)
+        .repeat_dim(0, n);
+    labels
+        .unsqueeze_dim::<2>(1)
+        .repeat_dim(1, k)
+        .equal(classes)
+        .float()
 }
 
 /// The rows `indices` of `x`, stacked.
@@ -117,7 +130,7 @@ fn kmeans(x: &Tensor<2>, seeds: &[usize], max_iter: usize) -> Result<Tensor<1, I
     let mut labels = nearest_centre(x, centres.clone());
     let mut previous = to_i64(labels.clone())?;
     for _ in 0..max_iter {
-        let one_hot: Tensor<2> = labels.clone().one_hot::<2>(k).float(); // [n, k]
+        let one_hot = one_hot(labels.clone(), k); // [n, k]
         let counts = to_f64(one_hot.clone().sum_dim(0))?;
         let sums = to_f64(one_hot.transpose().matmul(x.clone()))?;
         let old = to_f64(centres.clone())?;

@@ -197,6 +197,25 @@ fn degenerate_data_give_finite_results_or_a_clear_error() {
 }
 
 #[test]
+fn one_component_is_the_maximum_likelihood_gaussian() {
+    let x = overlapping(400, 11);
+    for init in [
+        InitMethod::Kmeans,
+        InitMethod::KmeansPlusPlus,
+        InitMethod::Random,
+        InitMethod::RandomFromData,
+    ] {
+        let model = GmmConfig::new(1).with_init(init).fit(&x).unwrap();
+        // K = 1: the sample mean, whatever the initialisation.
+        let values: Vec<f32> = x.clone().mean_dim(0).try_into_vec_as().unwrap();
+        for (m, v) in model.means[0].iter().zip(values) {
+            assert!((m - v as f64).abs() < 1e-4, "{init:?}");
+        }
+        assert!((model.weights[0] - 1.0).abs() < 1e-6);
+    }
+}
+
+#[test]
 fn settings_are_checked_before_any_work() {
     let x = overlapping(5, 6);
     let err = GmmConfig::new(6).fit(&x).unwrap_err();

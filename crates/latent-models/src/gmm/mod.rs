@@ -84,6 +84,8 @@ struct Prepared {
     shape: PreparedShape,
 }
 
+// One short-lived value per E-step: the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum PreparedShape {
     /// Precision Cholesky factors P_k (`[d, d]`, one shared when tied) and μ_k P_k (`[k, d]`).
     Cholesky {

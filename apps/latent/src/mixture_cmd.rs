@@ -1,0 +1,597 @@
+//! `latent gmm …` and `latent bmm …`: fit, score, predict, sample and select mixtures.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::data::dataset::Dataset;
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use latent_data::mnist::PIXELS;
+use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Points, Split};
+use latent_models::{Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod};
+use latent_viz::Grid;
+use serde_json::json;
+
+/// Where points come from: a .csv / .npy file, or MNIST pixels.
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// FILE.csv, FILE.npy, or `mnist` / `mnist:train` / `mnist:test` (784 pixels per image).
+    #[arg(long)]
+    data: String,
+    /// Keep only the first N points.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Directory of the MNIST files [default: datasets/mnist].
+    #[arg(long)]
+    mnist_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CovarianceArg {
+    Full,
+    Tied,
+    Diag,
+    Spherical,
+}
+
+impl From<CovarianceArg> for CovarianceType {
+    fn from(c: CovarianceArg) -> Self {
+        match c {
+            CovarianceArg::Full => CovarianceType::Full,
+            CovarianceArg::Tied => CovarianceType::Tied,
+            CovarianceArg::Diag => CovarianceType::Diag,
+            CovarianceArg::Spherical => CovarianceType::Spherical,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum InitArg {
+    Kmeans,
+    #[value(name = "kmeans++")]
+    KmeansPlusPlus,
+    Random,
+    RandomFromData,
+}
+
+impl From<InitArg> for InitMethod {
+    fn from(i: InitArg) -> Self {
+        match i {
+            InitArg::Kmeans => InitMethod::Kmeans,
+            InitArg::KmeansPlusPlus => InitMethod::KmeansPlusPlus,
+            InitArg::Random => InitMethod::Random,
+            InitArg::RandomFromData => InitMethod::RandomFromData,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GmmCommand {
+    /// Fit a Gaussian mixture by EM and save it as JSON.
+    Fit(GmmFitArgs),
+    /// Held-out mean log-likelihood (and BIC/AIC) of data under a saved model.
+    Score {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Most probable component of each point (or all posterior probabilities), as CSV.
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Write the posterior probabilities of every component instead of labels.
+        #[arg(long)]
+        proba: bool,
+        /// Output CSV file [default: stdout].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Draw points from a saved model.
+    Sample(SampleArgs),
+    /// Fit K = a..b components and pick the best by BIC or AIC.
+    Select(GmmSelectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmArgs {
+    /// Number of mixture components K.
+    #[arg(long, short = 'k')]
+    components: usize,
+    /// Initialisation.
+    #[arg(long, value_enum, default_value = "kmeans")]
+    init: InitArg,
+    /// EM restarts from different initialisations; the best is kept.
+    #[arg(long, default_value_t = 1)]
+    restarts: usize,
+    /// Maximum EM iterations per restart.
+    #[arg(long, default_value_t = 100)]
+    max_iter: usize,
+    /// Convergence threshold on the change of the mean log-likelihood.
+    #[arg(long, default_value_t = 1e-3)]
+    tol: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct GmmFitArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    em: EmArgs,
+    /// Covariance shape.
+    #[arg(long, value_enum, default_value = "full")]
+    covariance: CovarianceArg,
+    /// Added to covariance diagonals for numerical stability.
+    #[arg(long, default_value_t = 1e-6)]
+    reg_covar: f64,
+    /// Where to write the fitted model (JSON).
+    #[arg(long)]
+    out: PathBuf,
+    /// Print one JSON object with the fit's figures on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Number of points.
+    #[arg(long, short)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output: .csv, .npy, or (for 784-dimensional models) .png for an image grid.
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GmmSelectArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Range of K to try, `A..B` (inclusive) or a single number.
+    #[arg(long, default_value = "1..10")]
+    components: String,
+    /// Covariance shapes to try (repeat the flag); default: all four.
+    #[arg(long, value_enum)]
+    covariance: Vec<CovarianceArg>,
+    /// Criterion to minimise.
+    #[arg(long, value_enum, default_value = "bic")]
+    criterion: Criterion,
+    #[arg(long, default_value_t = 1)]
+    restarts: usize,
+    #[arg(long, default_value_t = 1e-6)]
+    reg_covar: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Criterion {
+    Bic,
+    Aic,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BmmCommand {
+    /// Fit a Bernoulli mixture to binary data (MNIST is binarised with a fixed seed) by EM;
+    /// for 784-pixel data also writes PNG grids of the component means and of samples.
+    Fit(BmmFitArgs),
+    /// Mean log-likelihood per point (nats) of binary data under a saved model.
+    Score {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Seed of MNIST's fixed binarisation.
+        #[arg(long, default_value_t = 0)]
+        binarize_seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw binary points from a saved model (.csv, .npy, or .png grid for 784 pixels).
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BmmFitArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    em: EmArgs,
+    /// Beta smoothing pseudo-count of the pixel probabilities.
+    #[arg(long, default_value_t = 0.01)]
+    smoothing: f64,
+    /// Seed of MNIST's fixed binarisation.
+    #[arg(long, default_value_t = 0)]
+    binarize_seed: u64,
+    /// Where to write the fitted model (JSON).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Loads the points named by `args` onto `device`. `binarize` applies MNIST's fixed
+/// binarisation with that seed (files are taken as they are).
+fn load(args: &DataArgs, binarize: Option<u64>, device: &Device) -> Result<Tensor<2>> {
+    let mnist_split = match args.data.as_str() {
+        "mnist" | "mnist:train" => Some(Split::Train),
+        "mnist:test" => Some(Split::Test),
+        other if other.starts_with("mnist") => {
+            bail!("--data {other}: use mnist, mnist:train or mnist:test")
+        }
+        _ => None,
+    };
+    if let Some(split) = mnist_split {
+        let dir = args.mnist_dir.clone().unwrap_or_else(default_mnist_dir);
+        let data = Mnist::load(&dir, split, args.limit)
+            .with_context(|| format!("loading MNIST from {}", dir.display()))?;
+        let items: Vec<_> = (0..data.len()).filter_map(|i| data.get(i).ok()).collect();
+        let batcher = match binarize {
+            Some(seed) => MnistBatcher::fixed(seed),
+            None => MnistBatcher::grey(),
+        };
+        let values = batcher.inputs(&items);
+        return Ok(Tensor::from_data(
+            TensorData::new(values, [items.len(), PIXELS]),
+            device,
+        ));
+    }
+    let path = Path::new(&args.data);
+    let points = latent_data::read_points(path)?;
+    let points = match args.limit {
+        Some(limit) if limit > points.len() => {
+            bail!(
+                "--limit {limit} but {} has only {} points",
+                path.display(),
+                points.len()
+            )
+        }
+        Some(limit) => Points::new(
+            limit,
+            points.dim(),
+            points.values()[..limit * points.dim()].to_vec(),
+        )?,
+        None => points,
+    };
+    Ok(points.to_tensor(device))
+}
+
+/// A progress bar over EM iterations on stderr, hidden when stderr is not a terminal.
+fn em_progress(total: usize) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} EM restart {prefix} [{bar:30}] {pos}/{len} iterations, {msg} ({elapsed})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn on_iteration(bar: &ProgressBar, max_iter: usize) -> impl FnMut(EmProgress) + '_ {
+    move |p: EmProgress| {
+        bar.set_prefix((p.restart + 1).to_string());
+        bar.set_position((p.restart * max_iter + p.iteration) as u64);
+        bar.set_message(format!("mean log-likelihood {:.4}", p.lower_bound));
+    }
+}
+
+pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
+    match cmd {
+        GmmCommand::Fit(args) => gmm_fit(args, device),
+        GmmCommand::Score { model, data, json } => {
+            let gmm = Gmm::load(&model)?;
+            let x = load(&data, None, device)?;
+            let figures = json!({
+                "avg_log_likelihood": gmm.score(&x)?,
+                "bic": gmm.bic(&x)?,
+                "aic": gmm.aic(&x)?,
+                "n": x.dims()[0],
+            });
+            print_figures(&figures, json);
+            Ok(())
+        }
+        GmmCommand::Predict {
+            model,
+            data,
+            proba,
+            out,
+        } => {
+            let gmm = Gmm::load(&model)?;
+            let x = load(&data, None, device)?;
+            let text = if proba {
+                let values: Vec<f32> = tensor_values(gmm.predict_proba(&x)?)?;
+                values
+                    .chunks(gmm.n_components())
+                    .map(|row| {
+                        row.iter()
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                            + "\n"
+                    })
+                    .collect::<String>()
+            } else {
+                let labels: Vec<i64> = gmm
+                    .predict(&x)?
+                    .try_into_vec_as::<i64>()
+                    .map_err(|e| anyhow::anyhow!("reading labels back: {e:?}"))?;
+                labels.iter().map(|l| format!("{l}\n")).collect()
+            };
+            write_or_print(out.as_deref(), &text)
+        }
+        GmmCommand::Sample(args) => {
+            let gmm = Gmm::load(&args.model)?;
+            let (points, _) = gmm.sample(args.n, args.seed)?;
+            write_samples(&points, &args.out)
+        }
+        GmmCommand::Select(args) => gmm_select(args, device),
+    }
+}
+
+fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
+    let x = load(&args.data, None, device)?;
+    let config = GmmConfig::new(args.em.components)
+        .with_covariance_type(args.covariance.into())
+        .with_init(args.em.init.into())
+        .with_n_init(args.em.restarts)
+        .with_max_iter(args.em.max_iter)
+        .with_tol(args.em.tol)
+        .with_reg_covar(args.reg_covar)
+        .with_seed(args.em.seed);
+    let [n, d] = x.dims();
+    config.check(n, d)?;
+    let bar = em_progress(args.em.restarts * args.em.max_iter);
+    let start = Instant::now();
+    let model = config.fit_with_progress(&x, on_iteration(&bar, args.em.max_iter))?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    model.save(&args.out)?;
+    let fit = model.fit.as_ref().expect("a fitted model has a report");
+    if !fit.converged {
+        eprintln!(
+            "warning: EM did not converge in {} iterations (last change above tol {}); \
+             raise --max-iter or --tol",
+            args.em.max_iter, args.em.tol
+        );
+    }
+    let figures = json!({
+        "avg_log_likelihood": model.score(&x)?,
+        "bic": model.bic(&x)?,
+        "aic": model.aic(&x)?,
+        "converged": fit.converged,
+        "n_iter": fit.n_iter,
+        "lower_bound": fit.lower_bound,
+        "n_components": model.n_components(),
+        "covariance": model.covariance_type.name(),
+        "n": n,
+        "d": d,
+        "fit_seconds": fit_seconds,
+        "model": args.out,
+    });
+    print_figures(&figures, args.json);
+    Ok(())
+}
+
+fn parse_range(text: &str) -> Result<Vec<usize>> {
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .with_context(|| format!("--components {text:?}: {s:?} is not a number"))
+    };
+    let (a, b) = match text.split_once("..") {
+        Some((a, b)) => (parse(a)?, parse(b.trim_start_matches('='))?),
+        None => (parse(text)?, parse(text)?),
+    };
+    if a == 0 || a > b {
+        bail!("--components {text:?}: give A..B with 1 ≤ A ≤ B");
+    }
+    Ok((a..=b).collect())
+}
+
+fn gmm_select(args: GmmSelectArgs, device: &Device) -> Result<()> {
+    let x = load(&args.data, None, device)?;
+    let ks = parse_range(&args.components)?;
+    let covariances: Vec<CovarianceType> = if args.covariance.is_empty() {
+        CovarianceType::ALL.to_vec()
+    } else {
+        args.covariance.iter().map(|c| (*c).into()).collect()
+    };
+    let [n, _] = x.dims();
+    if *ks.last().unwrap() > n {
+        bail!(
+            "--components up to {} but the data have {n} points",
+            ks.last().unwrap()
+        );
+    }
+    let bar = ProgressBar::new((ks.len() * covariances.len()) as u64);
+    let mut rows = Vec::new();
+    for covariance in &covariances {
+        for k in &ks {
+            let model = GmmConfig::new(*k)
+                .with_covariance_type(*covariance)
+                .with_n_init(args.restarts)
+                .with_reg_covar(args.reg_covar)
+                .with_seed(args.seed)
+                .fit(&x)?;
+            rows.push(json!({
+                "n_components": k,
+                "covariance": covariance.name(),
+                "avg_log_likelihood": model.score(&x)?,
+                "bic": model.bic(&x)?,
+                "aic": model.aic(&x)?,
+                "converged": model.fit.as_ref().is_some_and(|f| f.converged),
+            }));
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let key = match args.criterion {
+        Criterion::Bic => "bic",
+        Criterion::Aic => "aic",
+    };
+    let best = rows
+        .iter()
+        .min_by(|a, b| {
+            a[key]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b[key].as_f64().unwrap())
+        })
+        .expect("at least one fit")
+        .clone();
+    if args.json {
+        println!("{}", json!({"criterion": key, "best": best, "fits": rows}));
+    } else {
+        println!(
+            "{:>4} {:>10} {:>14} {:>14} {:>14}",
+            "K", "covariance", "mean log-lik", "BIC", "AIC"
+        );
+        for row in &rows {
+            println!(
+                "{:>4} {:>10} {:>14.4} {:>14.2} {:>14.2}",
+                row["n_components"],
+                row["covariance"].as_str().unwrap(),
+                row["avg_log_likelihood"].as_f64().unwrap(),
+                row["bic"].as_f64().unwrap(),
+                row["aic"].as_f64().unwrap()
+            );
+        }
+        println!(
+            "best by {key}: K = {} ({})",
+            best["n_components"],
+            best["covariance"].as_str().unwrap()
+        );
+    }
+    Ok(())
+}
+
+pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
+    match cmd {
+        BmmCommand::Fit(args) => {
+            let x = load(&args.data, Some(args.binarize_seed), device)?;
+            let config = BmmConfig::new(args.em.components)
+                .with_init(args.em.init.into())
+                .with_n_init(args.em.restarts)
+                .with_max_iter(args.em.max_iter)
+                .with_tol(args.em.tol)
+                .with_smoothing(args.smoothing)
+                .with_seed(args.em.seed);
+            config.check(x.dims()[0])?;
+            let bar = em_progress(args.em.restarts * args.em.max_iter);
+            let start = Instant::now();
+            let model = config.fit_with_progress(&x, on_iteration(&bar, args.em.max_iter))?;
+            let fit_seconds = start.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+            model.save(&args.out)?;
+            let mut figures = json!({
+                "avg_log_likelihood": model.score(&x)?,
+                "bic": model.bic(&x)?,
+                "aic": model.aic(&x)?,
+                "converged": model.converged,
+                "n_iter": model.n_iter,
+                "n_components": model.n_components(),
+                "n": x.dims()[0],
+                "fit_seconds": fit_seconds,
+                "model": args.out,
+            });
+            if model.dim() == PIXELS {
+                let means_png = args.out.with_extension("means.png");
+                let means: Vec<f32> = model.probs.iter().flatten().map(|p| *p as f32).collect();
+                Grid::mnist(10).write_png(&means, &means_png)?;
+                let samples_png = args.out.with_extension("samples.png");
+                let (samples, _) = model.sample(100, args.em.seed)?;
+                write_samples(&samples, &samples_png)?;
+                figures["means_png"] = json!(means_png);
+                figures["samples_png"] = json!(samples_png);
+            }
+            print_figures(&figures, args.json);
+            Ok(())
+        }
+        BmmCommand::Score {
+            model,
+            data,
+            binarize_seed,
+            json,
+        } => {
+            let bmm = Bmm::load(&model)?;
+            let x = load(&data, Some(binarize_seed), device)?;
+            let figures = json!({
+                "avg_log_likelihood": bmm.score(&x)?,
+                "bic": bmm.bic(&x)?,
+                "aic": bmm.aic(&x)?,
+                "n": x.dims()[0],
+            });
+            print_figures(&figures, json);
+            Ok(())
+        }
+        BmmCommand::Sample(args) => {
+            let bmm = Bmm::load(&args.model)?;
+            let (points, _) = bmm.sample(args.n, args.seed)?;
+            write_samples(&points, &args.out)
+        }
+    }
+}
+
+fn tensor_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.try_into_vec_as::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading results back from the device: {e:?}"))
+}
+
+/// Prints figures as one JSON object, or as `key: value` lines.
+fn print_figures(figures: &serde_json::Value, json: bool) {
+    if json {
+        println!("{figures}");
+    } else if let Some(map) = figures.as_object() {
+        for (key, value) in map {
+            println!("{key}: {value}");
+        }
+    }
+}
+
+fn write_or_print(out: Option<&Path>, text: &str) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Writes samples as .csv / .npy, or as a PNG grid when they are 28 × 28 images.
+fn write_samples(points: &Points, out: &Path) -> Result<()> {
+    if out.extension().and_then(|e| e.to_str()) == Some("png") {
+        if points.dim() != PIXELS {
+            bail!(
+                "--out {}: a PNG grid needs 784-pixel samples, these have {} dimensions",
+                out.display(),
+                points.dim()
+            );
+        }
+        let values: Vec<f32> = points.values().iter().map(|v| *v as f32).collect();
+        Grid::mnist(10).write_png(&values, out)?;
+    } else {
+        crate::data_cmd::write_points(points, out)?;
+    }
+    eprintln!("wrote {} samples to {}", points.len(), out.display());
+    Ok(())
+}
