@@ -94,6 +94,8 @@ def parse_args():
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--backend", default="ndarray", choices=["ndarray", "flex", "wgpu"],
+                   help="latent's compute backend (default ndarray)")
     p.add_argument("--latent", type=pathlib.Path, default=None,
                    help="the project binary [default: $CARGO_TARGET_DIR/debug/latent if "
                         "CARGO_TARGET_DIR is set, else <repo>/target/debug/latent]")
@@ -237,7 +239,8 @@ def run_sklearn(x, k, cov):
 
 def run_latent(binary, data_path, model_path, k, cov, timeout):
     """One subprocess. Returns dict(wall, fit_seconds, avg_ll, n_iter, converged) or raises."""
-    cmd = [str(binary), "gmm", "fit", "--data", str(data_path), "--components", str(k),
+    cmd = [str(binary), "--backend", ARGS.backend, "gmm", "fit", "--data", str(data_path),
+           "--components", str(k),
            "--covariance", cov, "--init", "kmeans", "--restarts", "1",
            "--max-iter", str(MAX_ITER), "--tol", repr(ARGS.tol), "--reg-covar", repr(REG_COVAR),
            "--seed", str(SEED), "--out", str(model_path), "--json"]
@@ -317,7 +320,7 @@ def describe_machine(binary, have_latent, sklearn_dtype):
                               for p in threadpool_info()) or "none loaded"
         print(f"pools:    {pools}")
     state = "found" if have_latent else "NOT FOUND"
-    print(f"latent:   {binary} ({state})")
+    print(f"latent:   {binary} ({state}), backend {ARGS.backend}")
     print(f"settings: max_iter={MAX_ITER}, tol={ARGS.tol:g} (sklearn {ARGS.sklearn_tol:g}), "
           f"reg_covar={REG_COVAR:g}, init=kmeans, "
           f"n_init/restarts=1, seed/random_state={SEED}; sklearn X dtype {sklearn_dtype}; "

@@ -363,14 +363,8 @@ fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
     let fit_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     model.save(&args.out)?;
+    // Non-convergence is logged (a warning) by the library and reported as `converged`.
     let fit = model.fit.as_ref().expect("a fitted model has a report");
-    if !fit.converged {
-        eprintln!(
-            "warning: EM did not converge in {} iterations (last change above tol {}); \
-             raise --max-iter or --tol",
-            args.em.max_iter, args.em.tol
-        );
-    }
     let figures = json!({
         "avg_log_likelihood": model.score(&x)?,
         "bic": model.bic(&x)?,

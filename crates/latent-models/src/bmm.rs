@@ -166,7 +166,7 @@ impl BmmConfig {
                 tracing::warn!(
                     restart,
                     max_iter = self.max_iter,
-                    "Bernoulli mixture EM did not converge"
+                    "Bernoulli mixture EM did not converge: raise max_iter (or tol)"
                 );
             }
             if best.as_ref().is_none_or(|b| lower_bound > b.lower_bound) {

@@ -25,7 +25,8 @@ pub(crate) fn initial_responsibilities(
         }
         InitMethod::KmeansPlusPlus => {
             let seeds = kmeans_plus_plus(x, k, rng)?;
-            one_hot(nearest_centre(x, rows(x, &seeds)), k)
+            let x_sq = x.clone().powi_scalar(2).sum_dim(1);
+            one_hot(nearest_centre(x, &x_sq, rows(x, &seeds)), k)
         }
         InitMethod::Random => {
             let mut values: Vec<f32> = (0..n * k).map(|_| rng.random::<f32>()).collect();
@@ -112,28 +113,31 @@ fn kmeans_plus_plus(x: &Tensor<2>, k: usize, rng: &mut StdRng) -> Result<Vec<usi
     Ok(chosen)
 }
 
-/// The index of the nearest of `centres` (`[k, d]`) for every point: `[n]`.
-fn nearest_centre(x: &Tensor<2>, centres: Tensor<2>) -> Tensor<1, Int> {
-    let x_sq = x.clone().powi_scalar(2).sum_dim(1);
-    squared_distances(x, &x_sq, centres)
-        .argmin(1)
-        .squeeze_dim(1)
+/// The index of the nearest of `centres` (`[k, d]`) for every point (`x_sq` = ‖x_n‖², `[n, 1]`):
+/// `[n]`.
+fn nearest_centre(x: &Tensor<2>, x_sq: &Tensor<2>, centres: Tensor<2>) -> Tensor<1, Int> {
+    squared_distances(x, x_sq, centres).argmin(1).squeeze_dim(1)
 }
 
-/// Lloyd's algorithm from the given seed points until no label changes (at most `max_iter`
-/// rounds). An emptied cluster keeps its previous centre. Returns the labels.
+/// Lloyd's algorithm from the given seed points, stopping when no label changes or, as
+/// scikit-learn's KMeans, when the centres move by less than 1e-4 × the mean feature variance
+/// (squared distance summed over centres); at most `max_iter` rounds. An emptied cluster keeps
+/// its previous centre. Returns the labels.
 fn kmeans(x: &Tensor<2>, seeds: &[usize], max_iter: usize) -> Result<Tensor<1, Int>> {
     let [_, d] = x.dims();
     let k = seeds.len();
     let device = x.device();
+    let x_sq = x.clone().powi_scalar(2).sum_dim(1);
+    let variance = to_f64(x.clone().var(0).mean())?[0];
+    let shift_tol = 1e-4 * variance;
     let mut centres = rows(x, seeds);
-    let mut labels = nearest_centre(x, centres.clone());
+    let mut old = to_f64(centres.clone())?;
+    let mut labels = nearest_centre(x, &x_sq, centres.clone());
     let mut previous = to_i64(labels.clone())?;
     for _ in 0..max_iter {
         let one_hot = one_hot(labels.clone(), k); // [n, k]
         let counts = to_f64(one_hot.clone().sum_dim(0))?;
         let sums = to_f64(one_hot.transpose().matmul(x.clone()))?;
-        let old = to_f64(centres.clone())?;
         let new: Vec<f64> = (0..k * d)
             .map(|i| {
                 let c = counts[i / d];
@@ -144,10 +148,12 @@ fn kmeans(x: &Tensor<2>, seeds: &[usize], max_iter: usize) -> Result<Tensor<1, I
                 }
             })
             .collect();
+        let shift: f64 = new.iter().zip(&old).map(|(a, b)| (a - b).powi(2)).sum();
         centres = matrix(&new, k, d, &device);
-        labels = nearest_centre(x, centres.clone());
+        old = new;
+        labels = nearest_centre(x, &x_sq, centres.clone());
         let current = to_i64(labels.clone())?;
-        if current == previous {
+        if current == previous || shift <= shift_tol {
             break;
         }
         previous = current;

@@ -280,3 +280,40 @@ fn save_load_round_trip_and_foreign_files_are_rejected() {
     assert!(err.to_string().contains("need 2 values"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_same_fit_on_ndarray_and_flex_agrees() {
+    // Host-side seeds make the initialisation identical; only float rounding may differ.
+    let x_nd = overlapping(600, 12);
+    let values: Vec<f32> = x_nd.clone().try_into_vec_as().unwrap();
+    let flex = Device::flex();
+    let x_flex = Tensor::<2>::from_data(burn::tensor::TensorData::new(values, [600, 3]), &flex);
+    for covariance in CovarianceType::ALL {
+        // Exactly 20 iterations on both, so both did the same computation.
+        let config = GmmConfig::new(3)
+            .with_covariance_type(covariance)
+            .with_tol(1e-12)
+            .with_max_iter(20);
+        let a = config.fit(&x_nd).unwrap();
+        let b = config.fit(&x_flex).unwrap();
+        let (la, lb) = (
+            &a.fit.as_ref().unwrap().lower_bounds,
+            &b.fit.as_ref().unwrap().lower_bounds,
+        );
+        assert_eq!(la.len(), lb.len(), "{covariance}");
+        for (x, y) in la.iter().zip(lb) {
+            assert!(
+                (x - y).abs() < 1e-5 * x.abs(),
+                "{covariance}: bound {x} vs {y}"
+            );
+        }
+        let (sa, sb) = (a.score(&x_nd).unwrap(), b.score(&x_flex).unwrap());
+        assert!(
+            (sa - sb).abs() < 1e-4 * sa.abs(),
+            "{covariance}: {sa} vs {sb}"
+        );
+        for (ma, mb) in a.means.iter().flatten().zip(b.means.iter().flatten()) {
+            assert!((ma - mb).abs() < 1e-3, "{covariance}: means {ma} vs {mb}");
+        }
+    }
+}

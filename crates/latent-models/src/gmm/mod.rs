@@ -211,7 +211,8 @@ impl Params {
 
 impl Prepared {
     /// log N(x_n; μ_k, Σ_k) for centred data `[n, d]`: `[n, k]`.
-    fn log_gaussian(&self, x: &Tensor<2>) -> Tensor<2> {
+    fn log_gaussian(&self, data: &CentredData) -> Tensor<2> {
+        let x = &data.x;
         let [_, d] = x.dims();
         let squared = match &self.shape {
             PreparedShape::Cholesky {
@@ -230,10 +231,7 @@ impl Prepared {
             }
             PreparedShape::Diagonal { precisions, means } => {
                 // Σ_d (x_d − μ_d)² π_d = x² · π − 2 x · (μ π) + Σ_d μ_d² π_d, as matrix products.
-                let quad = x
-                    .clone()
-                    .powi_scalar(2)
-                    .matmul(precisions.clone().transpose());
+                let quad = data.squares.clone().matmul(precisions.clone().transpose());
                 let cross = x
                     .clone()
                     .matmul((means.clone() * precisions.clone()).transpose());
@@ -248,7 +246,7 @@ impl Prepared {
     }
 
     /// E-step: (log p(x_n) `[n]`, log responsibilities `[n, k]`).
-    fn e_step(&self, x: &Tensor<2>) -> (Tensor<1>, Tensor<2>) {
+    fn e_step(&self, x: &CentredData) -> (Tensor<1>, Tensor<2>) {
         let joint = self.log_gaussian(x) + self.log_weights.clone().unsqueeze_dim(0);
         let log_norm = log_sum_exp(joint.clone(), 1);
         (log_norm.clone().squeeze_dim(1), joint - log_norm)
@@ -257,7 +255,13 @@ impl Prepared {
 
 /// M-step from centred data and responsibilities `[n, k]` (scikit-learn's
 /// `_estimate_gaussian_parameters`, with the covariances computed from centred differences).
-fn m_step(x: &Tensor<2>, resp: Tensor<2>, kind: CovarianceType, reg_covar: f64) -> Result<Params> {
+fn m_step(
+    data: &CentredData,
+    resp: Tensor<2>,
+    kind: CovarianceType,
+    reg_covar: f64,
+) -> Result<Params> {
+    let x = &data.x;
     let [n, d] = x.dims();
     let k = resp.dims()[1];
     let nk: Vec<f64> = to_f64(resp.clone().sum_dim(0))?
@@ -289,7 +293,7 @@ fn m_step(x: &Tensor<2>, resp: Tensor<2>, kind: CovarianceType, reg_covar: f64) 
             }
         }
         CovarianceType::Diag | CovarianceType::Spherical => {
-            let second = to_f64(resp.transpose().matmul(x.clone().powi_scalar(2)))?;
+            let second = to_f64(resp.transpose().matmul(data.squares.clone()))?;
             let diag: Vec<f64> = (0..k * d)
                 .map(|i| (second[i] / nk[i / d] - means[i] * means[i]).max(0.0))
                 .collect();
@@ -322,8 +326,19 @@ fn data_center(x: &Tensor<2>) -> Result<Vec<f64>> {
         .collect())
 }
 
-fn centred(x: &Tensor<2>, center: &[f64]) -> Tensor<2> {
-    x.clone() - matrix(center, 1, center.len(), &x.device())
+/// Data minus a centre, with their squares (computed once: the diagonal E- and M-steps use
+/// them every iteration).
+struct CentredData {
+    x: Tensor<2>,
+    squares: Tensor<2>,
+}
+
+fn centred(x: &Tensor<2>, center: &[f64]) -> CentredData {
+    let x = x.clone() - matrix(center, 1, center.len(), &x.device());
+    CentredData {
+        squares: x.clone().powi_scalar(2),
+        x,
+    }
 }
 
 fn mean_scalar(t: Tensor<1>) -> Result<f64> {
@@ -353,7 +368,7 @@ impl GmmConfig {
                 .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut rng = StdRng::seed_from_u64(seed);
             let resp =
-                kmeans::initial_responsibilities(self.init, &xc, self.n_components, &mut rng)?;
+                kmeans::initial_responsibilities(self.init, &xc.x, self.n_components, &mut rng)?;
             let mut params = m_step(&xc, resp, self.covariance_type, self.reg_covar)?;
             self.apply_user_init(&mut params, &center)?;
             let (params, report) = self.run_em(&xc, params, restart, &mut progress)?;
@@ -435,12 +450,12 @@ impl GmmConfig {
 
     fn run_em(
         &self,
-        xc: &Tensor<2>,
+        xc: &CentredData,
         mut params: Params,
         restart: usize,
         progress: &mut impl FnMut(EmProgress),
     ) -> Result<(Params, FitReport)> {
-        let device = xc.device();
+        let device = xc.x.device();
         let mut lower_bound = f64::NEG_INFINITY;
         let mut lower_bounds = Vec::new();
         let mut converged = false;
@@ -470,7 +485,7 @@ impl GmmConfig {
             tracing::warn!(
                 restart,
                 max_iter = self.max_iter,
-                "EM did not converge: try a larger max_iter or tol, or check the data"
+                "EM did not converge: the mean log-likelihood still changed by more than tol in the last iteration; raise max_iter (or tol)"
             );
         }
         let report = FitReport {
