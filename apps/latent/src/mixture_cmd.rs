@@ -10,7 +10,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
 use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Points, Split};
-use latent_models::{Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod};
+use latent_models::{
+    Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, Mixture,
+};
 use latent_viz::Grid;
 use serde_json::json;
 
@@ -296,15 +298,8 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
     match cmd {
         GmmCommand::Fit(args) => gmm_fit(args, device),
         GmmCommand::Score { model, data, json } => {
-            let gmm = Gmm::load(&model)?;
             let x = load(&data, None, device)?;
-            let figures = json!({
-                "avg_log_likelihood": gmm.score(&x)?,
-                "bic": gmm.bic(&x)?,
-                "aic": gmm.aic(&x)?,
-                "n": x.dims()[0],
-            });
-            print_figures(&figures, json);
+            print_figures(&score_figures(&Gmm::load(&model)?, &x)?, json);
             Ok(())
         }
         GmmCommand::Predict {
@@ -365,20 +360,21 @@ fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
     model.save(&args.out)?;
     // Non-convergence is logged (a warning) by the library and reported as `converged`.
     let fit = model.fit.as_ref().expect("a fitted model has a report");
-    let figures = json!({
-        "avg_log_likelihood": model.score(&x)?,
-        "bic": model.bic(&x)?,
-        "aic": model.aic(&x)?,
-        "converged": fit.converged,
-        "n_iter": fit.n_iter,
-        "lower_bound": fit.lower_bound,
-        "n_components": model.n_components(),
-        "covariance": model.covariance_type.name(),
-        "n": n,
-        "d": d,
-        "fit_seconds": fit_seconds,
-        "model": args.out,
-    });
+    let mut figures = score_figures(&model, &x)?;
+    extend(
+        &mut figures,
+        json!({
+            "converged": fit.converged,
+            "n_iter": fit.n_iter,
+            "lower_bound": fit.lower_bound,
+            "n_components": model.n_components(),
+            "covariance": model.covariance_type.name(),
+            "n": n,
+            "d": d,
+            "fit_seconds": fit_seconds,
+            "model": args.out,
+        }),
+    );
     print_figures(&figures, args.json);
     Ok(())
 }
@@ -424,14 +420,16 @@ fn gmm_select(args: GmmSelectArgs, device: &Device) -> Result<()> {
                 .with_reg_covar(args.reg_covar)
                 .with_seed(args.seed)
                 .fit(&x)?;
-            rows.push(json!({
-                "n_components": k,
-                "covariance": covariance.name(),
-                "avg_log_likelihood": model.score(&x)?,
-                "bic": model.bic(&x)?,
-                "aic": model.aic(&x)?,
-                "converged": model.fit.as_ref().is_some_and(|f| f.converged),
-            }));
+            let mut row = score_figures(&model, &x)?;
+            extend(
+                &mut row,
+                json!({
+                    "n_components": k,
+                    "covariance": covariance.name(),
+                    "converged": model.fit.as_ref().is_some_and(|f| f.converged),
+                }),
+            );
+            rows.push(row);
             bar.inc(1);
         }
     }
@@ -494,17 +492,17 @@ pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
             let fit_seconds = start.elapsed().as_secs_f64();
             bar.finish_and_clear();
             model.save(&args.out)?;
-            let mut figures = json!({
-                "avg_log_likelihood": model.score(&x)?,
-                "bic": model.bic(&x)?,
-                "aic": model.aic(&x)?,
-                "converged": model.converged,
-                "n_iter": model.n_iter,
-                "n_components": model.n_components(),
-                "n": x.dims()[0],
-                "fit_seconds": fit_seconds,
-                "model": args.out,
-            });
+            let mut figures = score_figures(&model, &x)?;
+            extend(
+                &mut figures,
+                json!({
+                    "converged": model.converged,
+                    "n_iter": model.n_iter,
+                    "n_components": model.n_components(),
+                    "fit_seconds": fit_seconds,
+                    "model": args.out,
+                }),
+            );
             if model.dim() == PIXELS {
                 let means_png = args.out.with_extension("means.png");
                 let means: Vec<f32> = model.probs.iter().flatten().map(|p| *p as f32).collect();
@@ -524,15 +522,8 @@ pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
             binarize_seed,
             json,
         } => {
-            let bmm = Bmm::load(&model)?;
             let x = load(&data, Some(binarize_seed), device)?;
-            let figures = json!({
-                "avg_log_likelihood": bmm.score(&x)?,
-                "bic": bmm.bic(&x)?,
-                "aic": bmm.aic(&x)?,
-                "n": x.dims()[0],
-            });
-            print_figures(&figures, json);
+            print_figures(&score_figures(&Bmm::load(&model)?, &x)?, json);
             Ok(())
         }
         BmmCommand::Sample(args) => {
@@ -546,6 +537,23 @@ pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
 fn tensor_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.try_into_vec_as::<f32>()
         .map_err(|e| anyhow::anyhow!("reading results back from the device: {e:?}"))
+}
+
+/// Mean log-likelihood, BIC, AIC and size of `x` under a model.
+fn score_figures(model: &impl Mixture, x: &Tensor<2>) -> Result<serde_json::Value> {
+    Ok(json!({
+        "avg_log_likelihood": model.score(x)?,
+        "bic": model.bic(x)?,
+        "aic": model.aic(x)?,
+        "n": x.dims()[0],
+    }))
+}
+
+/// Adds the fields of `more` (an object) to `figures` (an object).
+fn extend(figures: &mut serde_json::Value, more: serde_json::Value) {
+    if let (Some(target), serde_json::Value::Object(source)) = (figures.as_object_mut(), more) {
+        target.extend(source);
+    }
 }
 
 /// Prints figures as one JSON object, or as `key: value` lines.

@@ -22,6 +22,14 @@ fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
+/// Runs `latent`, expects failure, and expects `needle` in what it printed on stderr.
+fn fails_with(args: &[&str], needle: &str) {
+    let out = latent(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(err.contains(needle), "{args:?}: no {needle:?} in {err}");
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("latent-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -91,47 +99,49 @@ fn bad_inputs_fail_with_a_message_and_nonzero_exit() {
     let dir = scratch("bad");
     let ragged = dir.join("ragged.csv");
     std::fs::write(&ragged, "1,2\n3\n").unwrap();
-    let out = latent(&["data", "points", ragged.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ragged.csv:2:"), "{err}");
+    fails_with(
+        &["data", "points", ragged.to_str().unwrap()],
+        "ragged.csv:2:",
+    );
+    fails_with(
+        &["data", "mnist", "--dir", dir.to_str().unwrap()],
+        "train-images-idx3-ubyte.gz",
+    );
 
-    let out = latent(&["data", "mnist", "--dir", dir.to_str().unwrap()]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("train-images-idx3-ubyte.gz"));
+    fails_with(
+        &["data", "mnist", "--split", "test", "--limit", "20000"],
+        "only 10000",
+    );
 
-    let out = latent(&["data", "mnist", "--split", "test", "--limit", "20000"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("only 10000"));
-
-    let out = latent(&[
-        "data",
-        "synth",
-        "-n",
-        "5",
-        "--out",
-        dir.join("x.csv").to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--blobs"));
+    fails_with(
+        &[
+            "data",
+            "synth",
+            "-n",
+            "5",
+            "--out",
+            dir.join("x.csv").to_str().unwrap(),
+        ],
+        "--blobs",
+    );
 }
 
 #[cfg(not(feature = "wgpu"))]
 #[test]
 fn asking_for_a_backend_not_compiled_in_names_the_feature() {
-    let out = latent(&[
-        "--backend",
-        "wgpu",
-        "data",
-        "mnist",
-        "--split",
-        "test",
-        "--limit",
-        "10",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--features wgpu"), "{err}");
+    fails_with(
+        &[
+            "--backend",
+            "wgpu",
+            "data",
+            "mnist",
+            "--split",
+            "test",
+            "--limit",
+            "10",
+        ],
+        "--features wgpu",
+    );
 }
 
 fn json_of(out: &Output) -> serde_json::Value {
@@ -285,67 +295,73 @@ fn mixture_commands_reject_bad_settings_and_data_clearly() {
     let dir = scratch("mixbad");
     let grey = dir.join("grey.csv");
     std::fs::write(&grey, "0.5,1\n0,1\n").unwrap();
-    let out = latent(&[
-        "bmm",
-        "fit",
-        "--data",
-        grey.to_str().unwrap(),
-        "-k",
-        "1",
-        "--out",
-        dir.join("m.json").to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("binar"));
+    fails_with(
+        &[
+            "bmm",
+            "fit",
+            "--data",
+            grey.to_str().unwrap(),
+            "-k",
+            "1",
+            "--out",
+            dir.join("m.json").to_str().unwrap(),
+        ],
+        "binar",
+    );
 
-    let out = latent(&[
-        "gmm",
-        "fit",
-        "--data",
-        grey.to_str().unwrap(),
-        "-k",
-        "3",
-        "--out",
-        dir.join("m.json").to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("n_components"));
+    fails_with(
+        &[
+            "gmm",
+            "fit",
+            "--data",
+            grey.to_str().unwrap(),
+            "-k",
+            "3",
+            "--out",
+            dir.join("m.json").to_str().unwrap(),
+        ],
+        "n_components",
+    );
 
-    let out = latent(&[
-        "gmm",
-        "fit",
-        "--data",
-        grey.to_str().unwrap(),
-        "-k",
-        "1",
-        "--tol",
-        "0",
-        "--out",
-        dir.join("m.json").to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`tol`"));
+    fails_with(
+        &[
+            "gmm",
+            "fit",
+            "--data",
+            grey.to_str().unwrap(),
+            "-k",
+            "1",
+            "--tol",
+            "0",
+            "--out",
+            dir.join("m.json").to_str().unwrap(),
+        ],
+        "`tol`",
+    );
 
     let foreign = dir.join("foreign.json");
     std::fs::write(&foreign, "{\"hello\": 1}").unwrap();
-    let out = latent(&[
-        "gmm",
-        "score",
-        "--model",
-        foreign.to_str().unwrap(),
-        "--data",
-        grey.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a Gaussian mixture model file"));
+    fails_with(
+        &[
+            "gmm",
+            "score",
+            "--model",
+            foreign.to_str().unwrap(),
+            "--data",
+            grey.to_str().unwrap(),
+        ],
+        "not a Gaussian mixture model file",
+    );
 
-    let out = latent(&[
-        "gmm",
-        "select",
-        "--data",
-        grey.to_str().unwrap(),
-        "--components",
-        "3..1",
-    ]);
-    assert!(!out.status.success());
+    fails_with(
+        &[
+            "gmm",
+            "select",
+            "--data",
+            grey.to_str().unwrap(),
+            "--components",
+            "3..1",
+        ],
+        "1 ≤ A ≤ B",
+    );
 }

@@ -19,6 +19,8 @@ use crate::error::{invalid, ModelError, Result};
 use crate::gmm::{EmProgress, InitMethod};
 use crate::host::{matrix, to_f64, vector};
 use crate::kmeans;
+use crate::mixture::Mixture;
+use crate::model_file;
 
 /// Hyper-parameters of [`Bmm`] fitting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,13 +264,6 @@ pub struct Bmm {
 
 const FORMAT: &str = "latent-bmm";
 
-#[derive(Serialize, Deserialize)]
-struct BmmFile {
-    format: String,
-    version: u32,
-    model: Bmm,
-}
-
 impl Bmm {
     pub fn n_components(&self) -> usize {
         self.weights.len()
@@ -295,11 +290,6 @@ impl Bmm {
         Ok(self.checked_e_step(x)?.0)
     }
 
-    /// Mean log-likelihood per point (nats).
-    pub fn score(&self, x: &Tensor<2>) -> Result<f64> {
-        Ok(to_f64(self.score_samples(x)?.mean())?[0])
-    }
-
     /// Most probable component of each point: `[n]`.
     pub fn predict(&self, x: &Tensor<2>) -> Result<Tensor<1, Int>> {
         Ok(self.checked_e_step(x)?.1.argmax(1).squeeze_dim(1))
@@ -308,23 +298,6 @@ impl Bmm {
     /// Posterior component probabilities `[n, k]`.
     pub fn predict_proba(&self, x: &Tensor<2>) -> Result<Tensor<2>> {
         Ok(self.checked_e_step(x)?.1.exp())
-    }
-
-    /// Free parameters: K·D pixel probabilities + K − 1 weights.
-    pub fn n_parameters(&self) -> usize {
-        self.n_components() * self.dim() + self.n_components() - 1
-    }
-
-    /// −2 log L + p log n.
-    pub fn bic(&self, x: &Tensor<2>) -> Result<f64> {
-        let n = x.dims()[0] as f64;
-        Ok(-2.0 * self.score(x)? * n + self.n_parameters() as f64 * n.ln())
-    }
-
-    /// −2 log L + 2p.
-    pub fn aic(&self, x: &Tensor<2>) -> Result<f64> {
-        let n = x.dims()[0] as f64;
-        Ok(-2.0 * self.score(x)? * n + 2.0 * self.n_parameters() as f64)
     }
 
     /// Draws `n` binary points and their components, reproducibly for a given seed.
@@ -356,56 +329,38 @@ impl Bmm {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let file = BmmFile {
-            format: FORMAT.into(),
-            version: 1,
-            model: self.clone(),
-        };
-        std::fs::write(
-            path,
-            serde_json::to_string(&file).expect("a model serialises"),
-        )
-        .map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        model_file::save(path, FORMAT, self)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |problem: String| ModelError::BadModelFile {
-            path: path.to_path_buf(),
-            expected: "Bernoulli mixture",
-            problem,
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file: BmmFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        if file.format != FORMAT {
-            return Err(bad(format!(
-                "format is {:?}, expected {FORMAT:?}",
-                file.format
-            )));
-        }
-        let model = file.model;
-        let d = model.dim();
-        if model.n_components() == 0
-            || model.probs.len() != model.n_components()
-            || model.probs.iter().any(|p| p.len() != d)
-        {
-            return Err(bad(
-                "weights and pixel probabilities disagree in shape".into()
-            ));
-        }
-        if model
-            .probs
-            .iter()
-            .flatten()
-            .any(|p| !(*p > 0.0 && *p < 1.0))
-        {
-            return Err(bad("a pixel probability is outside (0, 1)".into()));
-        }
-        Ok(model)
+        model_file::load(path, FORMAT, "Bernoulli mixture", |model: &Self| {
+            let d = model.dim();
+            if model.n_components() == 0
+                || model.probs.len() != model.n_components()
+                || model.probs.iter().any(|p| p.len() != d)
+            {
+                return Err("weights and pixel probabilities disagree in shape".into());
+            }
+            if model
+                .probs
+                .iter()
+                .flatten()
+                .any(|p| !(*p > 0.0 && *p < 1.0))
+            {
+                return Err("a pixel probability is outside (0, 1)".into());
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Mixture for Bmm {
+    fn score(&self, x: &Tensor<2>) -> Result<f64> {
+        Ok(to_f64(self.score_samples(x)?.mean())?[0])
+    }
+
+    /// K·D pixel probabilities + K − 1 weights.
+    fn n_parameters(&self) -> usize {
+        self.n_components() * self.dim() + self.n_components() - 1
     }
 }

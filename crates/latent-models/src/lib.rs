@@ -10,7 +10,10 @@ mod error;
 pub mod gmm;
 mod host;
 mod kmeans;
+mod mixture;
+mod model_file;
 
 pub use bmm::{Bmm, BmmConfig};
 pub use error::{ModelError, Result};
 pub use gmm::{CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod};
+pub use mixture::Mixture;

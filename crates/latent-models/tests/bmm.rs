@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor, TensorData};
 use latent_data::{Mnist, MnistBatcher, Split};
-use latent_models::{Bmm, BmmConfig, ModelError};
+use latent_models::{Bmm, BmmConfig, Mixture, ModelError};
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.
 fn device() -> Device {

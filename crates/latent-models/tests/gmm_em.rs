@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Tensor};
 use latent_data::MixtureSpec;
-use latent_models::{CovarianceType, Gmm, GmmConfig, InitMethod, ModelError};
+use latent_models::{CovarianceType, Gmm, GmmConfig, InitMethod, Mixture, ModelError};
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.
 fn device() -> Device {

@@ -3,7 +3,7 @@
 //! scikit-learn with n_init = 10).
 
 use burn::tensor::{Device, Tensor, TensorData};
-use latent_models::{CovarianceType, Gmm, GmmConfig};
+use latent_models::{CovarianceType, Gmm, GmmConfig, Mixture};
 use serde_json::Value;
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.

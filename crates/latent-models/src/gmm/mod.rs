@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{invalid, ModelError, Result};
 use crate::host::{matrix, to_f64, vector};
 use crate::kmeans;
+use crate::mixture::Mixture;
+use crate::model_file;
 
 /// Guards component counts against zero, as scikit-learn does (10 × machine epsilon of f32).
 const NK_EPS: f64 = 10.0 * f32::EPSILON as f64;
@@ -503,13 +505,6 @@ impl GmmConfig {
 /// The format tag written into model files, checked on load.
 const FORMAT: &str = "latent-gmm";
 
-#[derive(Serialize, Deserialize)]
-struct GmmFile {
-    format: String,
-    version: u32,
-    model: Gmm,
-}
-
 impl Gmm {
     fn from_params(params: Params, center: &[f64], fit: FitReport) -> Self {
         let d = params.d;
@@ -631,12 +626,6 @@ impl Gmm {
         }
     }
 
-    /// Number of free parameters: covariances + K·D means + K − 1 weights.
-    pub fn n_parameters(&self) -> usize {
-        let (k, d) = (self.n_components(), self.dim());
-        self.covariance_type.n_parameters(k, d) + k * d + k - 1
-    }
-
     /// Centre for evaluation: the weighted mean of the component means, rounded to f32.
     fn eval_center(&self) -> Vec<f64> {
         (0..self.dim())
@@ -672,11 +661,6 @@ impl Gmm {
         Ok(self.e_step(x)?.0)
     }
 
-    /// Mean log-likelihood of `x` per point.
-    pub fn score(&self, x: &Tensor<2>) -> Result<f64> {
-        mean_scalar(self.score_samples(x)?)
-    }
-
     /// Posterior component probabilities p(z = k | x_n): `[n, k]`.
     pub fn predict_proba(&self, x: &Tensor<2>) -> Result<Tensor<2>> {
         Ok(self.e_step(x)?.1.exp())
@@ -685,18 +669,6 @@ impl Gmm {
     /// The most probable component of each point: `[n]`.
     pub fn predict(&self, x: &Tensor<2>) -> Result<Tensor<1, Int>> {
         Ok(self.e_step(x)?.1.argmax(1).squeeze_dim(1))
-    }
-
-    /// Bayesian information criterion −2 log L + p log n (lower is better).
-    pub fn bic(&self, x: &Tensor<2>) -> Result<f64> {
-        let n = x.dims()[0] as f64;
-        Ok(-2.0 * self.score(x)? * n + self.n_parameters() as f64 * n.ln())
-    }
-
-    /// Akaike information criterion −2 log L + 2p (lower is better).
-    pub fn aic(&self, x: &Tensor<2>) -> Result<f64> {
-        let n = x.dims()[0] as f64;
-        Ok(-2.0 * self.score(x)? * n + 2.0 * self.n_parameters() as f64)
     }
 
     /// Draws `n` points and their components, reproducibly for a given seed.
@@ -719,39 +691,24 @@ impl Gmm {
 
     /// Writes the model as JSON.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let file = GmmFile {
-            format: FORMAT.into(),
-            version: 1,
-            model: self.clone(),
-        };
-        let text = serde_json::to_string_pretty(&file).expect("a model serialises");
-        std::fs::write(path, text).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        model_file::save(path, FORMAT, self)
     }
 
     /// Reads a model written by [`save`](Self::save), checking its format and consistency.
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |problem: String| ModelError::BadModelFile {
-            path: path.to_path_buf(),
-            expected: "Gaussian mixture",
-            problem,
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file: GmmFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        if file.format != FORMAT {
-            return Err(bad(format!(
-                "format is {:?}, expected {FORMAT:?}",
-                file.format
-            )));
-        }
-        let model = file.model;
-        model.validate().map_err(bad)?;
-        Ok(model)
+        model_file::load(path, FORMAT, "Gaussian mixture", Self::validate)
+    }
+}
+
+impl Mixture for Gmm {
+    fn score(&self, x: &Tensor<2>) -> Result<f64> {
+        mean_scalar(self.score_samples(x)?)
+    }
+
+    /// Covariances + K·D means + K − 1 weights.
+    fn n_parameters(&self) -> usize {
+        let (k, d) = (self.n_components(), self.dim());
+        self.covariance_type.n_parameters(k, d) + k * d + k - 1
     }
 }
 
