@@ -15,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::em;
 use crate::error::{invalid, ModelError, Result};
 use crate::gmm::{EmProgress, InitMethod};
 use crate::host::{matrix, to_f64, vector};
@@ -138,47 +139,31 @@ impl BmmConfig {
                 .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut rng = StdRng::seed_from_u64(seed);
             let resp = kmeans::initial_responsibilities(self.init, x, self.n_components, &mut rng)?;
-            let (mut weights, mut probs) = self.m_step(x, resp)?;
-            let mut lower_bounds = Vec::new();
-            let mut lower_bound = f64::NEG_INFINITY;
-            let mut converged = false;
-            for iteration in 1..=self.max_iter {
-                let previous = lower_bound;
-                let (log_norm, log_resp) = e_step(x, &weights, &probs)?;
-                lower_bound = to_f64(log_norm.mean())?[0];
-                if !lower_bound.is_finite() {
-                    return Err(ModelError::Diverged {
-                        iteration,
-                        value: lower_bound,
-                    });
-                }
-                (weights, probs) = self.m_step(x, log_resp.exp())?;
-                lower_bounds.push(lower_bound);
-                progress(EmProgress {
-                    restart,
-                    iteration,
-                    lower_bound,
-                });
-                if (lower_bound - previous).abs() < self.tol {
-                    converged = true;
-                    break;
-                }
-            }
-            if !converged {
-                tracing::warn!(
-                    restart,
-                    max_iter = self.max_iter,
-                    "Bernoulli mixture EM did not converge: raise max_iter (or tol)"
-                );
-            }
-            if best.as_ref().is_none_or(|b| lower_bound > b.lower_bound) {
+            let start = self.m_step(x, resp)?;
+            let run = em::iterate(
+                start,
+                self.max_iter,
+                self.tol,
+                restart,
+                &mut progress,
+                |(weights, probs)| {
+                    let (log_norm, log_resp) = e_step(x, weights, probs)?;
+                    Ok((to_f64(log_norm.mean())?[0], self.m_step(x, log_resp.exp())?))
+                },
+            )?;
+            if best
+                .as_ref()
+                .is_none_or(|b| run.lower_bound() > b.lower_bound)
+            {
+                let lower_bound = run.lower_bound();
+                let (weights, probs) = run.params;
                 best = Some(Bmm {
                     weights,
                     probs,
-                    converged,
-                    n_iter: lower_bounds.len(),
+                    converged: run.converged,
+                    n_iter: run.lower_bounds.len(),
                     lower_bound,
-                    lower_bounds,
+                    lower_bounds: run.lower_bounds,
                     config: self.clone(),
                 });
             }

@@ -6,6 +6,7 @@
 //! - [`bmm`]: its binary twin, the Bernoulli mixture.
 
 pub mod bmm;
+mod em;
 mod error;
 pub mod gmm;
 mod host;

@@ -21,6 +21,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::em;
 use crate::error::{invalid, ModelError, Result};
 use crate::host::{matrix, to_f64, vector};
 use crate::kmeans;
@@ -453,52 +454,32 @@ impl GmmConfig {
     fn run_em(
         &self,
         xc: &CentredData,
-        mut params: Params,
+        params: Params,
         restart: usize,
         progress: &mut impl FnMut(EmProgress),
     ) -> Result<(Params, FitReport)> {
         let device = xc.x.device();
-        let mut lower_bound = f64::NEG_INFINITY;
-        let mut lower_bounds = Vec::new();
-        let mut converged = false;
-        for iteration in 1..=self.max_iter {
-            let previous = lower_bound;
-            let (log_norm, log_resp) = params.prepare(&device, self.reg_covar)?.e_step(xc);
-            lower_bound = mean_scalar(log_norm)?;
-            if !lower_bound.is_finite() {
-                return Err(ModelError::Diverged {
-                    iteration,
-                    value: lower_bound,
-                });
-            }
-            params = m_step(xc, log_resp.exp(), self.covariance_type, self.reg_covar)?;
-            lower_bounds.push(lower_bound);
-            progress(EmProgress {
-                restart,
-                iteration,
-                lower_bound,
-            });
-            if (lower_bound - previous).abs() < self.tol {
-                converged = true;
-                break;
-            }
-        }
-        if !converged {
-            tracing::warn!(
-                restart,
-                max_iter = self.max_iter,
-                "EM did not converge: the mean log-likelihood still changed by more than tol in the last iteration; raise max_iter (or tol)"
-            );
-        }
+        let run = em::iterate(
+            params,
+            self.max_iter,
+            self.tol,
+            restart,
+            progress,
+            |params| {
+                let (log_norm, log_resp) = params.prepare(&device, self.reg_covar)?.e_step(xc);
+                let next = m_step(xc, log_resp.exp(), self.covariance_type, self.reg_covar)?;
+                Ok((mean_scalar(log_norm)?, next))
+            },
+        )?;
         let report = FitReport {
-            converged,
-            n_iter: lower_bounds.len(),
-            lower_bound,
-            lower_bounds,
+            converged: run.converged,
+            n_iter: run.lower_bounds.len(),
+            lower_bound: run.lower_bound(),
+            lower_bounds: run.lower_bounds,
             best_init: restart,
             config: self.clone(),
         };
-        Ok((params, report))
+        Ok((run.params, report))
     }
 }
 
