@@ -3,7 +3,9 @@
 //! - [`gmm`]: the Gaussian mixture fitted by EM (full, tied, diag and spherical covariances;
 //!   k-means++ / k-means / random initialisation, restarts, warm start; density, sampling,
 //!   clustering, BIC/AIC), with scikit-learn's `GaussianMixture` as the anchor;
-//! - [`bmm`]: its binary twin, the Bernoulli mixture.
+//! - [`bmm`]: its binary twin, the Bernoulli mixture;
+//! - [`vae`]: the variational autoencoder (ELBO, IWAE bound, importance-sampled log p(x)) and
+//!   the deterministic autoencoder, with MLP encoders and decoders behind small traits.
 
 pub mod bmm;
 mod em;
@@ -13,8 +15,10 @@ mod host;
 mod kmeans;
 mod mixture;
 mod model_file;
+pub mod vae;
 
 pub use bmm::{Bmm, BmmConfig};
 pub use error::{ModelError, Result};
 pub use gmm::{CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod};
 pub use mixture::Mixture;
+pub use vae::{Activation, Autoencoder, Likelihood, Vae, VaeConfig};

@@ -1,0 +1,345 @@
+//! Variational autoencoder and deterministic autoencoder with MLP encoders and decoders.
+//!
+//! VAE: prior p(z) = N(0, I); encoder q_φ(z | x) = N(μ_φ(x), diag exp(log σ²_φ(x))); decoder
+//! p_θ(x | z) Bernoulli (logits) or Gaussian (fixed variance). Training maximises the ELBO
+//! E_q[log p(x | z)] − KL(q ‖ p) with z = μ + σ ⊙ ε and the KL in closed form; the IWAE bound
+//! log (1/k) Σ_i p(x, z_i) / q(z_i | x) tightens it and, with large k, estimates log p(x).
+//! Every log-density and KL comes from `latent-distributions`.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{activation, Device, Tensor};
+use latent_distributions::{kl, log_mean_exp, log_sum_exp, Bernoulli, Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, Result};
+
+/// Non-linearity between hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    #[default]
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    fn apply(self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Activation::Relu => activation::relu(x),
+            Activation::Tanh => activation::tanh(x),
+        }
+    }
+}
+
+/// The decoder's likelihood p(x | z).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Likelihood {
+    /// Independent Bernoulli pixels from logits (binary cross-entropy).
+    Bernoulli,
+    /// Independent Gaussians with a fixed log-variance: a scaled squared error.
+    Gaussian { log_var: f64 },
+}
+
+/// Shape of a VAE or AE with MLP encoder and decoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VaeConfig {
+    /// Dimension of x (784 for MNIST).
+    pub input_dim: usize,
+    /// Hidden layer sizes of the encoder; the decoder mirrors them.
+    pub hidden: Vec<usize>,
+    /// Dimension of z.
+    pub latent: usize,
+    pub activation: Activation,
+    pub likelihood: Likelihood,
+}
+
+impl Default for VaeConfig {
+    /// PyTorch's VAE example: 784-400-20, ReLU, Bernoulli decoder.
+    fn default() -> Self {
+        Self {
+            input_dim: 784,
+            hidden: vec![400],
+            latent: 20,
+            activation: Activation::Relu,
+            likelihood: Likelihood::Bernoulli,
+        }
+    }
+}
+
+impl VaeConfig {
+    /// Checks the sizes; the error names the field.
+    pub fn check(&self) -> Result<()> {
+        if self.input_dim == 0 {
+            return Err(invalid("input_dim", "must be at least 1"));
+        }
+        if self.latent == 0 {
+            return Err(invalid("latent", "must be at least 1"));
+        }
+        if self.hidden.contains(&0) {
+            return Err(invalid("hidden", "layer sizes must be at least 1"));
+        }
+        if let Likelihood::Gaussian { log_var } = self.likelihood {
+            if !log_var.is_finite() {
+                return Err(invalid(
+                    "likelihood",
+                    "the Gaussian log-variance must be finite",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A VAE of this shape on `device`, initialised from the device's seeded RNG.
+    pub fn init_vae(&self, device: &Device) -> Result<Vae> {
+        self.check()?;
+        Ok(Vae {
+            encoder: GaussianEncoder::new(self, device),
+            decoder: MlpDecoder::new(self, device),
+            likelihood: self.likelihood,
+        })
+    }
+
+    /// A deterministic autoencoder of this shape (the encoder's mean head is the code).
+    pub fn init_autoencoder(&self, device: &Device) -> Result<Autoencoder> {
+        self.check()?;
+        Ok(Autoencoder {
+            encoder: GaussianEncoder::new(self, device),
+            decoder: MlpDecoder::new(self, device),
+            likelihood: self.likelihood,
+        })
+    }
+}
+
+/// Linear layers with the activation after each.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl Mlp {
+    fn new(sizes: &[usize], activation: Activation, device: &Device) -> Self {
+        let layers = sizes
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect();
+        Self { layers, activation }
+    }
+
+    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+        for layer in &self.layers {
+            x = self.activation.apply(layer.forward(x));
+        }
+        x
+    }
+}
+
+/// Maps x to the parameters of a diagonal Gaussian over z.
+pub trait Encoder {
+    fn encode(&self, x: Tensor<2>) -> Normal;
+}
+
+/// Maps z to the parameters of p(x | z): logits (Bernoulli) or means (Gaussian).
+pub trait Decoder {
+    fn decode(&self, z: Tensor<2>) -> Tensor<2>;
+}
+
+/// MLP trunk, then linear heads for μ and log σ².
+#[derive(Module, Debug)]
+pub struct GaussianEncoder {
+    trunk: Mlp,
+    mean: Linear,
+    log_var: Linear,
+}
+
+impl GaussianEncoder {
+    fn new(config: &VaeConfig, device: &Device) -> Self {
+        let mut sizes = vec![config.input_dim];
+        sizes.extend(&config.hidden);
+        let last = *sizes.last().unwrap();
+        Self {
+            trunk: Mlp::new(&sizes, config.activation, device),
+            mean: LinearConfig::new(last, config.latent).init(device),
+            log_var: LinearConfig::new(last, config.latent).init(device),
+        }
+    }
+}
+
+impl Encoder for GaussianEncoder {
+    fn encode(&self, x: Tensor<2>) -> Normal {
+        let h = self.trunk.forward(x);
+        Normal::new(self.mean.forward(h.clone()), self.log_var.forward(h))
+    }
+}
+
+/// MLP trunk mirroring the encoder, then a linear output layer.
+#[derive(Module, Debug)]
+pub struct MlpDecoder {
+    trunk: Mlp,
+    output: Linear,
+}
+
+impl MlpDecoder {
+    fn new(config: &VaeConfig, device: &Device) -> Self {
+        let mut sizes = vec![config.latent];
+        sizes.extend(config.hidden.iter().rev());
+        let last = *sizes.last().unwrap();
+        Self {
+            trunk: Mlp::new(&sizes, config.activation, device),
+            output: LinearConfig::new(last, config.input_dim).init(device),
+        }
+    }
+}
+
+impl Decoder for MlpDecoder {
+    fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        self.output.forward(self.trunk.forward(z))
+    }
+}
+
+/// log p(x | decoder output) per example, summed over pixels: `[batch]`.
+fn log_likelihood(likelihood: Likelihood, x: Tensor<2>, output: Tensor<2>) -> Tensor<1> {
+    match likelihood {
+        Likelihood::Bernoulli => Bernoulli::new(output).log_prob(x),
+        Likelihood::Gaussian { log_var } => {
+            let log_var = output.zeros_like().add_scalar(log_var);
+            Normal::new(output, log_var).log_prob(x)
+        }
+    }
+}
+
+/// The terms of the (β-weighted) negative ELBO of a batch, each averaged over the batch.
+#[derive(Debug, Clone)]
+pub struct ElboTerms {
+    /// −E_q[log p(x | z)] per example (one-sample estimate).
+    pub reconstruction: Tensor<1>,
+    /// KL(q(z | x) ‖ N(0, I)) per example, closed form.
+    pub kl: Tensor<1>,
+    /// KL per latent dimension, averaged over the batch: `[latent]`.
+    pub kl_per_dim: Tensor<1>,
+    /// reconstruction + β · kl: what training minimises.
+    pub loss: Tensor<1>,
+}
+
+/// A variational autoencoder.
+#[derive(Module, Debug)]
+pub struct Vae {
+    pub encoder: GaussianEncoder,
+    pub decoder: MlpDecoder,
+    #[module(skip)]
+    pub likelihood: Likelihood,
+}
+
+impl Vae {
+    /// q(z | x).
+    pub fn posterior(&self, x: Tensor<2>) -> Normal {
+        self.encoder.encode(x)
+    }
+
+    /// Decoder output (logits or means) for codes z.
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        self.decoder.decode(z)
+    }
+
+    /// Pixel means E[x | z]: σ(logits) for Bernoulli, the means for Gaussian.
+    pub fn decode_mean(&self, z: Tensor<2>) -> Tensor<2> {
+        let output = self.decode(z);
+        match self.likelihood {
+            Likelihood::Bernoulli => activation::sigmoid(output),
+            Likelihood::Gaussian { .. } => output,
+        }
+    }
+
+    /// log p(x | decoder output): `[batch]`.
+    pub fn log_likelihood(&self, x: Tensor<2>, output: Tensor<2>) -> Tensor<1> {
+        log_likelihood(self.likelihood, x, output)
+    }
+
+    /// The negative ELBO with weight `beta` on the KL, from one reparameterised sample.
+    pub fn elbo_terms(&self, x: Tensor<2>, beta: f64) -> ElboTerms {
+        let q = self.posterior(x.clone());
+        let z = q.rsample();
+        let reconstruction = self.log_likelihood(x, self.decode(z)).neg().mean();
+        let kl_elementwise = kl::kl_normal_std_normal_elementwise(&q);
+        let kl_per_dim = kl_elementwise.clone().mean_dim(0).squeeze_dim(0);
+        let kl = kl_elementwise.sum_dim(1).mean();
+        let loss = reconstruction.clone() + kl.clone().mul_scalar(beta);
+        ElboTerms {
+            reconstruction,
+            kl,
+            kl_per_dim,
+            loss,
+        }
+    }
+
+    /// log w_i = log p(x | z_i) + log p(z_i) − log q(z_i | x) for k samples z_i ~ q(z | x):
+    /// `[k, batch]`.
+    pub fn log_importance_weights(&self, x: Tensor<2>, k: usize) -> Tensor<2> {
+        let q = self.posterior(x.clone());
+        let [batch, latent] = q.mean.dims();
+        let z = q.rsample_n(k).reshape([k * batch, latent]);
+        // [batch, d] → [k · batch, d], sample-major like z.
+        let repeat = |t: Tensor<2>| {
+            let d = t.dims()[1];
+            t.unsqueeze_dim::<3>(0)
+                .repeat_dim(0, k)
+                .reshape([k * batch, d])
+        };
+        let q_rep = Normal::new(repeat(q.mean.clone()), repeat(q.log_var.clone()));
+        let prior = Normal::standard(k * batch, latent, &x.device());
+        let log_px_z = self.log_likelihood(repeat(x), self.decode(z.clone()));
+        let log_w = log_px_z + prior.log_prob(z.clone()) - q_rep.log_prob(z);
+        log_w.reshape([k, batch])
+    }
+
+    /// The IWAE bound with k samples per example: `[batch]`. k = 1 is an unbiased one-sample
+    /// ELBO (with a Monte-Carlo KL); the bound rises towards log p(x) as k grows.
+    pub fn iwae_bound(&self, x: Tensor<2>, k: usize) -> Tensor<1> {
+        log_mean_exp(self.log_importance_weights(x, k), 0).squeeze_dim(0)
+    }
+
+    /// log p(x) estimated by importance sampling with `k` samples per example, drawn `chunk`
+    /// at a time to bound memory: log (1/k) Σ_i w_i, `[batch]`.
+    pub fn log_likelihood_estimate(&self, x: Tensor<2>, k: usize, chunk: usize) -> Tensor<1> {
+        let chunk = chunk.clamp(1, k.max(1));
+        let mut partial = Vec::new();
+        let mut done = 0;
+        while done < k {
+            let m = chunk.min(k - done);
+            partial.push(log_sum_exp(self.log_importance_weights(x.clone(), m), 0));
+            done += m;
+        }
+        log_sum_exp(Tensor::cat(partial, 0), 0)
+            .squeeze_dim(0)
+            .sub_scalar((k as f64).ln())
+    }
+}
+
+/// A deterministic autoencoder: x → code (the encoder's mean head) → decoder output.
+#[derive(Module, Debug)]
+pub struct Autoencoder {
+    pub encoder: GaussianEncoder,
+    pub decoder: MlpDecoder,
+    #[module(skip)]
+    pub likelihood: Likelihood,
+}
+
+impl Autoencoder {
+    /// The code of each example: `[batch, latent]`.
+    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        self.encoder.encode(x).mean
+    }
+
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        self.decoder.decode(z)
+    }
+
+    /// Reconstruction loss −log p(x | decode(encode(x))), averaged over the batch.
+    pub fn loss(&self, x: Tensor<2>) -> Tensor<1> {
+        let output = self.decode(self.encode(x.clone()));
+        log_likelihood(self.likelihood, x, output).neg().mean()
+    }
+}
