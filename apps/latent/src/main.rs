@@ -3,6 +3,7 @@
 mod backend;
 mod data_cmd;
 mod mixture_cmd;
+mod train_cmd;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,12 @@ enum Command {
     /// Bernoulli mixture models for binary data such as binarised MNIST.
     #[command(subcommand)]
     Bmm(mixture_cmd::BmmCommand),
+    /// Train a VAE or an autoencoder on MNIST into a run directory.
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a trained VAE on the test set: ELBO, importance-sampled −log p(x), active units.
+    Eval(train_cmd::EvalArgs),
+    /// Decode samples from the prior of a trained VAE.
+    Sample(train_cmd::SampleArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +87,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd, cli.backend, cli.gpu),
         Command::Gmm(cmd) => mixture_cmd::run_gmm(cmd, &cli.backend.device(cli.gpu)?),
         Command::Bmm(cmd) => mixture_cmd::run_bmm(cmd, &cli.backend.device(cli.gpu)?),
+        Command::Train(args) => train_cmd::run_train(args, &cli.backend.device(cli.gpu)?),
+        Command::Eval(args) => train_cmd::run_eval(args, &cli.backend.device(cli.gpu)?),
+        Command::Sample(args) => train_cmd::run_sample(args, &cli.backend.device(cli.gpu)?),
     }
 }
 

@@ -365,3 +365,81 @@ fn mixture_commands_reject_bad_settings_and_data_clearly() {
         "1 ≤ A ≤ B",
     );
 }
+
+#[test]
+fn train_eval_and_sample_a_small_vae() {
+    let dir = scratch("train");
+    let run = dir.join("run");
+    let run = run.to_str().unwrap();
+    let small = [
+        "train",
+        "vae",
+        "--out",
+        run,
+        "--epochs",
+        "1",
+        "--limit",
+        "512",
+        "--test-limit",
+        "100",
+        "--hidden",
+        "64",
+        "--latent",
+        "3",
+        "--batch-size",
+        "64",
+    ];
+    let printed = stdout(&latent(&small));
+    assert!(printed.contains("epoch   1"), "{printed}");
+    for file in [
+        "config.json",
+        "metrics.jsonl",
+        "summary.json",
+        "images/samples.png",
+        "images/reconstructions.png",
+    ] {
+        assert!(std::path::Path::new(run).join(file).is_file(), "{file}");
+    }
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(std::path::Path::new(run).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["model"]["hidden"], serde_json::json!([64]));
+    assert_eq!(config["model"]["latent"], 3);
+
+    let report = json_of(&latent(&[
+        "eval",
+        "--run",
+        run,
+        "--iw-samples",
+        "50",
+        "--limit",
+        "50",
+        "--json",
+    ]));
+    for key in ["elbo", "nll", "kl", "recon", "active_units"] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    assert!(report["nll"].as_f64().unwrap() < -report["elbo"].as_f64().unwrap());
+
+    let npy = dir.join("samples.npy");
+    stdout(&latent(&[
+        "sample",
+        "--run",
+        run,
+        "-n",
+        "5",
+        "--out",
+        npy.to_str().unwrap(),
+    ]));
+    let bytes = std::fs::read(&npy).unwrap();
+    assert!(String::from_utf8_lossy(&bytes[..128]).contains("(5, 28, 28)"));
+    assert_eq!(bytes.len() % 64, (5 * 784 * 4) % 64);
+
+    // Training into an existing run without --resume is refused; --resume to the same epoch count is a no-op.
+    fails_with(&small, "--resume");
+    let mut resume = small.to_vec();
+    resume.push("--resume");
+    stdout(&latent(&resume));
+    fails_with(&["eval", "--run", dir.to_str().unwrap()], "config.json");
+}

@@ -98,6 +98,7 @@ impl VaeConfig {
             encoder: GaussianEncoder::new(self, device),
             decoder: MlpDecoder::new(self, device),
             likelihood: self.likelihood,
+            latent: self.latent,
         })
     }
 
@@ -231,9 +232,16 @@ pub struct Vae {
     pub decoder: MlpDecoder,
     #[module(skip)]
     pub likelihood: Likelihood,
+    #[module(skip)]
+    latent: usize,
 }
 
 impl Vae {
+    /// Dimension of z.
+    pub fn latent_dim(&self) -> usize {
+        self.latent
+    }
+
     /// q(z | x).
     pub fn posterior(&self, x: Tensor<2>) -> Normal {
         self.encoder.encode(x)

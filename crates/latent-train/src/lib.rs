@@ -1,0 +1,15 @@
+//! Training and evaluation of the VAE and the autoencoder on MNIST.
+//!
+//! A run is a directory: `config.json` (everything needed to rebuild the model and continue),
+//! `metrics.jsonl` (one line per epoch), `checkpoints/` (model and optimizer state, written to a
+//! temporary file and renamed, so a kill never leaves a corrupt checkpoint), `state.json` (the
+//! last completed epoch) and `summary.json`. Randomness is re-seeded from (seed, epoch) at
+//! every epoch — shuffling, dynamic binarisation, reparameterisation noise — so `--resume`
+//! continues exactly as an uninterrupted run would.
+
+mod run;
+
+pub use run::{
+    evaluate, load_vae, train, EpochMetrics, EvalReport, ModelKind, TrainConfig, TrainError,
+    TrainProgress,
+};

@@ -1,0 +1,263 @@
+//! Runs on small MNIST slices: files written, exact resume, refused checkpoints, evaluation.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use burn::tensor::Device;
+use latent_data::{Mnist, Split};
+use latent_models::VaeConfig;
+use latent_train::{evaluate, load_vae, train, EpochMetrics, ModelKind, TrainConfig, TrainError};
+
+#[allow(deprecated)] // ndarray is the project's default CPU backend.
+fn device() -> Device {
+    Device::ndarray()
+}
+
+/// burn's RNG is process-wide: tests that train hold this lock so that their random draws do
+/// not interleave (that would break run-to-run reproducibility, which one test checks).
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn mnist_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/mnist"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("latent-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn small(kind: ModelKind, epochs: usize) -> TrainConfig {
+    let mut config = TrainConfig::new(kind, mnist_dir());
+    config.model = VaeConfig {
+        hidden: vec![64],
+        latent: 4,
+        ..VaeConfig::default()
+    };
+    config.epochs = epochs;
+    config.batch_size = 64;
+    config.train_limit = Some(640);
+    config.test_limit = Some(200);
+    config.seed = 7;
+    config
+}
+
+fn metrics(run: &Path) -> Vec<EpochMetrics> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_run_writes_its_directory_and_learns() {
+    let _serial = serial();
+    let run = scratch("basic");
+    let got = train(
+        &small(ModelKind::Vae, 3),
+        &run,
+        &device(),
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(got.len(), 3);
+    for file in [
+        "config.json",
+        "metrics.jsonl",
+        "state.json",
+        "summary.json",
+        "checkpoints/model.bpk",
+        "checkpoints/optimizer.bpk",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    assert_eq!(metrics(&run), got);
+    // The test −ELBO falls from the first epoch to the last (543 nats would be p = ½ everywhere).
+    assert!(got[2].test_neg_elbo < got[0].test_neg_elbo, "{got:?}");
+    assert!(got[2].test_neg_elbo < 400.0, "{got:?}");
+    for m in &got {
+        assert!((m.test_neg_elbo - m.test_reconstruction - m.test_kl).abs() < 1e-3);
+    }
+    // A second run into the same directory is refused unless resumed.
+    let err = train(
+        &small(ModelKind::Vae, 3),
+        &run,
+        &device(),
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, TrainError::BadRun { .. }) && err.to_string().contains("--resume"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&run).unwrap();
+}
+
+#[test]
+fn resume_continues_exactly_as_an_uninterrupted_run() {
+    let _serial = serial();
+    let straight = scratch("straight");
+    let resumed = scratch("resumed");
+    train(
+        &small(ModelKind::Vae, 2),
+        &straight,
+        &device(),
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    train(
+        &small(ModelKind::Vae, 1),
+        &resumed,
+        &device(),
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    train(
+        &small(ModelKind::Vae, 2),
+        &resumed,
+        &device(),
+        true,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    let (a, b) = (metrics(&straight), metrics(&resumed));
+    assert_eq!(b.len(), 2);
+    for (x, y) in a.iter().zip(&b) {
+        for (p, q) in [
+            (x.train_loss, y.train_loss),
+            (x.test_neg_elbo, y.test_neg_elbo),
+            (x.test_kl, y.test_kl),
+        ] {
+            assert!(
+                (p - q).abs() <= 1e-4 * p.abs(),
+                "epoch {}: {p} vs {q}",
+                x.epoch
+            );
+        }
+    }
+    std::fs::remove_dir_all(&straight).unwrap();
+    std::fs::remove_dir_all(&resumed).unwrap();
+}
+
+#[test]
+fn corrupted_and_foreign_checkpoints_are_refused_clearly() {
+    let _serial = serial();
+    let run = scratch("corrupt");
+    train(
+        &small(ModelKind::Vae, 1),
+        &run,
+        &device(),
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    // Another architecture: the checkpoint does not fit.
+    let other = scratch("other");
+    let mut bigger = small(ModelKind::Vae, 1);
+    bigger.model.latent = 8;
+    let err = train(&bigger, &other, &device(), false, Some(&run), |_| {}).unwrap_err();
+    assert!(matches!(err, TrainError::Checkpoint { .. }), "{err}");
+    // Truncated checkpoint.
+    let model = run.join("checkpoints/model.bpk");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_vae(&run, &device()).unwrap_err();
+    assert!(matches!(err, TrainError::Checkpoint { .. }), "{err}");
+    assert!(err.to_string().contains("model.bpk"), "{err}");
+    // Not a run at all.
+    let err = load_vae(&scratch("nothing"), &device()).unwrap_err();
+    assert!(err.to_string().contains("config.json"), "{err}");
+    std::fs::remove_dir_all(&run).unwrap();
+    let _ = std::fs::remove_dir_all(&other);
+}
+
+#[test]
+fn evaluation_orders_the_bounds_and_counts_active_units() {
+    let _serial = serial();
+    let run = scratch("eval");
+    train(
+        &small(ModelKind::Vae, 2),
+        &run,
+        &device(),
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    let (_, vae) = load_vae(&run, &device()).unwrap();
+    let test = Mnist::load(&mnist_dir(), Split::Test, Some(100)).unwrap();
+    let report = evaluate(&vae, &test, 200, 100, 50, &device()).unwrap();
+    // −log p(x) ≤ −ELBO: the importance-sampled estimate is the tighter bound.
+    assert!(report.nll < -report.elbo, "{report:?}");
+    assert!(
+        (-report.elbo - report.recon - report.kl).abs() < 1e-3,
+        "{report:?}"
+    );
+    assert!(report.active_units <= 4);
+    assert_eq!(report.kl_per_dim.len(), 4);
+    assert!((report.kl_per_dim.iter().sum::<f64>() - report.kl).abs() < 1e-3);
+    std::fs::remove_dir_all(&run).unwrap();
+}
+
+#[test]
+fn warm_start_and_autoencoder_runs() {
+    let _serial = serial();
+    let source = scratch("source");
+    let first = train(
+        &small(ModelKind::Vae, 2),
+        &source,
+        &device(),
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    let target = scratch("target");
+    let warm = train(
+        &small(ModelKind::Vae, 1),
+        &target,
+        &device(),
+        false,
+        Some(&source),
+        |_| {},
+    )
+    .unwrap();
+    // Starting from trained weights, one epoch beats the source's own first epoch.
+    assert!(
+        warm[0].test_neg_elbo < first[0].test_neg_elbo,
+        "{warm:?} vs {first:?}"
+    );
+    let ae = scratch("ae");
+    let got = train(
+        &small(ModelKind::Ae, 2),
+        &ae,
+        &device(),
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    assert!(got
+        .iter()
+        .all(|m| m.test_kl == 0.0 && m.test_neg_elbo.is_finite()));
+    assert!(got[1].test_reconstruction < got[0].test_reconstruction);
+    let err = load_vae(&ae, &device()).unwrap_err();
+    assert!(err.to_string().contains("autoencoder"), "{err}");
+    for dir in [source, target, ae] {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
