@@ -49,7 +49,7 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Evaluate a trained VAE on the test set: ELBO, importance-sampled −log p(x), active units.
     Eval(train_cmd::EvalArgs),
-    /// Decode samples from the prior of a trained VAE.
+    /// Decode samples from a trained VAE's prior, or an autoencoder's N(0, I) or latent GMM.
     Sample(train_cmd::SampleArgs),
 }
 

@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
 use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Split};
-use latent_models::{Activation, Likelihood, VaeConfig};
-use latent_train::{evaluate, load_vae, train, ModelKind, TrainConfig};
+use latent_models::{Activation, GmmConfig, Likelihood, VaeConfig};
+use latent_train::{evaluate, load_run, load_vae, train, ModelKind, TrainConfig, TrainedModel};
 use latent_viz::Grid;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -115,7 +115,17 @@ pub struct SampleArgs {
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// .png (a grid of pixel means) or .npy (float32 [n, 28, 28] pixel means).
+    /// For an autoencoder run: draw codes from a K-component Gaussian mixture fitted to the
+    /// codes of the training digits (ex-post density estimation) instead of from N(0, I).
+    #[arg(long)]
+    latent_gmm: Option<usize>,
+    /// Training digits whose codes the --latent-gmm mixture is fitted to.
+    #[arg(long, default_value_t = 10_000)]
+    gmm_fit_limit: usize,
+    /// Write binary images (one Bernoulli draw per pixel) instead of pixel means.
+    #[arg(long)]
+    binarize: bool,
+    /// .png (a grid), .npy (float32 [n, 28, 28]) or .csv (one image of 784 values per line).
     #[arg(long, short)]
     out: PathBuf,
 }
@@ -171,6 +181,10 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
     if let Some(dir) = &args.mnist_dir {
         config.mnist_dir = dir.clone();
     }
+    // The run remembers where its data are; an absolute path keeps working from any directory.
+    if let Ok(absolute) = std::fs::canonicalize(&config.mnist_dir) {
+        config.mnist_dir = absolute;
+    }
     Ok(config)
 }
 
@@ -201,10 +215,16 @@ pub fn run_train(args: TrainArgs, device: &Device) -> Result<()> {
     )?;
     bar.finish_and_clear();
     for m in &metrics {
-        println!(
-            "epoch {:>3}: train loss {:.2}, test −ELBO {:.2} (recon {:.2}, KL {:.2}), {:.0} images/s",
-            m.epoch, m.train_loss, m.test_neg_elbo, m.test_reconstruction, m.test_kl, m.samples_per_second
-        );
+        match config.kind {
+            ModelKind::Vae => println!(
+                "epoch {:>3}: train loss {:.2}, test −ELBO {:.2} (recon {:.2}, KL {:.2}), {:.0} images/s",
+                m.epoch, m.train_loss, m.test_neg_elbo, m.test_reconstruction, m.test_kl, m.samples_per_second
+            ),
+            ModelKind::Ae => println!(
+                "epoch {:>3}: train loss {:.2}, test reconstruction loss {:.2}, {:.0} images/s",
+                m.epoch, m.train_loss, m.test_reconstruction, m.samples_per_second
+            ),
+        }
     }
     if config.kind == ModelKind::Vae {
         write_pictures(&args.out, &config, device)?;
@@ -268,29 +288,71 @@ pub fn run_eval(args: EvalArgs, device: &Device) -> Result<()> {
 }
 
 pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
-    let (_, vae) = load_vae(&args.run, device)?;
+    if args.n == 0 {
+        bail!("-n must be at least 1");
+    }
+    let (config, model) = load_run(&args.run, device)?;
     device.seed(args.seed);
-    let z = Tensor::<2>::random([args.n, vae.latent_dim()], Noise::Normal(0.0, 1.0), device);
-    let pixels = values(vae.decode_mean(z))?;
-    match args.out.extension().and_then(|e| e.to_str()) {
-        Some("png") => Grid::mnist(8).write_png(&pixels, &args.out)?,
-        Some("npy") => {
-            let mut header = format!(
-                "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, 28, 28), }}",
-                args.n
-            );
-            while (10 + header.len() + 1) % 64 != 0 {
-                header.push(' ');
+    let pixels = match model {
+        TrainedModel::Vae(vae) => {
+            if args.latent_gmm.is_some() {
+                bail!("--latent-gmm is for autoencoder runs; a VAE samples its prior N(0, I)");
             }
-            header.push('\n');
-            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-            bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-            bytes.extend_from_slice(header.as_bytes());
-            bytes.extend(pixels.iter().flat_map(|v| v.to_le_bytes()));
+            let z =
+                Tensor::<2>::random([args.n, vae.latent_dim()], Noise::Normal(0.0, 1.0), device);
+            vae.decode_mean(z)
+        }
+        TrainedModel::Ae(ae) => {
+            let z = match args.latent_gmm {
+                None => {
+                    Tensor::<2>::random([args.n, ae.latent_dim()], Noise::Normal(0.0, 1.0), device)
+                }
+                Some(k) => {
+                    let train = Mnist::load(
+                        &config.mnist_dir,
+                        Split::Train,
+                        Some(args.gmm_fit_limit.min(60_000)),
+                    )?;
+                    let items: Vec<_> =
+                        (0..train.len()).filter_map(|i| train.get(i).ok()).collect();
+                    let x = Tensor::<2>::from_data(
+                        TensorData::new(MnistBatcher::grey().inputs(&items), [items.len(), PIXELS]),
+                        device,
+                    );
+                    let gmm = GmmConfig::new(k).with_seed(args.seed).fit(&ae.encode(x))?;
+                    let (codes, _) = gmm.sample(args.n, args.seed)?;
+                    codes.to_tensor(device)
+                }
+            };
+            ae.decode_mean(z)
+        }
+    };
+    let pixels = if args.binarize {
+        let uniform = Tensor::<2>::random(pixels.shape(), Noise::Default, device);
+        uniform.lower(pixels).float()
+    } else {
+        pixels
+    };
+    let values = values(pixels)?;
+    match args.out.extension().and_then(|e| e.to_str()) {
+        Some("png") => Grid::mnist(8).write_png(&values, &args.out)?,
+        Some("npy") => {
+            let bytes = latent_data::points::encode_npy_f32(&values, &[args.n, 28, 28]);
             std::fs::write(&args.out, bytes)
                 .with_context(|| format!("cannot write {}", args.out.display()))?;
         }
-        _ => bail!("--out {} must end in .png or .npy", args.out.display()),
+        Some("csv") => {
+            let points = latent_data::Points::new(
+                args.n,
+                PIXELS,
+                values.iter().map(|v| *v as f64).collect(),
+            )?;
+            crate::data_cmd::write_points(&points, &args.out)?;
+        }
+        _ => bail!(
+            "--out {} must end in .png, .npy or .csv",
+            args.out.display()
+        ),
     }
     eprintln!("wrote {} samples to {}", args.n, args.out.display());
     Ok(())

@@ -4,18 +4,16 @@ use std::path::PathBuf;
 /// line or record) and says what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
-    #[error("{path}: the file starts like gzip but does not decompress: {source}")]
+    #[error("{path}: the file starts like gzip but does not decompress: {cause}")]
     Gzip {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("{path}: IDX file is {len} bytes, too short for its header ({needed} bytes)")]
@@ -101,10 +99,10 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

@@ -28,9 +28,9 @@ pub fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::GzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|source| DataError::Gzip {
+            .map_err(|cause| DataError::Gzip {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         Ok(out)
     } else {

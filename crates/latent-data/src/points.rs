@@ -282,14 +282,16 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest.trim())
 }
 
-/// Encodes points as a version-1 `.npy` file of little-endian f64, C order.
-pub fn encode_npy(points: &Points) -> Vec<u8> {
-    let mut header = format!(
-        "{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, {}), }}",
-        points.len(),
-        points.dim()
-    );
-    // Pad so that the data starts on a 64-byte boundary, header ending in '\n'.
+/// A version-1 `.npy` header for `descr` (e.g. `<f8`) and `shape`, padded so the data start on
+/// a 64-byte boundary.
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -297,9 +299,23 @@ pub fn encode_npy(points: &Points) -> Vec<u8> {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
+    out
+}
+
+/// Encodes points as a version-1 `.npy` file of little-endian f64, C order.
+pub fn encode_npy(points: &Points) -> Vec<u8> {
+    let mut out = npy_header("<f8", &[points.len(), points.dim()]);
     for v in points.values() {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    out
+}
+
+/// Encodes float32 values of any C-order `shape` as a version-1 `.npy` file.
+pub fn encode_npy_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
+    debug_assert_eq!(values.len(), shape.iter().product::<usize>());
+    let mut out = npy_header("<f4", shape);
+    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
     out
 }
 
@@ -408,6 +424,26 @@ mod tests {
             npy(&npy_with("<f8", false, "(0, 3)", &[])),
             Err(DataError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn float32_arrays_of_any_shape_encode_with_an_aligned_header() {
+        let bytes = encode_npy_f32(&[1.0, 2.0, 3.0, 4.0], &[1, 2, 2]);
+        assert_eq!((bytes.len() - 16) % 16, 0);
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + header_len) % 64, 0);
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(
+            header.contains("'<f4'") && header.contains("(1, 2, 2)"),
+            "{header}"
+        );
+        assert_eq!(
+            &bytes[10 + header_len..10 + header_len + 4],
+            &1.0f32.to_le_bytes()
+        );
+        // A 2-D float32 array reads back as points.
+        let two_d = encode_npy_f32(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
+        assert_eq!(npy(&two_d).unwrap().row(1), &[3.0, 4.0]);
     }
 
     #[test]

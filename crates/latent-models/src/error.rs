@@ -27,11 +27,10 @@ pub enum ModelError {
     )]
     Diverged { iteration: usize, value: f64 },
 
-    #[error("cannot read or write {path}: {source}")]
+    #[error("cannot read or write {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("{path} is not a {expected} model file: {problem}")]

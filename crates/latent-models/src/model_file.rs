@@ -29,9 +29,9 @@ pub(crate) fn save<T: Serialize>(path: &Path, format: &str, model: &T) -> Result
         model,
     };
     let text = serde_json::to_string(&envelope).expect("a model serialises");
-    std::fs::write(path, text).map_err(|source| ModelError::Io {
+    std::fs::write(path, text).map_err(|cause| ModelError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 
@@ -48,9 +48,9 @@ pub(crate) fn load<T: DeserializeOwned>(
         expected: kind,
         problem,
     };
-    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+    let text = std::fs::read_to_string(path).map_err(|cause| ModelError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let tag: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     if tag.get("format").and_then(|f| f.as_str()) != Some(format) {

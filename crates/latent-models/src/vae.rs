@@ -23,6 +23,16 @@ pub enum Activation {
     Tanh,
 }
 
+impl Likelihood {
+    /// E[x] from the decoder output: σ(logits) for Bernoulli, the output itself for Gaussian.
+    pub fn mean(self, output: Tensor<2>) -> Tensor<2> {
+        match self {
+            Likelihood::Bernoulli => activation::sigmoid(output),
+            Likelihood::Gaussian { .. } => output,
+        }
+    }
+}
+
 impl Activation {
     fn apply(self, x: Tensor<2>) -> Tensor<2> {
         match self {
@@ -109,6 +119,7 @@ impl VaeConfig {
             encoder: GaussianEncoder::new(self, device),
             decoder: MlpDecoder::new(self, device),
             likelihood: self.likelihood,
+            latent: self.latent,
         })
     }
 }
@@ -254,11 +265,7 @@ impl Vae {
 
     /// Pixel means E[x | z]: σ(logits) for Bernoulli, the means for Gaussian.
     pub fn decode_mean(&self, z: Tensor<2>) -> Tensor<2> {
-        let output = self.decode(z);
-        match self.likelihood {
-            Likelihood::Bernoulli => activation::sigmoid(output),
-            Likelihood::Gaussian { .. } => output,
-        }
+        self.likelihood.mean(self.decode(z))
     }
 
     /// log p(x | decoder output): `[batch]`.
@@ -333,6 +340,8 @@ pub struct Autoencoder {
     pub decoder: MlpDecoder,
     #[module(skip)]
     pub likelihood: Likelihood,
+    #[module(skip)]
+    latent: usize,
 }
 
 impl Autoencoder {
@@ -343,6 +352,16 @@ impl Autoencoder {
 
     pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         self.decoder.decode(z)
+    }
+
+    /// Pixel means E[x | z].
+    pub fn decode_mean(&self, z: Tensor<2>) -> Tensor<2> {
+        self.likelihood.mean(self.decode(z))
+    }
+
+    /// Dimension of the code.
+    pub fn latent_dim(&self) -> usize {
+        self.latent
     }
 
     /// Reconstruction loss −log p(x | decode(encode(x))), averaged over the batch.

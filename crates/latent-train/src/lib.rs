@@ -10,6 +10,6 @@
 mod run;
 
 pub use run::{
-    evaluate, load_vae, train, EpochMetrics, EvalReport, ModelKind, TrainConfig, TrainError,
-    TrainProgress,
+    evaluate, load_run, load_vae, train, EpochMetrics, EvalReport, ModelKind, TrainConfig,
+    TrainError, TrainProgress, TrainedModel,
 };

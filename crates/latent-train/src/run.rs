@@ -16,11 +16,10 @@ use serde::{Deserialize, Serialize};
 /// What can go wrong in a run; messages name the run directory or file.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: not a usable latent run: {problem}")]
     BadRun { path: PathBuf, problem: String },
@@ -184,9 +183,9 @@ struct RunState {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
+    move |cause| TrainError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -497,18 +496,38 @@ fn test_terms<M: Objective>(
     Ok((l / n as f64, r / n as f64, k / n as f64))
 }
 
+/// A trained model of either kind, from a run directory.
+pub enum TrainedModel {
+    Vae(Vae),
+    Ae(Autoencoder),
+}
+
+/// The run configuration and trained model of a run directory.
+pub fn load_run(run: &Path, device: &Device) -> Result<(TrainConfig, TrainedModel)> {
+    let config: TrainConfig = read_json(&run.join("config.json"), run)?;
+    let checkpoint = run.join("checkpoints").join(MODEL_FILE);
+    let model = match config.kind {
+        ModelKind::Vae => TrainedModel::Vae(load_checkpoint(
+            config.model.init_vae(device)?,
+            &checkpoint,
+        )?),
+        ModelKind::Ae => TrainedModel::Ae(load_checkpoint(
+            config.model.init_autoencoder(device)?,
+            &checkpoint,
+        )?),
+    };
+    Ok((config, model))
+}
+
 /// A trained VAE and its run configuration, from a run directory.
 pub fn load_vae(run: &Path, device: &Device) -> Result<(TrainConfig, Vae)> {
-    let config: TrainConfig = read_json(&run.join("config.json"), run)?;
-    if config.kind != ModelKind::Vae {
-        return Err(TrainError::BadRun {
+    match load_run(run, device)? {
+        (config, TrainedModel::Vae(vae)) => Ok((config, vae)),
+        (_, TrainedModel::Ae(_)) => Err(TrainError::BadRun {
             path: run.to_path_buf(),
             problem: "holds an autoencoder, not a VAE".into(),
-        });
+        }),
     }
-    let model = config.model.init_vae(device)?;
-    let model = load_checkpoint(model, &run.join("checkpoints").join(MODEL_FILE))?;
-    Ok((config, model))
 }
 
 /// Test-set evaluation of a VAE, per image in nats.

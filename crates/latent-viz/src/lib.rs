@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 /// What can go wrong writing a picture.
 #[derive(Debug, thiserror::Error)]
 pub enum VizError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot encode {path} as PNG: {message}")]
     Encode { path: PathBuf, message: String },
@@ -99,9 +98,9 @@ pub fn write_grey_png(
     height: usize,
     pixels: &[u8],
 ) -> Result<(), VizError> {
-    let io = |source| VizError::Io {
+    let io = |cause| VizError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let encode = |e: png::EncodingError| VizError::Encode {
         path: path.to_path_buf(),
