@@ -51,6 +51,10 @@ enum Command {
     Eval(train_cmd::EvalArgs),
     /// Decode samples from a trained VAE's prior, or an autoencoder's N(0, I) or latent GMM.
     Sample(train_cmd::SampleArgs),
+    /// Test digits above their reconstructions (VAE or autoencoder run), as a PNG.
+    Reconstruct(train_cmd::ReconstructArgs),
+    /// Decode the straight line between the codes of two test digits, as a PNG strip.
+    Interpolate(train_cmd::InterpolateArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +94,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_cmd::run_train(args, &cli.backend.device(cli.gpu)?),
         Command::Eval(args) => train_cmd::run_eval(args, &cli.backend.device(cli.gpu)?),
         Command::Sample(args) => train_cmd::run_sample(args, &cli.backend.device(cli.gpu)?),
+        Command::Reconstruct(args) => {
+            train_cmd::run_reconstruct(args, &cli.backend.device(cli.gpu)?)
+        }
+        Command::Interpolate(args) => {
+            train_cmd::run_interpolate(args, &cli.backend.device(cli.gpu)?)
+        }
     }
 }
 

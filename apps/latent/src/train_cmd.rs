@@ -130,6 +130,103 @@ pub struct SampleArgs {
     out: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct ReconstructArgs {
+    #[arg(long)]
+    run: PathBuf,
+    /// Index of the first test digit.
+    #[arg(long, default_value_t = 0)]
+    start: usize,
+    /// Number of test digits.
+    #[arg(long, short, default_value_t = 8)]
+    n: usize,
+    /// A PNG: the digits above their reconstructions (posterior mean → decoder mean).
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InterpolateArgs {
+    #[arg(long)]
+    run: PathBuf,
+    /// Test-set indices of the two end digits.
+    #[arg(long, num_args = 2, default_values_t = [0, 1])]
+    between: Vec<usize>,
+    /// Images along the path, ends included.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// A PNG strip decoded from codes on the straight line between the two posterior means.
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+/// The first `n` test digits from `start`, grey levels, on `device`.
+fn test_digits(config: &TrainConfig, indices: &[usize], device: &Device) -> Result<Tensor<2>> {
+    let last = indices.iter().max().copied().unwrap_or(0);
+    let test = Mnist::load(&config.mnist_dir, Split::Test, None)?;
+    if last >= test.len() {
+        bail!(
+            "test digit {last} does not exist (the test set has {})",
+            test.len()
+        );
+    }
+    let items: Vec<_> = indices.iter().filter_map(|i| test.get(*i).ok()).collect();
+    Ok(Tensor::<2>::from_data(
+        TensorData::new(MnistBatcher::grey().inputs(&items), [items.len(), PIXELS]),
+        device,
+    ))
+}
+
+/// The code of x: the posterior mean for a VAE, the code for an autoencoder; and a decoder.
+fn encode_decode(
+    model: &TrainedModel,
+    x: Tensor<2>,
+) -> (Tensor<2>, Box<dyn Fn(Tensor<2>) -> Tensor<2> + '_>) {
+    match model {
+        TrainedModel::Vae(vae) => (vae.posterior(x).mean, Box::new(|z| vae.decode_mean(z))),
+        TrainedModel::Ae(ae) => (ae.encode(x), Box::new(|z| ae.decode_mean(z))),
+    }
+}
+
+pub fn run_reconstruct(args: ReconstructArgs, device: &Device) -> Result<()> {
+    if args.n == 0 {
+        bail!("-n must be at least 1");
+    }
+    let (config, model) = load_run(&args.run, device)?;
+    let indices: Vec<usize> = (args.start..args.start + args.n).collect();
+    let both = reconstructions(&model, &config, &indices, device)?;
+    Grid::mnist(args.n).write_png(&both, &args.out)?;
+    eprintln!(
+        "wrote {} digits and their reconstructions to {}",
+        args.n,
+        args.out.display()
+    );
+    Ok(())
+}
+
+pub fn run_interpolate(args: InterpolateArgs, device: &Device) -> Result<()> {
+    if args.steps < 2 {
+        bail!("--steps must be at least 2 (the two ends)");
+    }
+    let (config, model) = load_run(&args.run, device)?;
+    let x = test_digits(&config, &args.between, device)?;
+    let (z, decode) = encode_decode(&model, x);
+    let [a, b] = [z.clone().narrow(0, 0, 1), z.narrow(0, 1, 1)];
+    let path: Vec<Tensor<2>> = (0..args.steps)
+        .map(|i| {
+            let t = i as f64 / (args.steps - 1) as f64;
+            a.clone().mul_scalar(1.0 - t) + b.clone().mul_scalar(t)
+        })
+        .collect();
+    Grid::mnist(args.steps).write_png(&values(decode(Tensor::cat(path, 0)))?, &args.out)?;
+    eprintln!(
+        "wrote a {}-step interpolation to {}",
+        args.steps,
+        args.out.display()
+    );
+    Ok(())
+}
+
 fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
     let kind = match args.kind {
         KindArg::Vae => ModelKind::Vae,
@@ -243,17 +340,24 @@ fn write_pictures(run: &Path, config: &TrainConfig, device: &Device) -> Result<(
     device.seed(config.seed);
     let z = Tensor::<2>::random([64, vae.latent_dim()], Noise::Normal(0.0, 1.0), device);
     Grid::mnist(8).write_png(&values(vae.decode_mean(z))?, &images.join("samples.png"))?;
-    let test = Mnist::load(&config.mnist_dir, Split::Test, Some(8))?;
-    let items: Vec<_> = (0..8).filter_map(|i| test.get(i).ok()).collect();
-    let x = Tensor::<2>::from_data(
-        TensorData::new(MnistBatcher::grey().inputs(&items), [8, PIXELS]),
-        device,
-    );
-    let recon = vae.decode_mean(vae.posterior(x.clone()).mean);
-    let mut both = values(x)?;
-    both.extend(values(recon)?);
-    Grid::mnist(8).write_png(&both, &images.join("reconstructions.png"))?;
+    let indices: Vec<usize> = (0..8).collect();
+    let pictures = reconstructions(&TrainedModel::Vae(vae), config, &indices, device)?;
+    Grid::mnist(8).write_png(&pictures, &images.join("reconstructions.png"))?;
     Ok(())
+}
+
+/// The test digits `indices` followed by their reconstructions, as pixel values.
+fn reconstructions(
+    model: &TrainedModel,
+    config: &TrainConfig,
+    indices: &[usize],
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let x = test_digits(config, indices, device)?;
+    let (z, decode) = encode_decode(model, x.clone());
+    let mut both = values(x)?;
+    both.extend(values(decode(z))?);
+    Ok(both)
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {

@@ -436,6 +436,46 @@ fn train_eval_and_sample_a_small_vae() {
     assert!(String::from_utf8_lossy(&bytes[..128]).contains("(5, 28, 28)"));
     assert_eq!(bytes.len() % 64, (5 * 784 * 4) % 64);
 
+    let rec = dir.join("rec.png");
+    stdout(&latent(&[
+        "reconstruct",
+        "--run",
+        run,
+        "-n",
+        "4",
+        "--out",
+        rec.to_str().unwrap(),
+    ]));
+    let strip = dir.join("strip.png");
+    stdout(&latent(&[
+        "interpolate",
+        "--run",
+        run,
+        "--between",
+        "0",
+        "1",
+        "--steps",
+        "5",
+        "--out",
+        strip.to_str().unwrap(),
+    ]));
+    for png in [&rec, &strip] {
+        assert_eq!(&std::fs::read(png).unwrap()[..4], b"\x89PNG");
+    }
+    fails_with(
+        &[
+            "interpolate",
+            "--run",
+            run,
+            "--between",
+            "0",
+            "99999",
+            "--out",
+            strip.to_str().unwrap(),
+        ],
+        "does not exist",
+    );
+
     // Training into an existing run without --resume is refused; --resume to the same epoch count is a no-op.
     fails_with(&small, "--resume");
     let mut resume = small.to_vec();
