@@ -55,6 +55,8 @@ enum Command {
     Reconstruct(train_cmd::ReconstructArgs),
     /// Decode the straight line between the codes of two test digits, as a PNG strip.
     Interpolate(train_cmd::InterpolateArgs),
+    /// Train a linear classifier on a run's latent codes and report its test accuracy.
+    Probe(train_cmd::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +102,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Interpolate(args) => {
             train_cmd::run_interpolate(args, &cli.backend.device(cli.gpu)?)
         }
+        Command::Probe(args) => train_cmd::run_probe(args, &cli.backend.device(cli.gpu)?),
     }
 }
 

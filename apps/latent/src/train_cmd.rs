@@ -227,6 +227,67 @@ pub fn run_interpolate(args: InterpolateArgs, device: &Device) -> Result<()> {
     Ok(())
 }
 
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[arg(long)]
+    run: PathBuf,
+    /// Training digits for the probe [default: all 60,000].
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Full-batch Adam steps.
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Also train the same probe on raw pixels, for comparison.
+    #[arg(long)]
+    pixels: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Grey-level digits and labels of a split.
+fn digits_and_labels(
+    config: &TrainConfig,
+    split: Split,
+    limit: Option<usize>,
+    device: &Device,
+) -> Result<(Tensor<2>, Vec<usize>)> {
+    let data = Mnist::load(&config.mnist_dir, split, limit)?;
+    let items: Vec<_> = (0..data.len()).filter_map(|i| data.get(i).ok()).collect();
+    let x = Tensor::<2>::from_data(
+        TensorData::new(MnistBatcher::grey().inputs(&items), [items.len(), PIXELS]),
+        device,
+    );
+    Ok((x, data.labels().iter().map(|l| *l as usize).collect()))
+}
+
+pub fn run_probe(args: ProbeArgs, device: &Device) -> Result<()> {
+    let (config, model) = load_run(&args.run, device)?;
+    let (train_x, train_y) = digits_and_labels(&config, Split::Train, args.limit, device)?;
+    let (test_x, test_y) = digits_and_labels(&config, Split::Test, None, device)?;
+    let (train_z, _) = encode_decode(&model, train_x.clone());
+    let (test_z, _) = encode_decode(&model, test_x.clone());
+    let latent = latent_train::linear_probe(train_z, &train_y, test_z, &test_y, 10, args.steps);
+    let mut figures = serde_json::json!({
+        "latent_train_accuracy": latent.train_accuracy,
+        "latent_test_accuracy": latent.test_accuracy,
+        "train_digits": train_y.len(),
+        "steps": args.steps,
+    });
+    if args.pixels {
+        let pixels = latent_train::linear_probe(train_x, &train_y, test_x, &test_y, 10, args.steps);
+        figures["pixels_train_accuracy"] = pixels.train_accuracy.into();
+        figures["pixels_test_accuracy"] = pixels.test_accuracy.into();
+    }
+    if args.json {
+        println!("{figures}");
+    } else {
+        for (key, value) in figures.as_object().expect("an object") {
+            println!("{key}: {value}");
+        }
+    }
+    Ok(())
+}
+
 fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
     let kind = match args.kind {
         KindArg::Vae => ModelKind::Vae,

@@ -476,6 +476,13 @@ fn train_eval_and_sample_a_small_vae() {
         "does not exist",
     );
 
+    let probe = json_of(&latent(&[
+        "probe", "--run", run, "--limit", "300", "--steps", "100", "--json",
+    ]));
+    let accuracy = probe["latent_test_accuracy"].as_f64().unwrap();
+    // Ten classes: chance is 0.1; even a 3-D code from one epoch carries far more.
+    assert!(accuracy > 0.25 && accuracy <= 1.0, "{probe}");
+
     // Training into an existing run without --resume is refused; --resume to the same epoch count is a no-op.
     fails_with(&small, "--resume");
     let mut resume = small.to_vec();

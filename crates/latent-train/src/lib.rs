@@ -7,7 +7,10 @@
 //! every epoch — shuffling, dynamic binarisation, reparameterisation noise — so `--resume`
 //! continues exactly as an uninterrupted run would.
 
+mod probe;
 mod run;
+
+pub use probe::{linear_probe, ProbeReport};
 
 pub use run::{
     evaluate, load_run, load_vae, train, EpochMetrics, EvalReport, ModelKind, TrainConfig,
