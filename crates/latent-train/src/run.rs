@@ -282,36 +282,31 @@ pub fn train(
     let ad = device.clone().autodiff();
     // Same seed, same initial weights (burn initialises parameters from the device's RNG).
     ad.seed(config.seed);
+    let session = Session {
+        config: &config,
+        out,
+        device: &ad,
+        start_epoch,
+        init_from,
+        train_set: &train_set,
+        test_set: &test_set,
+    };
     match config.kind {
-        ModelKind::Vae => {
-            let model = config.model.init_vae(&ad)?;
-            run_epochs(
-                &config,
-                out,
-                &ad,
-                model,
-                start_epoch,
-                init_from,
-                &train_set,
-                &test_set,
-                &mut progress,
-            )
-        }
-        ModelKind::Ae => {
-            let model = config.model.init_autoencoder(&ad)?;
-            run_epochs(
-                &config,
-                out,
-                &ad,
-                model,
-                start_epoch,
-                init_from,
-                &train_set,
-                &test_set,
-                &mut progress,
-            )
-        }
+        ModelKind::Vae => run_epochs(&session, config.model.init_vae(&ad)?, &mut progress),
+        ModelKind::Ae => run_epochs(&session, config.model.init_autoencoder(&ad)?, &mut progress),
     }
+}
+
+/// What the epochs of one `train` call share.
+struct Session<'a> {
+    config: &'a TrainConfig,
+    out: &'a Path,
+    /// The autodiff device.
+    device: &'a Device,
+    start_epoch: usize,
+    init_from: Option<&'a Path>,
+    train_set: &'a Mnist,
+    test_set: &'a Mnist,
 }
 
 fn load_checkpoint<M: Module>(model: M, path: &Path) -> Result<M> {
@@ -340,18 +335,20 @@ fn save_checkpoint<M: Module>(model: &M, dir: &Path) -> Result<()> {
     std::fs::rename(&tmp, &path).map_err(io(&path))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_epochs<M: Objective>(
-    config: &TrainConfig,
-    out: &Path,
-    device: &Device,
+    session: &Session,
     mut model: M,
-    start_epoch: usize,
-    init_from: Option<&Path>,
-    train_set: &Mnist,
-    test_set: &Mnist,
     progress: &mut impl FnMut(TrainProgress),
 ) -> Result<Vec<EpochMetrics>> {
+    let Session {
+        config,
+        out,
+        device,
+        start_epoch,
+        init_from,
+        train_set,
+        test_set,
+    } = *session;
     let checkpoints = out.join("checkpoints");
     let mut optim = config.adam().init();
     if start_epoch > 0 {

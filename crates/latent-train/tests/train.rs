@@ -45,6 +45,16 @@ fn small(kind: ModelKind, epochs: usize) -> TrainConfig {
     config
 }
 
+/// A fresh run of `config` into `dir`, or a continuation (`resume`) or warm start (`from`).
+fn train_into(
+    config: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+    from: Option<&Path>,
+) -> Result<Vec<EpochMetrics>, TrainError> {
+    train(config, dir, &device(), resume, from, |_| {})
+}
+
 fn metrics(run: &Path) -> Vec<EpochMetrics> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
@@ -57,15 +67,7 @@ fn metrics(run: &Path) -> Vec<EpochMetrics> {
 fn a_run_writes_its_directory_and_learns() {
     let _serial = serial();
     let run = scratch("basic");
-    let got = train(
-        &small(ModelKind::Vae, 3),
-        &run,
-        &device(),
-        false,
-        None,
-        |_| {},
-    )
-    .unwrap();
+    let got = train_into(&small(ModelKind::Vae, 3), &run, false, None).unwrap();
     assert_eq!(got.len(), 3);
     for file in [
         "config.json",
@@ -85,15 +87,7 @@ fn a_run_writes_its_directory_and_learns() {
         assert!((m.test_neg_elbo - m.test_reconstruction - m.test_kl).abs() < 1e-3);
     }
     // A second run into the same directory is refused unless resumed.
-    let err = train(
-        &small(ModelKind::Vae, 3),
-        &run,
-        &device(),
-        false,
-        None,
-        |_| {},
-    )
-    .unwrap_err();
+    let err = train_into(&small(ModelKind::Vae, 3), &run, false, None).unwrap_err();
     assert!(
         matches!(err, TrainError::BadRun { .. }) && err.to_string().contains("--resume"),
         "{err}"
@@ -106,33 +100,9 @@ fn resume_continues_exactly_as_an_uninterrupted_run() {
     let _serial = serial();
     let straight = scratch("straight");
     let resumed = scratch("resumed");
-    train(
-        &small(ModelKind::Vae, 2),
-        &straight,
-        &device(),
-        false,
-        None,
-        |_| {},
-    )
-    .unwrap();
-    train(
-        &small(ModelKind::Vae, 1),
-        &resumed,
-        &device(),
-        false,
-        None,
-        |_| {},
-    )
-    .unwrap();
-    train(
-        &small(ModelKind::Vae, 2),
-        &resumed,
-        &device(),
-        true,
-        None,
-        |_| {},
-    )
-    .unwrap();
+    train_into(&small(ModelKind::Vae, 2), &straight, false, None).unwrap();
+    train_into(&small(ModelKind::Vae, 1), &resumed, false, None).unwrap();
+    train_into(&small(ModelKind::Vae, 2), &resumed, true, None).unwrap();
     let (a, b) = (metrics(&straight), metrics(&resumed));
     assert_eq!(b.len(), 2);
     for (x, y) in a.iter().zip(&b) {
@@ -156,20 +126,12 @@ fn resume_continues_exactly_as_an_uninterrupted_run() {
 fn corrupted_and_foreign_checkpoints_are_refused_clearly() {
     let _serial = serial();
     let run = scratch("corrupt");
-    train(
-        &small(ModelKind::Vae, 1),
-        &run,
-        &device(),
-        false,
-        None,
-        |_| {},
-    )
-    .unwrap();
+    train_into(&small(ModelKind::Vae, 1), &run, false, None).unwrap();
     // Another architecture: the checkpoint does not fit.
     let other = scratch("other");
     let mut bigger = small(ModelKind::Vae, 1);
     bigger.model.latent = 8;
-    let err = train(&bigger, &other, &device(), false, Some(&run), |_| {}).unwrap_err();
+    let err = train_into(&bigger, &other, false, Some(&run)).unwrap_err();
     assert!(matches!(err, TrainError::Checkpoint { .. }), "{err}");
     // Truncated checkpoint.
     let model = run.join("checkpoints/model.bpk");
@@ -189,15 +151,7 @@ fn corrupted_and_foreign_checkpoints_are_refused_clearly() {
 fn evaluation_orders_the_bounds_and_counts_active_units() {
     let _serial = serial();
     let run = scratch("eval");
-    train(
-        &small(ModelKind::Vae, 2),
-        &run,
-        &device(),
-        false,
-        None,
-        |_| {},
-    )
-    .unwrap();
+    train_into(&small(ModelKind::Vae, 2), &run, false, None).unwrap();
     let (_, vae) = load_vae(&run, &device()).unwrap();
     let test = Mnist::load(&mnist_dir(), Split::Test, Some(100)).unwrap();
     let report = evaluate(&vae, &test, 200, 100, 50, &device()).unwrap();
@@ -217,40 +171,16 @@ fn evaluation_orders_the_bounds_and_counts_active_units() {
 fn warm_start_and_autoencoder_runs() {
     let _serial = serial();
     let source = scratch("source");
-    let first = train(
-        &small(ModelKind::Vae, 2),
-        &source,
-        &device(),
-        false,
-        None,
-        |_| {},
-    )
-    .unwrap();
+    let first = train_into(&small(ModelKind::Vae, 2), &source, false, None).unwrap();
     let target = scratch("target");
-    let warm = train(
-        &small(ModelKind::Vae, 1),
-        &target,
-        &device(),
-        false,
-        Some(&source),
-        |_| {},
-    )
-    .unwrap();
+    let warm = train_into(&small(ModelKind::Vae, 1), &target, false, Some(&source)).unwrap();
     // Starting from trained weights, one epoch beats the source's own first epoch.
     assert!(
         warm[0].test_neg_elbo < first[0].test_neg_elbo,
         "{warm:?} vs {first:?}"
     );
     let ae = scratch("ae");
-    let got = train(
-        &small(ModelKind::Ae, 2),
-        &ae,
-        &device(),
-        false,
-        None,
-        |_| {},
-    )
-    .unwrap();
+    let got = train_into(&small(ModelKind::Ae, 2), &ae, false, None).unwrap();
     assert!(got
         .iter()
         .all(|m| m.test_kl == 0.0 && m.test_neg_elbo.is_finite()));
