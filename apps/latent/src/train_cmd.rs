@@ -368,7 +368,9 @@ pub fn run_train(args: TrainArgs, device: &Device) -> Result<()> {
                 bar.set_prefix(p.epoch.to_string());
             }
             bar.set_position(p.step as u64);
-            bar.set_message(format!("{:.2}", p.loss));
+            if p.loss.is_finite() {
+                bar.set_message(format!("{:.2}", p.loss));
+            }
         },
     )?;
     bar.finish_and_clear();

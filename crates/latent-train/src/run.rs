@@ -174,6 +174,8 @@ pub struct TrainProgress {
     pub epoch: usize,
     pub step: usize,
     pub steps: usize,
+    /// The loss of the latest batch read back (every 50 steps and at the end of the epoch;
+    /// NaN before the first read).
     pub loss: f64,
 }
 
@@ -244,6 +246,8 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
 }
 
 const MODEL_FILE: &str = "model.bpk";
+/// Steps between reads of the loss back to the host (progress and divergence checks).
+const READ_EVERY: usize = 50;
 const OPTIM_FILE: &str = "optimizer.bpk";
 
 /// Trains a new run in `out` (which must not hold a run), continues the run in `out` if
@@ -379,7 +383,12 @@ fn run_epochs<M: Objective>(
         let steps = train_set.len().div_ceil(config.batch_size);
         let kl_weight = config.kl_weight(epoch);
         let start = Instant::now();
-        let (mut loss_sum, mut recon_sum, mut kl_sum, mut seen) = (0.0, 0.0, 0.0, 0usize);
+        // Sums of (loss, reconstruction, KL) × batch size stay on the device and are read back
+        // every READ_EVERY steps and at the end of the epoch: reading after every step would
+        // stall a GPU once per batch.
+        let mut sums: Option<Tensor<1>> = None;
+        let mut seen = 0usize;
+        let mut last_loss = f64::NAN;
         for (step, batch) in loader.iter().enumerate() {
             let batch = batch.map_err(|e| TrainError::BadRun {
                 path: out.to_path_buf(),
@@ -387,27 +396,45 @@ fn run_epochs<M: Objective>(
             })?;
             let n = batch.images.dims()[0];
             let (loss, recon, kl) = model.terms(batch.images, kl_weight);
-            let value = scalar(loss.clone())?;
-            if !value.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    step: step + 1,
-                    value,
-                });
-            }
-            loss_sum += value * n as f64;
-            recon_sum += scalar(recon)? * n as f64;
-            kl_sum += scalar(kl)? * n as f64;
+            let terms = Tensor::cat(vec![loss.clone(), recon, kl], 0)
+                .detach()
+                .mul_scalar(n as f64);
+            sums = Some(match sums.take() {
+                Some(total) => total + terms,
+                None => terms,
+            });
             seen += n;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let grads = GradientsParams::from_grads(loss.clone().backward(), &model);
             model = optim.step(config.lr, model, grads);
+            if (step + 1) % READ_EVERY == 0 || step + 1 == steps {
+                last_loss = scalar(loss)?;
+                if !last_loss.is_finite() {
+                    return Err(TrainError::Diverged {
+                        epoch,
+                        step: step + 1,
+                        value: last_loss,
+                    });
+                }
+            }
             progress(TrainProgress {
                 epoch,
                 step: step + 1,
                 steps,
-                loss: value,
+                loss: last_loss,
             });
         }
+        let totals = sums
+            .map(to_vec)
+            .transpose()?
+            .unwrap_or_else(|| vec![0.0; 3]);
+        if let Some(value) = totals.iter().copied().find(|v| !v.is_finite()) {
+            return Err(TrainError::Diverged {
+                epoch,
+                step: steps,
+                value,
+            });
+        }
+        let (loss_sum, recon_sum, kl_sum) = (totals[0], totals[1], totals[2]);
         let seconds = start.elapsed().as_secs_f64();
         let (test_loss, test_recon, test_kl) = test_terms(
             &model.valid(),
