@@ -57,6 +57,8 @@ enum Command {
     Interpolate(train_cmd::InterpolateArgs),
     /// Train a linear classifier on a run's latent codes and report its test accuracy.
     Probe(train_cmd::ProbeArgs),
+    /// For a VAE with a 2-D latent space: decode a grid of codes (inverse-CDF of the unit square).
+    Manifold(train_cmd::ManifoldArgs),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +105,7 @@ fn run(cli: Cli) -> Result<()> {
             train_cmd::run_interpolate(args, &cli.backend.device(cli.gpu)?)
         }
         Command::Probe(args) => train_cmd::run_probe(args, &cli.backend.device(cli.gpu)?),
+        Command::Manifold(args) => train_cmd::run_manifold(args, &cli.backend.device(cli.gpu)?),
     }
 }
 

@@ -228,6 +228,117 @@ pub fn run_interpolate(args: InterpolateArgs, device: &Device) -> Result<()> {
 }
 
 #[derive(Debug, Args)]
+pub struct ManifoldArgs {
+    /// A VAE run with a 2-D latent space.
+    #[arg(long)]
+    run: PathBuf,
+    /// Images per side of the grid.
+    #[arg(long, default_value_t = 20)]
+    size: usize,
+    /// A PNG of the decoded grid.
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+/// Φ⁻¹(p), the standard normal quantile (Acklam's rational approximation, relative error
+/// below 1.2e-9 on (0, 1)).
+fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// Kingma & Welling's figure: codes Φ⁻¹ of a regular grid on the unit square (cell centres),
+/// decoded to pixel means; rows go down the second coordinate.
+pub fn run_manifold(args: ManifoldArgs, device: &Device) -> Result<()> {
+    if args.size == 0 {
+        bail!("--size must be at least 1");
+    }
+    let (_, vae) = load_vae(&args.run, device)?;
+    if vae.latent_dim() != 2 {
+        bail!(
+            "{}: the manifold figure needs a 2-D latent space; this run has {}",
+            args.run.display(),
+            vae.latent_dim()
+        );
+    }
+    let side = args.size;
+    let quantiles: Vec<f64> = (0..side)
+        .map(|i| normal_quantile((i as f64 + 0.5) / side as f64))
+        .collect();
+    let codes: Vec<f32> = (0..side * side)
+        .flat_map(|cell| {
+            [
+                quantiles[cell % side] as f32,
+                quantiles[side - 1 - cell / side] as f32,
+            ]
+        })
+        .collect();
+    let z = Tensor::<2>::from_data(TensorData::new(codes, [side * side, 2]), device);
+    Grid::mnist(side).write_png(&values(vae.decode_mean(z))?, &args.out)?;
+    eprintln!("wrote a {side}×{side} manifold to {}", args.out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normal_quantile;
+
+    #[test]
+    fn normal_quantile_inverts_known_values() {
+        // Φ⁻¹ at 0.5, 0.975, 0.001 and their mirror images.
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.975, 1.959_963_984_540_054),
+            (0.001, -3.090_232_306_167_813_6),
+        ] {
+            assert!((normal_quantile(p) - z).abs() < 1e-8, "{p}");
+            assert!((normal_quantile(1.0 - p) + z).abs() < 1e-8, "{p}");
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct ProbeArgs {
     #[arg(long)]
     run: PathBuf,

@@ -483,6 +483,12 @@ fn train_eval_and_sample_a_small_vae() {
     // Ten classes: chance is 0.1; even a 3-D code from one epoch carries far more.
     assert!(accuracy > 0.25 && accuracy <= 1.0, "{probe}");
 
+    // The manifold figure needs a 2-D latent space; this run has 3.
+    fails_with(
+        &["manifold", "--run", run, "--out", strip.to_str().unwrap()],
+        "2-D latent",
+    );
+
     // Training into an existing run without --resume is refused; --resume to the same epoch count is a no-op.
     fails_with(&small, "--resume");
     let mut resume = small.to_vec();
