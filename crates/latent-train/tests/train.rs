@@ -191,3 +191,21 @@ fn warm_start_and_autoencoder_runs() {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[test]
+fn divergence_stops_with_a_message_and_no_checkpoint_of_the_bad_epoch() {
+    let _serial = serial();
+    let dir = scratch("diverge");
+    let mut config = small(ModelKind::Vae, 2);
+    config.lr = 1e6;
+    let err = train_into(&config, &dir, false, None).unwrap_err();
+    assert!(
+        matches!(err, TrainError::Diverged { epoch: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--lr"), "{err}");
+    // Nothing of the diverged epoch was saved as if it were good.
+    assert!(!dir.join("state.json").exists());
+    assert!(!dir.join("checkpoints/model.bpk").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
