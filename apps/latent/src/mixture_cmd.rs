@@ -273,9 +273,13 @@ fn load(args: &DataArgs, binarize: Option<u64>, device: &Device) -> Result<Tenso
     Ok(points.to_tensor(device))
 }
 
-/// A progress bar over EM iterations on stderr, hidden when stderr is not a terminal.
-fn em_progress(total: usize) -> ProgressBar {
-    let bar = ProgressBar::new(total as u64);
+/// Runs an EM fit with a progress bar over its iterations on stderr (hidden when stderr is
+/// not a terminal) and returns the model with the seconds it took.
+fn timed_em<T>(
+    em: &EmArgs,
+    fit: impl FnOnce(&mut dyn FnMut(EmProgress)) -> latent_models::Result<T>,
+) -> Result<(T, f64)> {
+    let bar = ProgressBar::new((em.restarts * em.max_iter) as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} EM restart {prefix} [{bar:30}] {pos}/{len} iterations, {msg} ({elapsed})",
@@ -283,15 +287,14 @@ fn em_progress(total: usize) -> ProgressBar {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    bar
-}
-
-fn on_iteration(bar: &ProgressBar, max_iter: usize) -> impl FnMut(EmProgress) + '_ {
-    move |p: EmProgress| {
+    let start = Instant::now();
+    let model = fit(&mut |p: EmProgress| {
         bar.set_prefix((p.restart + 1).to_string());
-        bar.set_position((p.restart * max_iter + p.iteration) as u64);
+        bar.set_position((p.restart * em.max_iter + p.iteration) as u64);
         bar.set_message(format!("mean log-likelihood {:.4}", p.lower_bound));
-    }
+    })?;
+    bar.finish_and_clear();
+    Ok((model, start.elapsed().as_secs_f64()))
 }
 
 pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
@@ -352,11 +355,8 @@ fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
         .with_seed(args.em.seed);
     let [n, d] = x.dims();
     config.check(n, d)?;
-    let bar = em_progress(args.em.restarts * args.em.max_iter);
-    let start = Instant::now();
-    let model = config.fit_with_progress(&x, on_iteration(&bar, args.em.max_iter))?;
-    let fit_seconds = start.elapsed().as_secs_f64();
-    bar.finish_and_clear();
+    let (model, fit_seconds) =
+        timed_em(&args.em, |progress| config.fit_with_progress(&x, progress))?;
     model.save(&args.out)?;
     // Non-convergence is logged (a warning) by the library and reported as `converged`.
     let fit = model.fit.as_ref().expect("a fitted model has a report");
@@ -486,11 +486,8 @@ pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
                 .with_smoothing(args.smoothing)
                 .with_seed(args.em.seed);
             config.check(x.dims()[0])?;
-            let bar = em_progress(args.em.restarts * args.em.max_iter);
-            let start = Instant::now();
-            let model = config.fit_with_progress(&x, on_iteration(&bar, args.em.max_iter))?;
-            let fit_seconds = start.elapsed().as_secs_f64();
-            bar.finish_and_clear();
+            let (model, fit_seconds) =
+                timed_em(&args.em, |progress| config.fit_with_progress(&x, progress))?;
             model.save(&args.out)?;
             let mut figures = score_figures(&model, &x)?;
             extend(
