@@ -109,6 +109,22 @@ mod tests {
     }
 
     #[test]
+    fn extreme_logits_give_finite_gradients() {
+        let device = device().autodiff();
+        let logits =
+            tensor2(&[100.0, -100.0, 0.0, -100.0, 100.0, 50.0], 2, 3, &device).require_grad();
+        let p = Categorical::new(logits.clone());
+        let q = Categorical::new(tensor2(&[0.0, 1.0, -1.0, 2.0, 0.0, 0.0], 2, 3, &device));
+        let value = Tensor::<1, Int>::from_ints([1, 2], &device);
+        let total = p.log_prob(value).sum()
+            + p.entropy().sum()
+            + crate::kl::kl_categorical_categorical(&p, &q).sum();
+        assert!(to_vec(total.clone())[0].is_finite());
+        let grad = to_vec(logits.grad(&total.backward()).unwrap());
+        assert!(grad.iter().all(|g| g.is_finite()), "{grad:?}");
+    }
+
+    #[test]
     fn masked_class_has_zero_probability_and_no_nan_entropy() {
         let device = device();
         let cat = Categorical::new(tensor2(&[0.0, 0.0, f32::NEG_INFINITY], 1, 3, &device));
