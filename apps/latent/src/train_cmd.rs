@@ -59,6 +59,9 @@ pub struct TrainArgs {
     /// Epochs of linear KL warm-up from 0 to β.
     #[arg(long)]
     warmup: Option<usize>,
+    /// Train on the IWAE bound with K importance samples instead of the ELBO.
+    #[arg(long)]
+    iwae: Option<usize>,
     #[arg(long)]
     batch_size: Option<usize>,
     /// Adam learning rate.
@@ -439,7 +442,7 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
     macro_rules! set {
         ($($field:ident <- $arg:expr),*) => { $(if let Some(v) = $arg { config.$field = v; })* };
     }
-    set!(epochs <- args.epochs, beta <- args.beta, warmup_epochs <- args.warmup,
+    set!(epochs <- args.epochs, beta <- args.beta, warmup_epochs <- args.warmup, iwae_samples <- args.iwae,
          batch_size <- args.batch_size, lr <- args.lr, seed <- args.seed);
     if args.limit.is_some() {
         config.train_limit = args.limit;

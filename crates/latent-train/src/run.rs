@@ -71,6 +71,10 @@ pub struct TrainConfig {
     pub beta: f64,
     /// Epochs over which the KL weight rises linearly from 0 to `beta` (0: no warm-up).
     pub warmup_epochs: usize,
+    /// Importance samples of the training objective: 1 is the ELBO, k > 1 the IWAE bound
+    /// (Burda et al. 2015).
+    #[serde(default = "one")]
+    pub iwae_samples: usize,
     pub seed: u64,
     /// Use only the first N training / test digits.
     pub train_limit: Option<usize>,
@@ -93,6 +97,7 @@ impl TrainConfig {
             weight_decay: 0.0,
             beta: 1.0,
             warmup_epochs: 0,
+            iwae_samples: 1,
             seed: 0,
             train_limit: None,
             test_limit: None,
@@ -122,6 +127,21 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
             return bad("adam_beta1/adam_beta2", "must be in [0, 1)");
         }
+        if self.iwae_samples == 0 {
+            return bad("iwae_samples", "must be at least 1 (1 is the ELBO)");
+        }
+        if self.iwae_samples > 1 && (self.beta != 1.0 || self.warmup_epochs > 0) {
+            return bad(
+                "iwae_samples",
+                "the IWAE bound has no KL weight: use beta 1 and no warm-up",
+            );
+        }
+        if self.iwae_samples > 1 && self.kind == ModelKind::Ae {
+            return bad(
+                "iwae_samples",
+                "an autoencoder has no importance-weighted bound",
+            );
+        }
         if self.model.input_dim != PIXELS {
             return bad("model.input_dim", "must be 784 for MNIST");
         }
@@ -150,6 +170,10 @@ impl TrainConfig {
             adam
         }
     }
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One line of `metrics.jsonl`. Losses are per image in nats (negative ELBO terms).
@@ -217,19 +241,36 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, run: &Path) -> Result<T>
 
 /// A trainable model: its loss terms on a batch.
 trait Objective: Module + Sized {
-    /// (loss, reconstruction, KL), each averaged over the batch.
-    fn terms(&self, x: Tensor<2>, kl_weight: f64) -> (Tensor<1>, Tensor<1>, Tensor<1>);
+    /// (loss, reconstruction, KL), each averaged over the batch. The loss is the β-weighted
+    /// negative ELBO, or with `iwae_samples` k > 1 the negative IWAE bound with k samples
+    /// (reconstruction and KL then describe the one-sample ELBO of the same batch).
+    fn terms(
+        &self,
+        x: Tensor<2>,
+        kl_weight: f64,
+        iwae_samples: usize,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<1>);
 }
 
 impl Objective for Vae {
-    fn terms(&self, x: Tensor<2>, kl_weight: f64) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
-        let t = self.elbo_terms(x, kl_weight);
-        (t.loss, t.reconstruction, t.kl)
+    fn terms(
+        &self,
+        x: Tensor<2>,
+        kl_weight: f64,
+        iwae_samples: usize,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+        let t = self.elbo_terms(x.clone(), kl_weight);
+        if iwae_samples > 1 {
+            let loss = self.iwae_bound(x, iwae_samples).mean().neg();
+            (loss, t.reconstruction.detach(), t.kl.detach())
+        } else {
+            (t.loss, t.reconstruction, t.kl)
+        }
     }
 }
 
 impl Objective for Autoencoder {
-    fn terms(&self, x: Tensor<2>, _: f64) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+    fn terms(&self, x: Tensor<2>, _: f64, _: usize) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
         let loss = self.loss(x);
         let kl = loss.zeros_like();
         (loss.clone(), loss, kl)
@@ -395,7 +436,7 @@ fn run_epochs<M: Objective>(
                 problem: format!("loading a batch: {e}"),
             })?;
             let n = batch.images.dims()[0];
-            let (loss, recon, kl) = model.terms(batch.images, kl_weight);
+            let (loss, recon, kl) = model.terms(batch.images, kl_weight, config.iwae_samples);
             let terms = Tensor::cat(vec![loss.clone(), recon, kl], 0)
                 .detach()
                 .mul_scalar(n as f64);
@@ -510,7 +551,8 @@ fn test_terms<M: Objective>(
             TensorData::new(batcher.inputs(&items), [items.len(), PIXELS]),
             device,
         );
-        let (loss, recon, kl) = model.terms(x, 1.0);
+        // The test figures are always the ELBO's, whatever the training objective.
+        let (loss, recon, kl) = model.terms(x, 1.0, 1);
         let m = (end - start) as f64;
         l += scalar(loss)? * m;
         r += scalar(recon)? * m;

@@ -209,3 +209,26 @@ fn divergence_stops_with_a_message_and_no_checkpoint_of_the_bad_epoch() {
     assert!(!dir.join("checkpoints/model.bpk").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn iwae_training_minimises_a_bound_tighter_than_the_elbo() {
+    let _serial = serial();
+    let dir = scratch("iwae");
+    let mut config = small(ModelKind::Vae, 2);
+    config.iwae_samples = 5;
+    let got = train_into(&config, &dir, false, None).unwrap();
+    for m in &got {
+        // −IWAE_5 ≤ −ELBO in expectation; averaged over an epoch's ten batches the gap is
+        // several nats for a young model.
+        assert!(
+            m.train_loss < m.train_reconstruction + m.train_kl - 0.5,
+            "{m:?}"
+        );
+    }
+    assert!(got[1].test_neg_elbo < got[0].test_neg_elbo, "{got:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // IWAE has no KL weight to warm up.
+    config.warmup_epochs = 2;
+    let err = train_into(&config, &scratch("iwae-bad"), false, None).unwrap_err();
+    assert!(err.to_string().contains("`iwae_samples`"), "{err}");
+}
