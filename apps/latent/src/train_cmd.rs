@@ -27,6 +27,8 @@ pub enum DecoderArg {
     Bernoulli,
     /// Gaussian pixels with unit variance (squared error).
     Gaussian,
+    /// Gaussian pixels with a learned variance per pixel.
+    GaussianLearned,
 }
 
 #[derive(Debug, Args)]
@@ -431,6 +433,7 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
         model.likelihood = match v {
             DecoderArg::Bernoulli => Likelihood::Bernoulli,
             DecoderArg::Gaussian => Likelihood::Gaussian { log_var: 0.0 },
+            DecoderArg::GaussianLearned => Likelihood::GaussianLearned,
         };
     }
     if let Some(v) = args.activation {

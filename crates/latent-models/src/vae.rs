@@ -6,7 +6,7 @@
 //! log (1/k) Σ_i p(x, z_i) / q(z_i | x) tightens it and, with large k, estimates log p(x).
 //! Every log-density and KL comes from `latent-distributions`.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{activation, Device, Tensor};
 use latent_distributions::{kl, log_mean_exp, log_sum_exp, Bernoulli, Distribution, Normal};
@@ -28,7 +28,7 @@ impl Likelihood {
     pub fn mean(self, output: Tensor<2>) -> Tensor<2> {
         match self {
             Likelihood::Bernoulli => activation::sigmoid(output),
-            Likelihood::Gaussian { .. } => output,
+            Likelihood::Gaussian { .. } | Likelihood::GaussianLearned => output,
         }
     }
 }
@@ -50,6 +50,9 @@ pub enum Likelihood {
     Bernoulli,
     /// Independent Gaussians with a fixed log-variance: a scaled squared error.
     Gaussian { log_var: f64 },
+    /// Independent Gaussians with a learned log-variance per pixel (a decoder parameter,
+    /// initialised at 0, used within [−7, 7]).
+    GaussianLearned,
 }
 
 /// Shape of a VAE or AE with MLP encoder and decoder.
@@ -187,11 +190,13 @@ impl Encoder for GaussianEncoder {
     }
 }
 
-/// MLP trunk mirroring the encoder, then a linear output layer.
+/// MLP trunk mirroring the encoder, then a linear output layer; with a learned-variance
+/// Gaussian likelihood, also the per-pixel log-variance.
 #[derive(Module, Debug)]
 pub struct MlpDecoder {
     trunk: Mlp,
     output: Linear,
+    pixel_log_var: Option<Param<Tensor<1>>>,
 }
 
 impl MlpDecoder {
@@ -199,10 +204,20 @@ impl MlpDecoder {
         let mut sizes = vec![config.latent];
         sizes.extend(config.hidden.iter().rev());
         let last = *sizes.last().unwrap();
+        let pixel_log_var = (config.likelihood == Likelihood::GaussianLearned)
+            .then(|| Param::from_tensor(Tensor::zeros([config.input_dim], device)));
         Self {
             trunk: Mlp::new(&sizes, config.activation, device),
             output: LinearConfig::new(last, config.input_dim).init(device),
+            pixel_log_var,
         }
+    }
+}
+
+impl MlpDecoder {
+    /// The learned per-pixel log-variance, if the likelihood has one.
+    pub fn pixel_log_var(&self) -> Option<Tensor<1>> {
+        self.pixel_log_var.as_ref().map(Param::val)
     }
 }
 
@@ -212,13 +227,33 @@ impl Decoder for MlpDecoder {
     }
 }
 
-/// log p(x | decoder output) per example, summed over pixels: `[batch]`.
-fn log_likelihood(likelihood: Likelihood, x: Tensor<2>, output: Tensor<2>) -> Tensor<1> {
-    match likelihood {
-        Likelihood::Bernoulli => Bernoulli::new(output).log_prob(x),
-        Likelihood::Gaussian { log_var } => {
+/// Range of a learned pixel log-variance.
+pub const MIN_PIXEL_LOG_VAR: f64 = -7.0;
+pub const MAX_PIXEL_LOG_VAR: f64 = 7.0;
+
+/// log p(x | decoder output) per example, summed over pixels: `[batch]`. `pixel_log_var` is
+/// the decoder's learned log-variance (`[pixels]`) when the likelihood has one.
+fn log_likelihood(
+    likelihood: Likelihood,
+    pixel_log_var: Option<Tensor<1>>,
+    x: Tensor<2>,
+    output: Tensor<2>,
+) -> Tensor<1> {
+    match (likelihood, pixel_log_var) {
+        (Likelihood::Bernoulli, _) => Bernoulli::new(output).log_prob(x),
+        (Likelihood::Gaussian { log_var }, _) => {
             let log_var = output.zeros_like().add_scalar(log_var);
             Normal::new(output, log_var).log_prob(x)
+        }
+        (Likelihood::GaussianLearned, Some(pixel_log_var)) => {
+            // Floor σ at e^(−3.5) ≈ 0.03: on always-blank pixels the variance would otherwise
+            // shrink towards 0 and the likelihood diverge.
+            let pixel_log_var = pixel_log_var.clamp(MIN_PIXEL_LOG_VAR, MAX_PIXEL_LOG_VAR);
+            let log_var = output.zeros_like() + pixel_log_var.unsqueeze_dim(0);
+            Normal::new(output, log_var).log_prob(x)
+        }
+        (Likelihood::GaussianLearned, None) => {
+            unreachable!("a learned-variance decoder is always built with its log-variance")
         }
     }
 }
@@ -270,7 +305,7 @@ impl Vae {
 
     /// log p(x | decoder output): `[batch]`.
     pub fn log_likelihood(&self, x: Tensor<2>, output: Tensor<2>) -> Tensor<1> {
-        log_likelihood(self.likelihood, x, output)
+        log_likelihood(self.likelihood, self.decoder.pixel_log_var(), x, output)
     }
 
     /// The negative ELBO with weight `beta` on the KL, from one reparameterised sample.
@@ -367,6 +402,8 @@ impl Autoencoder {
     /// Reconstruction loss −log p(x | decode(encode(x))), averaged over the batch.
     pub fn loss(&self, x: Tensor<2>) -> Tensor<1> {
         let output = self.decode(self.encode(x.clone()));
-        log_likelihood(self.likelihood, x, output).neg().mean()
+        log_likelihood(self.likelihood, self.decoder.pixel_log_var(), x, output)
+            .neg()
+            .mean()
     }
 }

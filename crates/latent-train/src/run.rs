@@ -10,7 +10,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor, TensorData};
 use latent_data::mnist::PIXELS;
 use latent_data::{Mnist, MnistBatcher, Split};
-use latent_models::{Autoencoder, Vae, VaeConfig};
+use latent_models::{Autoencoder, Likelihood, Vae, VaeConfig};
 use serde::{Deserialize, Serialize};
 
 /// What can go wrong in a run; messages name the run directory or file.
@@ -416,7 +416,13 @@ fn run_epochs<M: Objective>(
             .wrapping_mul(1_000_003)
             .wrapping_add(epoch as u64);
         device.seed(epoch_seed);
-        let loader = DataLoaderBuilder::new(MnistBatcher::dynamic(epoch_seed))
+        // Bernoulli decoders see a fresh binarisation at every presentation; Gaussian ones the
+        // grey levels.
+        let batcher = match config.model.likelihood {
+            Likelihood::Bernoulli => MnistBatcher::dynamic(epoch_seed),
+            _ => MnistBatcher::grey(),
+        };
+        let loader = DataLoaderBuilder::new(batcher)
             .batch_size(config.batch_size)
             .shuffle(epoch_seed)
             .set_device(device.clone())
@@ -479,6 +485,7 @@ fn run_epochs<M: Objective>(
         let seconds = start.elapsed().as_secs_f64();
         let (test_loss, test_recon, test_kl) = test_terms(
             &model.valid(),
+            config.model.likelihood,
             test_set,
             config.batch_size,
             &device.clone().without_autodiff(),
@@ -534,15 +541,25 @@ fn run_epochs<M: Objective>(
     Ok(all)
 }
 
-/// Loss terms over the fixed-binarised test set (seed 0), per image.
+/// The test inputs: the fixed binarisation (seed 0) for a Bernoulli decoder, grey levels for
+/// a Gaussian one.
+fn evaluation_batcher(likelihood: Likelihood) -> MnistBatcher {
+    match likelihood {
+        Likelihood::Bernoulli => MnistBatcher::fixed(0),
+        _ => MnistBatcher::grey(),
+    }
+}
+
+/// Loss terms over the test set (see [`evaluation_batcher`]), per image.
 fn test_terms<M: Objective>(
     model: &M,
+    likelihood: Likelihood,
     test_set: &Mnist,
     batch_size: usize,
     device: &Device,
 ) -> Result<(f64, f64, f64)> {
     device.seed(0);
-    let batcher = MnistBatcher::fixed(0);
+    let batcher = evaluation_batcher(likelihood);
     let (mut l, mut r, mut k, mut n) = (0.0, 0.0, 0.0, 0usize);
     for start in (0..test_set.len()).step_by(batch_size) {
         let end = (start + batch_size).min(test_set.len());
@@ -624,7 +641,7 @@ pub fn evaluate(
     device: &Device,
 ) -> Result<EvalReport> {
     device.seed(0);
-    let batcher = MnistBatcher::fixed(0);
+    let batcher = evaluation_batcher(vae.likelihood);
     let n = test_set.len();
     let (mut elbo, mut nll, mut kl, mut recon) = (0.0, 0.0, 0.0, 0.0);
     let mut kl_per_dim = vec![0.0; vae.latent_dim()];

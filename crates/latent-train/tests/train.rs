@@ -232,3 +232,29 @@ fn iwae_training_minimises_a_bound_tighter_than_the_elbo() {
     let err = train_into(&config, &scratch("iwae-bad"), false, None).unwrap_err();
     assert!(err.to_string().contains("`iwae_samples`"), "{err}");
 }
+
+#[test]
+fn a_learned_variance_gaussian_decoder_trains_and_its_variance_is_checkpointed() {
+    let _serial = serial();
+    let dir = scratch("learned");
+    let mut config = small(ModelKind::Vae, 2);
+    config.model.likelihood = latent_models::Likelihood::GaussianLearned;
+    let got = train_into(&config, &dir, false, None).unwrap();
+    assert!(got.iter().all(|m| m.test_neg_elbo.is_finite()), "{got:?}");
+    assert!(got[1].train_loss < got[0].train_loss, "{got:?}");
+    let (_, vae) = load_vae(&dir, &device()).unwrap();
+    let log_var: Vec<f32> = vae
+        .decoder
+        .pixel_log_var()
+        .expect("learned")
+        .try_into_vec_as()
+        .unwrap();
+    assert_eq!(log_var.len(), 784);
+    // Trained away from its initial 0 and saved with the checkpoint.
+    assert!(
+        log_var.iter().any(|v| v.abs() > 0.01),
+        "{:?}",
+        &log_var[..8]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
