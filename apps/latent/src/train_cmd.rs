@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
 use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Split};
-use latent_models::{Activation, GmmConfig, Likelihood, VaeConfig};
+use latent_models::{Activation, Architecture, GmmConfig, Likelihood, VaeConfig};
 use latent_train::{evaluate, load_run, load_vae, train, ModelKind, TrainConfig, TrainedModel};
 use latent_viz::Grid;
 
@@ -55,6 +55,9 @@ pub struct TrainArgs {
     /// Hidden-layer non-linearity.
     #[arg(long, value_enum)]
     activation: Option<ActivationArg>,
+    /// Network kind: fully connected, or convolutions for 28 × 28 images.
+    #[arg(long, value_enum)]
+    arch: Option<ArchArg>,
     /// Weight of the KL term (β-VAE).
     #[arg(long)]
     beta: Option<f64>,
@@ -86,6 +89,12 @@ pub struct TrainArgs {
     /// Directory of the MNIST files [default: datasets/mnist].
     #[arg(long)]
     mnist_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArchArg {
+    Mlp,
+    Conv,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -434,6 +443,12 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
             DecoderArg::Bernoulli => Likelihood::Bernoulli,
             DecoderArg::Gaussian => Likelihood::Gaussian { log_var: 0.0 },
             DecoderArg::GaussianLearned => Likelihood::GaussianLearned,
+        };
+    }
+    if let Some(v) = args.arch {
+        model.architecture = match v {
+            ArchArg::Mlp => Architecture::Mlp,
+            ArchArg::Conv => Architecture::Conv,
         };
     }
     if let Some(v) = args.activation {

@@ -21,4 +21,4 @@ pub use bmm::{Bmm, BmmConfig};
 pub use error::{ModelError, Result};
 pub use gmm::{CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod};
 pub use mixture::Mixture;
-pub use vae::{Activation, Autoencoder, Likelihood, Vae, VaeConfig};
+pub use vae::{Activation, Architecture, Autoencoder, Likelihood, Vae, VaeConfig};

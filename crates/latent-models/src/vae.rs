@@ -7,7 +7,8 @@
 //! Every log-density and KL comes from `latent-distributions`.
 
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{activation, Device, Tensor};
 use latent_distributions::{kl, log_mean_exp, log_sum_exp, Bernoulli, Distribution, Normal};
 use serde::{Deserialize, Serialize};
@@ -55,7 +56,19 @@ pub enum Likelihood {
     GaussianLearned,
 }
 
-/// Shape of a VAE or AE with MLP encoder and decoder.
+/// The networks' kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// Fully connected layers of the `hidden` sizes.
+    #[default]
+    Mlp,
+    /// For 28 × 28 images: two stride-2 4 × 4 convolutions (32 and 64 channels) before the
+    /// `hidden` layers, mirrored by transposed convolutions in the decoder.
+    Conv,
+}
+
+/// Shape of a VAE or AE.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaeConfig {
     /// Dimension of x (784 for MNIST).
@@ -66,6 +79,8 @@ pub struct VaeConfig {
     pub latent: usize,
     pub activation: Activation,
     pub likelihood: Likelihood,
+    #[serde(default)]
+    pub architecture: Architecture,
 }
 
 impl Default for VaeConfig {
@@ -77,6 +92,7 @@ impl Default for VaeConfig {
             latent: 20,
             activation: Activation::Relu,
             likelihood: Likelihood::Bernoulli,
+            architecture: Architecture::Mlp,
         }
     }
 }
@@ -93,6 +109,15 @@ impl VaeConfig {
         if self.hidden.contains(&0) {
             return Err(invalid("hidden", "layer sizes must be at least 1"));
         }
+        if self.architecture == Architecture::Conv && self.input_dim != CONV_SIDE * CONV_SIDE {
+            return Err(invalid(
+                "architecture",
+                format!(
+                    "the convolutional networks take 28 × 28 images (784 inputs), not {}",
+                    self.input_dim
+                ),
+            ));
+        }
         if let Likelihood::Gaussian { log_var } = self.likelihood {
             if !log_var.is_finite() {
                 return Err(invalid(
@@ -108,8 +133,9 @@ impl VaeConfig {
     pub fn init_vae(&self, device: &Device) -> Result<Vae> {
         self.check()?;
         Ok(Vae {
-            encoder: GaussianEncoder::new(self, device),
-            decoder: MlpDecoder::new(self, device),
+            encoder: EncoderNet::new(self, device),
+            decoder: DecoderNet::new(self, device),
+            pixel_log_var: self.pixel_log_var(device),
             likelihood: self.likelihood,
             latent: self.latent,
         })
@@ -119,11 +145,18 @@ impl VaeConfig {
     pub fn init_autoencoder(&self, device: &Device) -> Result<Autoencoder> {
         self.check()?;
         Ok(Autoencoder {
-            encoder: GaussianEncoder::new(self, device),
-            decoder: MlpDecoder::new(self, device),
+            encoder: EncoderNet::new(self, device),
+            decoder: DecoderNet::new(self, device),
+            pixel_log_var: self.pixel_log_var(device),
             likelihood: self.likelihood,
             latent: self.latent,
         })
+    }
+
+    /// The learned per-pixel log-variance parameter, for that likelihood only (initialised 0).
+    fn pixel_log_var(&self, device: &Device) -> Option<Param<Tensor<1>>> {
+        (self.likelihood == Likelihood::GaussianLearned)
+            .then(|| Param::from_tensor(Tensor::zeros([self.input_dim], device)))
     }
 }
 
@@ -190,13 +223,11 @@ impl Encoder for GaussianEncoder {
     }
 }
 
-/// MLP trunk mirroring the encoder, then a linear output layer; with a learned-variance
-/// Gaussian likelihood, also the per-pixel log-variance.
+/// MLP trunk mirroring the encoder, then a linear output layer.
 #[derive(Module, Debug)]
 pub struct MlpDecoder {
     trunk: Mlp,
     output: Linear,
-    pixel_log_var: Option<Param<Tensor<1>>>,
 }
 
 impl MlpDecoder {
@@ -204,26 +235,179 @@ impl MlpDecoder {
         let mut sizes = vec![config.latent];
         sizes.extend(config.hidden.iter().rev());
         let last = *sizes.last().unwrap();
-        let pixel_log_var = (config.likelihood == Likelihood::GaussianLearned)
-            .then(|| Param::from_tensor(Tensor::zeros([config.input_dim], device)));
         Self {
             trunk: Mlp::new(&sizes, config.activation, device),
             output: LinearConfig::new(last, config.input_dim).init(device),
-            pixel_log_var,
         }
-    }
-}
-
-impl MlpDecoder {
-    /// The learned per-pixel log-variance, if the likelihood has one.
-    pub fn pixel_log_var(&self) -> Option<Tensor<1>> {
-        self.pixel_log_var.as_ref().map(Param::val)
     }
 }
 
 impl Decoder for MlpDecoder {
     fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         self.output.forward(self.trunk.forward(z))
+    }
+}
+
+/// Side of the images the convolutional networks take.
+const CONV_SIDE: usize = 28;
+/// Channels after the two convolutions, at 7 × 7.
+const CONV_CHANNELS: [usize; 2] = [32, 64];
+const CONV_FLAT: usize = 64 * 7 * 7;
+
+fn conv(channels: [usize; 2], device: &Device) -> Conv2d {
+    Conv2dConfig::new(channels, [4, 4])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+fn deconv(channels: [usize; 2], device: &Device) -> ConvTranspose2d {
+    ConvTranspose2dConfig::new(channels, [4, 4])
+        .with_stride([2, 2])
+        .with_padding([1, 1])
+        .init(device)
+}
+
+/// Two stride-2 convolutions (28 → 14 → 7), flattened, then the MLP trunk and the heads.
+#[derive(Module, Debug)]
+pub struct ConvEncoder {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    trunk: Mlp,
+    mean: Linear,
+    log_var: Linear,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl ConvEncoder {
+    fn new(config: &VaeConfig, device: &Device) -> Self {
+        let mut sizes = vec![CONV_FLAT];
+        sizes.extend(&config.hidden);
+        let last = *sizes.last().unwrap();
+        Self {
+            conv1: conv([1, CONV_CHANNELS[0]], device),
+            conv2: conv(CONV_CHANNELS, device),
+            trunk: Mlp::new(&sizes, config.activation, device),
+            mean: LinearConfig::new(last, config.latent).init(device),
+            log_var: LinearConfig::new(last, config.latent).init(device),
+            activation: config.activation,
+        }
+    }
+}
+
+impl Encoder for ConvEncoder {
+    fn encode(&self, x: Tensor<2>) -> Normal {
+        let batch = x.dims()[0];
+        let image: Tensor<4> = x.reshape([batch, 1, CONV_SIDE, CONV_SIDE]);
+        let act = |t: Tensor<4>| -> Tensor<4> {
+            let shape = t.dims();
+            self.activation
+                .apply(t.reshape([batch, shape[1] * shape[2] * shape[3]]))
+                .reshape(shape)
+        };
+        let h = act(self.conv2.forward(act(self.conv1.forward(image))));
+        let h = self.trunk.forward(h.reshape([batch, CONV_FLAT]));
+        Normal::new(self.mean.forward(h.clone()), self.log_var.forward(h))
+    }
+}
+
+/// The MLP trunk, a linear layer to 64 × 7 × 7, then two stride-2 transposed convolutions
+/// (7 → 14 → 28); outputs one value per pixel.
+#[derive(Module, Debug)]
+pub struct ConvDecoder {
+    trunk: Mlp,
+    expand: Linear,
+    deconv1: ConvTranspose2d,
+    deconv2: ConvTranspose2d,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl ConvDecoder {
+    fn new(config: &VaeConfig, device: &Device) -> Self {
+        let mut sizes = vec![config.latent];
+        sizes.extend(config.hidden.iter().rev());
+        let last = *sizes.last().unwrap();
+        Self {
+            trunk: Mlp::new(&sizes, config.activation, device),
+            expand: LinearConfig::new(last, CONV_FLAT).init(device),
+            deconv1: deconv([CONV_CHANNELS[1], CONV_CHANNELS[0]], device),
+            deconv2: deconv([CONV_CHANNELS[0], 1], device),
+            activation: config.activation,
+        }
+    }
+}
+
+impl Decoder for ConvDecoder {
+    fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        let batch = z.dims()[0];
+        let h = self
+            .activation
+            .apply(self.expand.forward(self.trunk.forward(z)));
+        let h: Tensor<4> = self
+            .deconv1
+            .forward(h.reshape([batch, CONV_CHANNELS[1], 7, 7]));
+        let h = self
+            .activation
+            .apply(h.reshape([batch, CONV_CHANNELS[0] * 14 * 14]));
+        let out = self
+            .deconv2
+            .forward(h.reshape([batch, CONV_CHANNELS[0], 14, 14]));
+        out.reshape([batch, CONV_SIDE * CONV_SIDE])
+    }
+}
+
+/// The encoder of either architecture. (A model holds exactly one: the variants' sizes do not
+/// matter.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum EncoderNet {
+    Mlp(GaussianEncoder),
+    Conv(ConvEncoder),
+}
+
+impl EncoderNet {
+    fn new(config: &VaeConfig, device: &Device) -> Self {
+        match config.architecture {
+            Architecture::Mlp => Self::Mlp(GaussianEncoder::new(config, device)),
+            Architecture::Conv => Self::Conv(ConvEncoder::new(config, device)),
+        }
+    }
+}
+
+impl Encoder for EncoderNet {
+    fn encode(&self, x: Tensor<2>) -> Normal {
+        match self {
+            Self::Mlp(net) => net.encode(x),
+            Self::Conv(net) => net.encode(x),
+        }
+    }
+}
+
+/// The decoder of either architecture.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum DecoderNet {
+    Mlp(MlpDecoder),
+    Conv(ConvDecoder),
+}
+
+impl DecoderNet {
+    fn new(config: &VaeConfig, device: &Device) -> Self {
+        match config.architecture {
+            Architecture::Mlp => Self::Mlp(MlpDecoder::new(config, device)),
+            Architecture::Conv => Self::Conv(ConvDecoder::new(config, device)),
+        }
+    }
+}
+
+impl Decoder for DecoderNet {
+    fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Mlp(net) => net.decode(z),
+            Self::Conv(net) => net.decode(z),
+        }
     }
 }
 
@@ -274,8 +458,10 @@ pub struct ElboTerms {
 /// A variational autoencoder.
 #[derive(Module, Debug)]
 pub struct Vae {
-    pub encoder: GaussianEncoder,
-    pub decoder: MlpDecoder,
+    pub encoder: EncoderNet,
+    pub decoder: DecoderNet,
+    /// The learned per-pixel log-variance of a `GaussianLearned` likelihood.
+    pixel_log_var: Option<Param<Tensor<1>>>,
     #[module(skip)]
     pub likelihood: Likelihood,
     #[module(skip)]
@@ -305,7 +491,12 @@ impl Vae {
 
     /// log p(x | decoder output): `[batch]`.
     pub fn log_likelihood(&self, x: Tensor<2>, output: Tensor<2>) -> Tensor<1> {
-        log_likelihood(self.likelihood, self.decoder.pixel_log_var(), x, output)
+        log_likelihood(self.likelihood, self.pixel_log_var(), x, output)
+    }
+
+    /// The learned per-pixel log-variance, for a `GaussianLearned` likelihood.
+    pub fn pixel_log_var(&self) -> Option<Tensor<1>> {
+        self.pixel_log_var.as_ref().map(Param::val)
     }
 
     /// The negative ELBO with weight `beta` on the KL, from one reparameterised sample.
@@ -371,8 +562,9 @@ impl Vae {
 /// A deterministic autoencoder: x → code (the encoder's mean head) → decoder output.
 #[derive(Module, Debug)]
 pub struct Autoencoder {
-    pub encoder: GaussianEncoder,
-    pub decoder: MlpDecoder,
+    pub encoder: EncoderNet,
+    pub decoder: DecoderNet,
+    pixel_log_var: Option<Param<Tensor<1>>>,
     #[module(skip)]
     pub likelihood: Likelihood,
     #[module(skip)]
@@ -402,8 +594,13 @@ impl Autoencoder {
     /// Reconstruction loss −log p(x | decode(encode(x))), averaged over the batch.
     pub fn loss(&self, x: Tensor<2>) -> Tensor<1> {
         let output = self.decode(self.encode(x.clone()));
-        log_likelihood(self.likelihood, self.decoder.pixel_log_var(), x, output)
-            .neg()
-            .mean()
+        log_likelihood(
+            self.likelihood,
+            self.pixel_log_var.as_ref().map(Param::val),
+            x,
+            output,
+        )
+        .neg()
+        .mean()
     }
 }
