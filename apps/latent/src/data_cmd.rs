@@ -116,7 +116,6 @@ struct MnistSummary {
 }
 
 fn mnist(args: MnistArgs, backend: Backend, gpu: Option<usize>) -> Result<()> {
-    use burn::data::dataloader::batcher::Batcher;
     use burn::data::dataset::Dataset;
 
     let dir = args.dir.unwrap_or_else(default_mnist_dir);
@@ -144,10 +143,8 @@ fn mnist(args: MnistArgs, backend: Backend, gpu: Option<usize>) -> Result<()> {
     // One pass of the fixed binarisation through the batcher on the chosen device: the
     // evaluation inputs the models will see.
     let device = backend.device(gpu)?;
-    let items = (0..data.len()).filter_map(|i| data.get(i).ok()).collect();
-    let batch = latent_data::MnistBatcher::fixed(0).batch(items, &device);
-    let mean_binarised = batch
-        .images
+    let images = latent_data::MnistBatcher::fixed(0).images(&data, 0..data.len(), &device);
+    let mean_binarised = images
         .mean()
         .try_into_scalar::<f32>()
         .map_err(|e| anyhow::anyhow!("reading the batch back from {}: {e:?}", backend.name()))?

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::data::dataset::Dataset;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
@@ -242,16 +242,11 @@ fn load(args: &DataArgs, binarize: Option<u64>, device: &Device) -> Result<Tenso
         let dir = args.mnist_dir.clone().unwrap_or_else(default_mnist_dir);
         let data = Mnist::load(&dir, split, args.limit)
             .with_context(|| format!("loading MNIST from {}", dir.display()))?;
-        let items: Vec<_> = (0..data.len()).filter_map(|i| data.get(i).ok()).collect();
         let batcher = match binarize {
             Some(seed) => MnistBatcher::fixed(seed),
             None => MnistBatcher::grey(),
         };
-        let values = batcher.inputs(&items);
-        return Ok(Tensor::from_data(
-            TensorData::new(values, [items.len(), PIXELS]),
-            device,
-        ));
+        return Ok(batcher.images(&data, 0..data.len(), device));
     }
     let path = Path::new(&args.data);
     let points = latent_data::read_points(path)?;

@@ -184,11 +184,7 @@ fn test_digits(config: &TrainConfig, indices: &[usize], device: &Device) -> Resu
             test.len()
         );
     }
-    let items: Vec<_> = indices.iter().filter_map(|i| test.get(*i).ok()).collect();
-    Ok(Tensor::<2>::from_data(
-        TensorData::new(MnistBatcher::grey().inputs(&items), [items.len(), PIXELS]),
-        device,
-    ))
+    Ok(MnistBatcher::grey().images(&test, indices.iter().copied(), device))
 }
 
 /// The code of x: the posterior mean for a VAE, the code for an autoencoder; and a decoder.
@@ -377,11 +373,7 @@ fn digits_and_labels(
     device: &Device,
 ) -> Result<(Tensor<2>, Vec<usize>)> {
     let data = Mnist::load(&config.mnist_dir, split, limit)?;
-    let items: Vec<_> = (0..data.len()).filter_map(|i| data.get(i).ok()).collect();
-    let x = Tensor::<2>::from_data(
-        TensorData::new(MnistBatcher::grey().inputs(&items), [items.len(), PIXELS]),
-        device,
-    );
+    let x = MnistBatcher::grey().images(&data, 0..data.len(), device);
     Ok((x, data.labels().iter().map(|l| *l as usize).collect()))
 }
 
@@ -612,12 +604,7 @@ pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
                         Split::Train,
                         Some(args.gmm_fit_limit.min(60_000)),
                     )?;
-                    let items: Vec<_> =
-                        (0..train.len()).filter_map(|i| train.get(i).ok()).collect();
-                    let x = Tensor::<2>::from_data(
-                        TensorData::new(MnistBatcher::grey().inputs(&items), [items.len(), PIXELS]),
-                        device,
-                    );
+                    let x = MnistBatcher::grey().images(&train, 0..train.len(), device);
                     let gmm = GmmConfig::new(k).with_seed(args.seed).fit(&ae.encode(x))?;
                     let (codes, _) = gmm.sample(args.n, args.seed)?;
                     codes.to_tensor(device)

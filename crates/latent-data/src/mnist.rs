@@ -132,6 +132,15 @@ impl Mnist {
         &self.pixels[index * PIXELS..(index + 1) * PIXELS]
     }
 
+    /// Example `index` (panics if out of range: check user-given indices against `len` first).
+    pub fn item(&self, index: usize) -> MnistItem {
+        MnistItem {
+            index,
+            pixels: self.image(index).to_vec(),
+            label: self.labels[index],
+        }
+    }
+
     /// All labels, in order.
     pub fn labels(&self) -> &[u8] {
         &self.labels
@@ -162,11 +171,7 @@ impl Dataset<MnistItem> for Mnist {
                 format!("MNIST index {index} out of range 0..{}", self.labels.len()),
             )));
         }
-        Ok(MnistItem {
-            index,
-            pixels: self.image(index).to_vec(),
-            label: self.labels[index],
-        })
+        Ok(self.item(index))
     }
 
     fn len(&self) -> usize {
@@ -220,6 +225,18 @@ impl MnistBatcher {
         Self {
             binarization: Binarization::Fixed { seed },
         }
+    }
+
+    /// The inputs of examples `indices` of `data` as one `[n, 784]` tensor on `device`
+    /// (panics if an index is out of range).
+    pub fn images(
+        &self,
+        data: &Mnist,
+        indices: impl IntoIterator<Item = usize>,
+        device: &Device,
+    ) -> Tensor<2> {
+        let items = indices.into_iter().map(|i| data.item(i)).collect();
+        self.batch(items, device).images
     }
 
     /// The model inputs of `items`, row after row, as floats in [0, 1].

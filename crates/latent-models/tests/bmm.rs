@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor, TensorData};
 use latent_data::{Mnist, MnistBatcher, Split};
 use latent_models::{Bmm, BmmConfig, Mixture, ModelError};
@@ -150,9 +149,7 @@ fn refuses_non_binary_data_and_bad_settings() {
 fn mnist(split: Split, n: usize) -> Tensor<2> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/mnist"));
     let data = Mnist::load(&dir, split, Some(n)).unwrap();
-    let items: Vec<_> = (0..n).map(|i| data.get(i).unwrap()).collect();
-    let values = MnistBatcher::fixed(0).inputs(&items);
-    Tensor::from_data(TensorData::new(values, [n, 784]), &device())
+    MnistBatcher::fixed(0).images(&data, 0..n, &device())
 }
 
 #[test]

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use burn::data::dataset::Dataset;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution as Noise, Tensor, TensorData};
 use latent_data::{Mnist, MnistBatcher, Split};
@@ -136,11 +135,7 @@ fn a_tiny_vae_overfits_a_few_digits() {
     let ad = device.clone().autodiff();
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/mnist"));
     let data = Mnist::load(&dir, Split::Train, Some(8)).unwrap();
-    let items: Vec<_> = (0..8).map(|i| data.get(i).unwrap()).collect();
-    let x = Tensor::<2>::from_data(
-        TensorData::new(MnistBatcher::fixed(0).inputs(&items), [8, 784]),
-        &ad,
-    );
+    let x = MnistBatcher::fixed(0).images(&data, 0..8, &ad);
     let config = VaeConfig {
         hidden: vec![64],
         latent: 4,

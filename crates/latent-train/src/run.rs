@@ -7,7 +7,7 @@ use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::store::ModuleRecord;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use latent_data::mnist::PIXELS;
 use latent_data::{Mnist, MnistBatcher, Split};
 use latent_models::{Autoencoder, Likelihood, Vae, VaeConfig};
@@ -563,11 +563,7 @@ fn test_terms<M: Objective>(
     let (mut l, mut r, mut k, mut n) = (0.0, 0.0, 0.0, 0usize);
     for start in (0..test_set.len()).step_by(batch_size) {
         let end = (start + batch_size).min(test_set.len());
-        let items: Vec<_> = (start..end).filter_map(|i| test_set.get(i).ok()).collect();
-        let x = Tensor::<2>::from_data(
-            TensorData::new(batcher.inputs(&items), [items.len(), PIXELS]),
-            device,
-        );
+        let x = batcher.images(test_set, start..end, device);
         // The test figures are always the ELBO's, whatever the training objective.
         let (loss, recon, kl) = model.terms(x, 1.0, 1);
         let m = (end - start) as f64;
@@ -648,12 +644,8 @@ pub fn evaluate(
     let mut means: Vec<f64> = Vec::with_capacity(n * kl_per_dim.len());
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
-        let items: Vec<_> = (start..end).filter_map(|i| test_set.get(i).ok()).collect();
-        let m = items.len() as f64;
-        let x = Tensor::<2>::from_data(
-            TensorData::new(batcher.inputs(&items), [items.len(), PIXELS]),
-            device,
-        );
+        let m = (end - start) as f64;
+        let x = batcher.images(test_set, start..end, device);
         let terms = vae.elbo_terms(x.clone(), 1.0);
         elbo -= scalar(terms.loss)? * m;
         kl += scalar(terms.kl)? * m;
