@@ -533,11 +533,12 @@ fn tensor_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
 
 /// Mean log-likelihood, BIC, AIC and size of `x` under a model.
 fn score_figures(model: &impl Mixture, x: &Tensor<2>) -> Result<serde_json::Value> {
+    let fit = model.fit_figures(x)?;
     Ok(json!({
-        "avg_log_likelihood": model.score(x)?,
-        "bic": model.bic(x)?,
-        "aic": model.aic(x)?,
-        "n": x.dims()[0],
+        "avg_log_likelihood": fit.mean_log_likelihood,
+        "bic": fit.bic,
+        "aic": fit.aic,
+        "n": fit.n,
     }))
 }
 

@@ -20,5 +20,5 @@ pub mod vae;
 pub use bmm::{Bmm, BmmConfig};
 pub use error::{ModelError, Result};
 pub use gmm::{CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod};
-pub use mixture::Mixture;
+pub use mixture::{Fit, Mixture};
 pub use vae::{Activation, Architecture, Autoencoder, Likelihood, Vae, VaeConfig};
