@@ -234,7 +234,7 @@ impl Prepared {
             }
             PreparedShape::Diagonal { precisions, means } => {
                 // Σ_d (x_d − μ_d)² π_d = x² · π − 2 x · (μ π) + Σ_d μ_d² π_d, as matrix products.
-                let quad = data.squares.clone().matmul(precisions.clone().transpose());
+                let quad = data.squares().matmul(precisions.clone().transpose());
                 let cross = x
                     .clone()
                     .matmul((means.clone() * precisions.clone()).transpose());
@@ -296,7 +296,7 @@ fn m_step(
             }
         }
         CovarianceType::Diag | CovarianceType::Spherical => {
-            let second = to_f64(resp.transpose().matmul(data.squares.clone()))?;
+            let second = to_f64(resp.transpose().matmul(data.squares()))?;
             let diag: Vec<f64> = (0..k * d)
                 .map(|i| (second[i] / nk[i / d] - means[i] * means[i]).max(0.0))
                 .collect();
@@ -329,17 +329,26 @@ fn data_center(x: &Tensor<2>) -> Result<Vec<f64>> {
         .collect())
 }
 
-/// Data minus a centre, with their squares (computed once: the diagonal E- and M-steps use
-/// them every iteration).
+/// Data minus a centre, and for diagonal and spherical covariances their squares (computed
+/// once: those E- and M-steps use them every iteration; full and tied ones never do).
 struct CentredData {
     x: Tensor<2>,
-    squares: Tensor<2>,
+    squares: Option<Tensor<2>>,
 }
 
-fn centred(x: &Tensor<2>, center: &[f64]) -> CentredData {
+impl CentredData {
+    fn squares(&self) -> Tensor<2> {
+        self.squares
+            .clone()
+            .expect("centred for a diagonal covariance type")
+    }
+}
+
+fn centred(x: &Tensor<2>, center: &[f64], kind: CovarianceType) -> CentredData {
     let x = x.clone() - matrix(center, 1, center.len(), &x.device());
+    let diagonal = matches!(kind, CovarianceType::Diag | CovarianceType::Spherical);
     CentredData {
-        squares: x.clone().powi_scalar(2),
+        squares: diagonal.then(|| x.clone().powi_scalar(2)),
         x,
     }
 }
@@ -363,7 +372,7 @@ impl GmmConfig {
         let [n, d] = x.dims();
         self.check(n, d)?;
         let center = data_center(x)?;
-        let xc = centred(x, &center);
+        let xc = centred(x, &center, self.covariance_type);
         let mut best: Option<(Params, FitReport)> = None;
         for restart in 0..self.n_init {
             let seed = self
@@ -408,7 +417,7 @@ impl GmmConfig {
             ));
         }
         let center = data_center(x)?;
-        let xc = centred(x, &center);
+        let xc = centred(x, &center, self.covariance_type);
         let params = start.params(&center);
         let (params, report) = self.run_em(&xc, params, 0, &mut |_| {})?;
         Ok(Gmm::from_params(params, &center, report))
@@ -634,7 +643,7 @@ impl Gmm {
         let prepared = self
             .params(&center)
             .prepare(&x.device(), self.reg_covar())?;
-        Ok(prepared.e_step(&centred(x, &center)))
+        Ok(prepared.e_step(&centred(x, &center, self.covariance_type)))
     }
 
     /// log p(x_n) for each point of `x` (`[n, d]`): `[n]`.
