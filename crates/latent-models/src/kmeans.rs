@@ -20,12 +20,13 @@ pub(crate) fn initial_responsibilities(
     let device = x.device();
     Ok(match method {
         InitMethod::Kmeans => {
-            let seeds = kmeans_plus_plus(x, k, rng)?;
-            one_hot(kmeans(x, &seeds, 300)?, k)
+            let x_sq = x.clone().powi_scalar(2).sum_dim(1);
+            let seeds = kmeans_plus_plus(x, &x_sq, k, rng)?;
+            one_hot(kmeans(x, &x_sq, &seeds, 300)?, k)
         }
         InitMethod::KmeansPlusPlus => {
-            let seeds = kmeans_plus_plus(x, k, rng)?;
             let x_sq = x.clone().powi_scalar(2).sum_dim(1);
+            let seeds = kmeans_plus_plus(x, &x_sq, k, rng)?;
             one_hot(nearest_centre(x, &x_sq, rows(x, &seeds)), k)
         }
         InitMethod::Random => {
@@ -79,15 +80,19 @@ pub(crate) fn squared_distances(x: &Tensor<2>, x_sq: &Tensor<2>, centres: Tensor
 
 /// k-means++ seeding (Arthur & Vassilvitskii 2007): the first centre uniformly at random, each
 /// next one drawn with probability proportional to its squared distance to the nearest centre
-/// chosen so far. Returns the indices of the chosen points.
-fn kmeans_plus_plus(x: &Tensor<2>, k: usize, rng: &mut StdRng) -> Result<Vec<usize>> {
+/// chosen so far (`x_sq` = ‖x_n‖², `[n, 1]`). Returns the indices of the chosen points.
+fn kmeans_plus_plus(
+    x: &Tensor<2>,
+    x_sq: &Tensor<2>,
+    k: usize,
+    rng: &mut StdRng,
+) -> Result<Vec<usize>> {
     let [n, _] = x.dims();
-    let x_sq = x.clone().powi_scalar(2).sum_dim(1);
     let mut chosen = vec![rng.random_range(0..n)];
     let mut nearest: Option<Tensor<1>> = None;
     while chosen.len() < k {
         let newest = x.clone().narrow(0, *chosen.last().unwrap(), 1);
-        let d2: Tensor<1> = squared_distances(x, &x_sq, newest).squeeze_dim(1);
+        let d2: Tensor<1> = squared_distances(x, x_sq, newest).squeeze_dim(1);
         let d2 = match nearest.take() {
             Some(prev) => prev.min_pair(d2),
             None => d2,
@@ -122,17 +127,21 @@ fn nearest_centre(x: &Tensor<2>, x_sq: &Tensor<2>, centres: Tensor<2>) -> Tensor
 /// Lloyd's algorithm from the given seed points, stopping when no label changes or, as
 /// scikit-learn's KMeans, when the centres move by less than 1e-4 × the mean feature variance
 /// (squared distance summed over centres); at most `max_iter` rounds. An emptied cluster keeps
-/// its previous centre. Returns the labels.
-fn kmeans(x: &Tensor<2>, seeds: &[usize], max_iter: usize) -> Result<Tensor<1, Int>> {
+/// its previous centre (`x_sq` = ‖x_n‖², `[n, 1]`). Returns the labels.
+fn kmeans(
+    x: &Tensor<2>,
+    x_sq: &Tensor<2>,
+    seeds: &[usize],
+    max_iter: usize,
+) -> Result<Tensor<1, Int>> {
     let [_, d] = x.dims();
     let k = seeds.len();
     let device = x.device();
-    let x_sq = x.clone().powi_scalar(2).sum_dim(1);
     let variance = to_f64(x.clone().var(0).mean())?[0];
     let shift_tol = 1e-4 * variance;
     let mut centres = rows(x, seeds);
     let mut old = to_f64(centres.clone())?;
-    let mut labels = nearest_centre(x, &x_sq, centres.clone());
+    let mut labels = nearest_centre(x, x_sq, centres.clone());
     let mut previous = to_i64(labels.clone())?;
     for _ in 0..max_iter {
         let one_hot = one_hot(labels.clone(), k); // [n, k]
@@ -151,7 +160,7 @@ fn kmeans(x: &Tensor<2>, seeds: &[usize], max_iter: usize) -> Result<Tensor<1, I
         let shift: f64 = new.iter().zip(&old).map(|(a, b)| (a - b).powi(2)).sum();
         centres = matrix(&new, k, d, &device);
         old = new;
-        labels = nearest_centre(x, &x_sq, centres.clone());
+        labels = nearest_centre(x, x_sq, centres.clone());
         let current = to_i64(labels.clone())?;
         if current == previous || shift <= shift_tol {
             break;
