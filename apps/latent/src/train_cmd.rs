@@ -72,6 +72,9 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long)]
     lr: Option<f64>,
+    /// Multiply the learning rate by this factor after every epoch (e.g. 0.995; 1: constant).
+    #[arg(long)]
+    lr_decay: Option<f64>,
     /// Use only the first N training digits.
     #[arg(long)]
     limit: Option<usize>,
@@ -453,7 +456,7 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
         ($($field:ident <- $arg:expr),*) => { $(if let Some(v) = $arg { config.$field = v; })* };
     }
     set!(epochs <- args.epochs, beta <- args.beta, warmup_epochs <- args.warmup, iwae_samples <- args.iwae,
-         batch_size <- args.batch_size, lr <- args.lr, seed <- args.seed);
+         batch_size <- args.batch_size, lr <- args.lr, lr_decay <- args.lr_decay, seed <- args.seed);
     if args.limit.is_some() {
         config.train_limit = args.limit;
     }

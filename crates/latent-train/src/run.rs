@@ -64,6 +64,10 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Adam learning rate, betas and weight decay.
     pub lr: f64,
+    /// Per-epoch multiplicative learning-rate decay: epoch e (1-based) uses lr · decay^(e−1).
+    /// 1 keeps the rate constant. Depends on the epoch only, so `--resume` continues it exactly.
+    #[serde(default = "unit")]
+    pub lr_decay: f64,
     pub adam_beta1: f64,
     pub adam_beta2: f64,
     pub weight_decay: f64,
@@ -92,6 +96,7 @@ impl TrainConfig {
             epochs: 10,
             batch_size: 128,
             lr: 1e-3,
+            lr_decay: 1.0,
             adam_beta1: 0.9,
             adam_beta2: 0.999,
             weight_decay: 0.0,
@@ -120,6 +125,9 @@ impl TrainConfig {
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", "must be positive");
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return bad("lr_decay", "must be in (0, 1] (1: constant rate)");
         }
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return bad("beta", "must be ≥ 0");
@@ -158,6 +166,11 @@ impl TrainConfig {
         }
     }
 
+    /// The learning rate in `epoch` (1-based).
+    pub fn learning_rate(&self, epoch: usize) -> f64 {
+        self.lr * self.lr_decay.powi(epoch.saturating_sub(1) as i32)
+    }
+
     fn adam(&self) -> AdamConfig {
         let adam = AdamConfig::new()
             .with_beta_1(self.adam_beta1 as f32)
@@ -176,11 +189,17 @@ fn one() -> usize {
     1
 }
 
+fn unit() -> f64 {
+    1.0
+}
+
 /// One line of `metrics.jsonl`. Losses are per image in nats (negative ELBO terms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub kl_weight: f64,
+    #[serde(default)]
+    pub lr: f64,
     pub train_loss: f64,
     pub train_reconstruction: f64,
     pub train_kl: f64,
@@ -429,6 +448,7 @@ fn run_epochs<M: Objective>(
             .build(train_set.clone());
         let steps = train_set.len().div_ceil(config.batch_size);
         let kl_weight = config.kl_weight(epoch);
+        let lr = config.learning_rate(epoch);
         let start = Instant::now();
         // Sums of (loss, reconstruction, KL) × batch size stay on the device and are read back
         // every READ_EVERY steps and at the end of the epoch: reading after every step would
@@ -452,7 +472,7 @@ fn run_epochs<M: Objective>(
             });
             seen += n;
             let grads = GradientsParams::from_grads(loss.clone().backward(), &model);
-            model = optim.step(config.lr, model, grads);
+            model = optim.step(lr, model, grads);
             if (step + 1) % READ_EVERY == 0 || step + 1 == steps {
                 last_loss = scalar(loss)?;
                 if !last_loss.is_finite() {
@@ -493,6 +513,7 @@ fn run_epochs<M: Objective>(
         let metrics = EpochMetrics {
             epoch,
             kl_weight,
+            lr,
             train_loss: loss_sum / seen as f64,
             train_reconstruction: recon_sum / seen as f64,
             train_kl: kl_sum / seen as f64,

@@ -100,11 +100,18 @@ fn resume_continues_exactly_as_an_uninterrupted_run() {
     let _serial = serial();
     let straight = scratch("straight");
     let resumed = scratch("resumed");
-    train_into(&small(ModelKind::Vae, 2), &straight, false, None).unwrap();
-    train_into(&small(ModelKind::Vae, 1), &resumed, false, None).unwrap();
-    train_into(&small(ModelKind::Vae, 2), &resumed, true, None).unwrap();
+    // With a decaying learning rate, so the resumed epoch must also pick up the schedule.
+    let decaying = |epochs| TrainConfig {
+        lr_decay: 0.5,
+        ..small(ModelKind::Vae, epochs)
+    };
+    train_into(&decaying(2), &straight, false, None).unwrap();
+    train_into(&decaying(1), &resumed, false, None).unwrap();
+    train_into(&decaying(2), &resumed, true, None).unwrap();
     let (a, b) = (metrics(&straight), metrics(&resumed));
     assert_eq!(b.len(), 2);
+    let lr = decaying(2).lr;
+    assert_eq!((b[0].lr, b[1].lr), (lr, lr * 0.5));
     for (x, y) in a.iter().zip(&b) {
         for (p, q) in [
             (x.train_loss, y.train_loss),
