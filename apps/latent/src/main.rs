@@ -3,6 +3,7 @@
 mod backend;
 mod data_cmd;
 mod mixture_cmd;
+mod report_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -59,6 +60,9 @@ enum Command {
     Probe(train_cmd::ProbeArgs),
     /// For a VAE with a 2-D latent space: decode a grid of codes (inverse-CDF of the unit square).
     Manifold(train_cmd::ManifoldArgs),
+    /// Write DIR/report.html: training curves, samples, reconstructions, interpolations, the
+    /// latent space, KL per dimension and a summary table (pictures also in DIR/images/).
+    Report(report_cmd::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Probe(args) => train_cmd::run_probe(args, &cli.backend.device(cli.gpu)?),
         Command::Manifold(args) => train_cmd::run_manifold(args, &cli.backend.device(cli.gpu)?),
+        Command::Report(args) => report_cmd::run_report(args, &cli.backend.device(cli.gpu)?),
     }
 }
 

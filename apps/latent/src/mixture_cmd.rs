@@ -13,6 +13,8 @@ use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Points, Split};
 use latent_models::{
     Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, Mixture,
 };
+use latent_viz::pca::PrincipalPlane;
+use latent_viz::plot::{Ellipse, Labels};
 use latent_viz::Grid;
 use serde_json::json;
 
@@ -100,6 +102,18 @@ pub enum GmmCommand {
     Sample(SampleArgs),
     /// Fit K = a..b components and pick the best by BIC or AIC.
     Select(GmmSelectArgs),
+    /// Picture a model with data: points coloured by most probable component, 1σ and 2σ
+    /// ellipses, log-density contours. 2-D data are drawn as they are; higher-dimensional data
+    /// on their first two principal axes (with the model's marginal density on that plane).
+    Plot {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output PNG.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -335,7 +349,101 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
             write_samples(&points, &args.out)
         }
         GmmCommand::Select(args) => gmm_select(args, device),
+        GmmCommand::Plot { model, data, out } => gmm_plot(&model, &data, &out, device),
     }
+}
+
+/// The plane a GMM plot is drawn on: the coordinate plane for 2-D data, otherwise the data's
+/// first two principal axes.
+fn plot_plane(data: &[f64], d: usize) -> Result<PrincipalPlane> {
+    if d == 2 {
+        return Ok(PrincipalPlane {
+            mean: vec![0.0, 0.0],
+            axes: [vec![1.0, 0.0], vec![0.0, 1.0]],
+            variances: [f64::NAN, f64::NAN],
+        });
+    }
+    Ok(PrincipalPlane::fit(data, d)?)
+}
+
+/// The model's components seen on `plane`: the mixture's marginal there is the mixture of
+/// the projected Gaussians N(Pμ_k, PΣ_kPᵀ).
+fn projected_components(gmm: &Gmm, plane: &PrincipalPlane) -> Vec<Ellipse> {
+    (0..gmm.n_components())
+        .map(|k| Ellipse {
+            centre: plane.project(&gmm.means[k]),
+            covariance: plane.project_covariance(&gmm.covariance_matrix(k)),
+            class: k,
+        })
+        .collect()
+}
+
+/// log Σ_k α_k N((u, v); c_k, S_k), in f64, by log-sum-exp.
+fn plane_log_density(weights: &[f64], components: &[Ellipse], (u, v): (f64, f64)) -> f64 {
+    let terms: Vec<f64> = weights
+        .iter()
+        .zip(components)
+        .map(|(w, e)| {
+            let [[a, b], [_, c]] = e.covariance;
+            let det = a * c - b * b;
+            let (du, dv) = (u - e.centre.0, v - e.centre.1);
+            let mahalanobis = (c * du * du - 2.0 * b * du * dv + a * dv * dv) / det;
+            w.ln() - (std::f64::consts::TAU).ln() - 0.5 * det.ln() - 0.5 * mahalanobis
+        })
+        .collect();
+    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() {
+        return top;
+    }
+    top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
+}
+
+fn gmm_plot(model: &Path, data: &DataArgs, out: &Path, device: &Device) -> Result<()> {
+    let gmm = Gmm::load(model)?;
+    let x = load(data, None, device)?;
+    let [n, d] = x.dims();
+    if d != gmm.dim() {
+        bail!(
+            "{} is {}-dimensional but the data have {d} columns",
+            model.display(),
+            gmm.dim()
+        );
+    }
+    let labels: Vec<usize> = gmm
+        .predict(&x)?
+        .try_into_vec_as::<i64>()
+        .map_err(|e| anyhow::anyhow!("reading labels back: {e:?}"))?
+        .into_iter()
+        .map(|l| l as usize)
+        .collect();
+    let values: Vec<f64> = tensor_values(x)?.into_iter().map(f64::from).collect();
+    let plane = plot_plane(&values, d)?;
+    let points: Vec<(f64, f64)> = values.chunks(d).map(|row| plane.project(row)).collect();
+    let components = projected_components(&gmm, &plane);
+    let (x_label, y_label) = if d == 2 {
+        ("x₁", "x₂")
+    } else {
+        ("first principal axis", "second principal axis")
+    };
+    let title = format!(
+        "{}-component GMM ({} covariances), {n} points",
+        gmm.n_components(),
+        gmm.covariance_type.name()
+    );
+    latent_viz::plot::density_plot(
+        out,
+        Labels {
+            title: &title,
+            x: x_label,
+            y: y_label,
+        },
+        &points,
+        &labels,
+        &components,
+        &|u, v| plane_log_density(&gmm.weights, &components, (u, v)),
+    )?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
 }
 
 fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
@@ -589,4 +697,38 @@ fn write_samples(points: &Points, out: &Path) -> Result<()> {
     }
     eprintln!("wrote {} samples to {}", points.len(), out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On 2-D data the plotted density is the model's own log p(x), computed independently
+    /// (host f64 here, the tensor E-step in `score_samples`).
+    #[test]
+    #[allow(deprecated)]
+    fn the_plotted_density_of_two_dimensional_data_is_the_models_own() {
+        let device = Device::ndarray();
+        let values: Vec<f64> = (0..400)
+            .flat_map(|i| {
+                let t = i as f64;
+                let shift = if i % 2 == 0 { 4.0 } else { -1.0 };
+                [
+                    shift + 1.5 * (t * 1.3).sin(),
+                    0.5 * shift + (t * 0.7).cos() + 0.3 * (t * 2.9).sin(),
+                ]
+            })
+            .collect();
+        let x = Points::new(400, 2, values.clone())
+            .unwrap()
+            .to_tensor(&device);
+        let gmm = GmmConfig::new(2).fit(&x).unwrap();
+        let plane = plot_plane(&values, 2).unwrap();
+        let components = projected_components(&gmm, &plane);
+        let expected = tensor_values(gmm.score_samples(&x).unwrap()).unwrap();
+        for (row, want) in values.chunks(2).zip(&expected).take(50) {
+            let got = plane_log_density(&gmm.weights, &components, plane.project(row));
+            assert!((got - *want as f64).abs() < 1e-4, "{got} vs {want}");
+        }
+    }
 }

@@ -178,7 +178,11 @@ pub struct InterpolateArgs {
 }
 
 /// The first `n` test digits from `start`, grey levels, on `device`.
-fn test_digits(config: &TrainConfig, indices: &[usize], device: &Device) -> Result<Tensor<2>> {
+pub(crate) fn test_digits(
+    config: &TrainConfig,
+    indices: &[usize],
+    device: &Device,
+) -> Result<Tensor<2>> {
     let last = indices.iter().max().copied().unwrap_or(0);
     let test = Mnist::load(&config.mnist_dir, Split::Test, None)?;
     if last >= test.len() {
@@ -191,7 +195,7 @@ fn test_digits(config: &TrainConfig, indices: &[usize], device: &Device) -> Resu
 }
 
 /// The code of x: the posterior mean for a VAE, the code for an autoencoder; and a decoder.
-fn encode_decode(
+pub(crate) fn encode_decode(
     model: &TrainedModel,
     x: Tensor<2>,
 ) -> (Tensor<2>, Box<dyn Fn(Tensor<2>) -> Tensor<2> + '_>) {
@@ -301,8 +305,23 @@ fn normal_quantile(p: f64) -> f64 {
     }
 }
 
-/// Kingma & Welling's figure: codes Φ⁻¹ of a regular grid on the unit square (cell centres),
-/// decoded to pixel means; rows go down the second coordinate.
+/// Kingma & Welling's figure: codes Φ⁻¹ of a regular `side` × `side` grid on the unit square
+/// (cell centres), row after row going down the second coordinate; [side², 2] values.
+pub(crate) fn manifold_codes(side: usize) -> Vec<f32> {
+    let quantiles: Vec<f64> = (0..side)
+        .map(|i| normal_quantile((i as f64 + 0.5) / side as f64))
+        .collect();
+    (0..side * side)
+        .flat_map(|cell| {
+            [
+                quantiles[cell % side] as f32,
+                quantiles[side - 1 - cell / side] as f32,
+            ]
+        })
+        .collect()
+}
+
+/// The manifold figure of a VAE with a 2-D latent space, decoded to pixel means.
 pub fn run_manifold(args: ManifoldArgs, device: &Device) -> Result<()> {
     if args.size == 0 {
         bail!("--size must be at least 1");
@@ -316,17 +335,7 @@ pub fn run_manifold(args: ManifoldArgs, device: &Device) -> Result<()> {
         );
     }
     let side = args.size;
-    let quantiles: Vec<f64> = (0..side)
-        .map(|i| normal_quantile((i as f64 + 0.5) / side as f64))
-        .collect();
-    let codes: Vec<f32> = (0..side * side)
-        .flat_map(|cell| {
-            [
-                quantiles[cell % side] as f32,
-                quantiles[side - 1 - cell / side] as f32,
-            ]
-        })
-        .collect();
+    let codes = manifold_codes(side);
     let z = Tensor::<2>::from_data(TensorData::new(codes, [side * side, 2]), device);
     Grid::mnist(side).write_png(&values(vae.decode_mean(z))?, &args.out)?;
     eprintln!("wrote a {side}×{side} manifold to {}", args.out.display());
@@ -369,7 +378,7 @@ pub struct ProbeArgs {
 }
 
 /// Grey-level digits and labels of a split.
-fn digits_and_labels(
+pub(crate) fn digits_and_labels(
     config: &TrainConfig,
     split: Split,
     limit: Option<usize>,
@@ -537,7 +546,7 @@ fn write_pictures(run: &Path, config: &TrainConfig, device: &Device) -> Result<(
 }
 
 /// The test digits `indices` followed by their reconstructions, as pixel values.
-fn reconstructions(
+pub(crate) fn reconstructions(
     model: &TrainedModel,
     config: &TrainConfig,
     indices: &[usize],
@@ -550,7 +559,7 @@ fn reconstructions(
     Ok(both)
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.try_into_vec_as::<f32>()
         .map_err(|e| anyhow::anyhow!("reading values back from the device: {e:?}"))
 }
@@ -581,6 +590,24 @@ pub fn run_eval(args: EvalArgs, device: &Device) -> Result<()> {
     Ok(())
 }
 
+/// Ex-post density estimation for an autoencoder: a `k`-component GMM fitted to the codes of
+/// the first `fit_limit` training digits, and `n` codes sampled from it.
+pub(crate) fn latent_gmm_codes(
+    ae: &latent_models::Autoencoder,
+    config: &TrainConfig,
+    k: usize,
+    fit_limit: usize,
+    n: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor<2>> {
+    let train = Mnist::load(&config.mnist_dir, Split::Train, Some(fit_limit.min(60_000)))?;
+    let x = MnistBatcher::grey().images(&train, 0..train.len(), device);
+    let gmm = GmmConfig::new(k).with_seed(seed).fit(&ae.encode(x))?;
+    let (codes, _) = gmm.sample(n, seed)?;
+    Ok(codes.to_tensor(device))
+}
+
 pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
     if args.n == 0 {
         bail!("-n must be at least 1");
@@ -601,17 +628,15 @@ pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
                 None => {
                     Tensor::<2>::random([args.n, ae.latent_dim()], Noise::Normal(0.0, 1.0), device)
                 }
-                Some(k) => {
-                    let train = Mnist::load(
-                        &config.mnist_dir,
-                        Split::Train,
-                        Some(args.gmm_fit_limit.min(60_000)),
-                    )?;
-                    let x = MnistBatcher::grey().images(&train, 0..train.len(), device);
-                    let gmm = GmmConfig::new(k).with_seed(args.seed).fit(&ae.encode(x))?;
-                    let (codes, _) = gmm.sample(args.n, args.seed)?;
-                    codes.to_tensor(device)
-                }
+                Some(k) => latent_gmm_codes(
+                    &ae,
+                    &config,
+                    k,
+                    args.gmm_fit_limit,
+                    args.n,
+                    args.seed,
+                    device,
+                )?,
             };
             ae.decode_mean(z)
         }

@@ -483,6 +483,31 @@ fn train_eval_and_sample_a_small_vae() {
     // Ten classes: chance is 0.1; even a 3-D code from one epoch carries far more.
     assert!(accuracy > 0.25 && accuracy <= 1.0, "{probe}");
 
+    // The report: one self-contained page with every picture of a VAE run (a 3-D latent
+    // space: the scatter shows its principal plane, and there is no manifold figure).
+    stdout(&latent(&[
+        "report",
+        "--run",
+        run,
+        "--limit",
+        "100",
+        "--iw-samples",
+        "10",
+    ]));
+    let page = std::fs::read_to_string(std::path::Path::new(run).join("report.html")).unwrap();
+    assert_eq!(
+        page.matches("src=\"data:image/png;base64,").count(),
+        8,
+        "{page}"
+    );
+    for needle in ["active units", "−log p(x)", "principal", "last epoch"] {
+        assert!(page.contains(needle), "no {needle:?} in the report");
+    }
+    for png in ["curve-loss", "latent", "activity", "interpolations"] {
+        let path = std::path::Path::new(run).join(format!("images/{png}.png"));
+        assert_eq!(&std::fs::read(path).unwrap()[..4], b"\x89PNG");
+    }
+
     // The manifold figure needs a 2-D latent space; this run has 3.
     fails_with(
         &["manifold", "--run", run, "--out", strip.to_str().unwrap()],
@@ -495,4 +520,90 @@ fn train_eval_and_sample_a_small_vae() {
     resume.push("--resume");
     stdout(&latent(&resume));
     fails_with(&["eval", "--run", dir.to_str().unwrap()], "config.json");
+}
+
+#[test]
+fn an_autoencoder_report_shows_prior_and_latent_gmm_samples() {
+    let dir = scratch("ae-report");
+    let run = dir.join("run");
+    let run = run.to_str().unwrap();
+    stdout(&latent(&[
+        "train",
+        "ae",
+        "--out",
+        run,
+        "--epochs",
+        "1",
+        "--limit",
+        "256",
+        "--test-limit",
+        "100",
+        "--hidden",
+        "32",
+        "--latent",
+        "2",
+    ]));
+    stdout(&latent(&[
+        "report",
+        "--run",
+        run,
+        "--limit",
+        "100",
+        "--latent-gmm",
+        "3",
+    ]));
+    let page = std::fs::read_to_string(std::path::Path::new(run).join("report.html")).unwrap();
+    assert!(page.contains("ex-post density estimation") && page.contains("autoencoder"));
+    // No likelihood for an autoencoder: curves, reconstructions, interpolations, samples, codes.
+    assert_eq!(page.matches("src=\"data:image/png;base64,").count(), 5);
+    assert!(!page.contains("−log p(x)"));
+    fails_with(&["report", "--run", dir.to_str().unwrap()], "config.json");
+}
+
+/// (width, height) from a PNG's header.
+fn png_size(path: &std::path::Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+#[test]
+fn gmm_plot_draws_two_dimensional_and_projected_models() {
+    let dir = scratch("gmm-plot");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    for (dim, k) in [("2", "3"), ("5", "2")] {
+        let data = path(&format!("blobs{dim}.csv"));
+        let model = path(&format!("gmm{dim}.json"));
+        let png = path(&format!("plot{dim}.png"));
+        stdout(&latent(&[
+            "data", "synth", "--blobs", k, "--dim", dim, "-n", "300", "--out", &data,
+        ]));
+        stdout(&latent(&[
+            "gmm", "fit", "--data", &data, "-k", k, "--out", &model,
+        ]));
+        let out = latent(&[
+            "gmm", "plot", "--model", &model, "--data", &data, "-o", &png,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(png_size(std::path::Path::new(&png)), (720, 720));
+    }
+    // A model and data of different dimensions.
+    fails_with(
+        &[
+            "gmm",
+            "plot",
+            "--model",
+            &path("gmm2.json"),
+            "--data",
+            &path("blobs5.csv"),
+            "-o",
+            &path("x.png"),
+        ],
+        "dimensional",
+    );
 }

@@ -1,4 +1,10 @@
-//! Pictures for `latent`, from plain slices (no burn dependency): PNG grids of images.
+//! Pictures for `latent`, from plain slices (no burn dependency): PNG grids of images, line,
+//! scatter, bar and density plots ([`plot`]), principal axes for 2-D views of higher-dimensional
+//! data ([`pca`]) and self-contained HTML reports ([`report`]).
+
+pub mod pca;
+pub mod plot;
+pub mod report;
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -15,6 +21,10 @@ pub enum VizError {
     Encode { path: PathBuf, message: String },
     #[error("invalid image grid: {0}")]
     InvalidGrid(String),
+    #[error("invalid plot input: {0}")]
+    InvalidInput(String),
+    #[error("cannot draw the plot: {0}")]
+    Plot(String),
 }
 
 /// A grid layout of equally sized grey images.
@@ -98,6 +108,17 @@ pub fn write_grey_png(
     height: usize,
     pixels: &[u8],
 ) -> Result<(), VizError> {
+    write_png(path, width, height, pixels, png::ColorType::Grayscale)
+}
+
+/// Writes 8-bit pixels (row-major, channels interleaved as `color` says) as a PNG.
+pub(crate) fn write_png(
+    path: &Path,
+    width: usize,
+    height: usize,
+    pixels: &[u8],
+    color: png::ColorType,
+) -> Result<(), VizError> {
     let io = |cause| VizError::Io {
         path: path.to_path_buf(),
         cause,
@@ -108,7 +129,7 @@ pub fn write_grey_png(
     };
     let file = std::fs::File::create(path).map_err(io)?;
     let mut encoder = png::Encoder::new(BufWriter::new(file), width as u32, height as u32);
-    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().map_err(encode)?;
     writer.write_image_data(pixels).map_err(encode)?;
