@@ -5,6 +5,7 @@ mod data_cmd;
 mod mixture_cmd;
 mod report_cmd;
 mod train_cmd;
+mod transfer_cmd;
 
 use std::process::ExitCode;
 
@@ -63,6 +64,9 @@ enum Command {
     /// Write DIR/report.html: training curves, samples, reconstructions, interpolations, the
     /// latent space, KL per dimension and a summary table (pictures also in DIR/images/).
     Report(report_cmd::ReportArgs),
+    /// Pre-train a VAE on a source domain, adapt it to a target domain from N images, and
+    /// compare with training from scratch on the same N images (data-efficiency curve).
+    Transfer(transfer_cmd::TransferArgs),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +115,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Probe(args) => train_cmd::run_probe(args, &cli.backend.device(cli.gpu)?),
         Command::Manifold(args) => train_cmd::run_manifold(args, &cli.backend.device(cli.gpu)?),
         Command::Report(args) => report_cmd::run_report(args, &cli.backend.device(cli.gpu)?),
+        Command::Transfer(args) => transfer_cmd::run(args, &cli.backend.device(cli.gpu)?),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use burn::tensor::{Device, Distribution as Noise, Tensor, TensorData};
 use clap::Args;
-use latent_data::{Mnist, Split};
+use latent_data::Split;
 use latent_train::{evaluate, load_run, EpochMetrics, ModelKind, TrainConfig, TrainedModel};
 use latent_viz::pca::PrincipalPlane;
 use latent_viz::plot::{bar_plot, labelled_grid, line_plot, scatter_plot, Labels, Series};
@@ -166,8 +166,7 @@ pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
 
     // Pictures of the model.
     eprintln!("drawing samples, reconstructions and interpolations");
-    let (test_x, test_labels) =
-        digits_and_labels(&config, Split::Test, Some(args.limit.min(10_000)), device)?;
+    let (test_x, test_labels) = digits_and_labels(&config, Split::Test, Some(args.limit), device)?;
     let firsts = first_of_each_class(&test_labels);
     let columns = firsts.len().max(1);
     let both = reconstructions(&model, &config, &firsts, device)?;
@@ -312,7 +311,7 @@ pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
             test_labels.len(),
             args.iw_samples
         );
-        let test = Mnist::load(&config.mnist_dir, Split::Test, Some(args.limit.min(10_000)))?;
+        let test = config.load_split(Split::Test, None)?.truncated(args.limit);
         let eval = evaluate(vae_model, &test, args.iw_samples, 500, 100, device)?;
         summary.push((
             format!("test ELBO ({} digits)", eval.images),

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Distribution as Noise, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
-use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Split};
+use latent_data::{default_mnist_dir, MnistBatcher, Split};
 use latent_models::{Activation, Architecture, GmmConfig, Likelihood, VaeConfig};
 use latent_train::{evaluate, load_run, load_vae, train, ModelKind, TrainConfig, TrainedModel};
 use latent_viz::Grid;
@@ -92,6 +92,14 @@ pub struct TrainArgs {
     /// Directory of the MNIST files [default: datasets/mnist].
     #[arg(long)]
     mnist_dir: Option<PathBuf>,
+    /// The data: `mnist`, or a shift of it, e.g. mnist:rotate=45, mnist:invert, mnist:noise=0.3,
+    /// mnist:thicken=1, mnist:thin=1, mnist:classes=5-9 (chain with `:`) [default: mnist].
+    #[arg(long)]
+    data: Option<String>,
+    /// Train the decoder only; the encoder's weights stay as initialised or loaded
+    /// (with --init-from: fine-tune the decoder of a transferred model).
+    #[arg(long)]
+    freeze_encoder: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -184,7 +192,7 @@ pub(crate) fn test_digits(
     device: &Device,
 ) -> Result<Tensor<2>> {
     let last = indices.iter().max().copied().unwrap_or(0);
-    let test = Mnist::load(&config.mnist_dir, Split::Test, None)?;
+    let test = config.load_split(Split::Test, None)?;
     if last >= test.len() {
         bail!(
             "test digit {last} does not exist (the test set has {})",
@@ -377,14 +385,18 @@ pub struct ProbeArgs {
     json: bool,
 }
 
-/// Grey-level digits and labels of a split.
+/// Grey-level digits and labels of a split of the run's data: the first `at_most` (all when
+/// `None` or when the split holds fewer).
 pub(crate) fn digits_and_labels(
     config: &TrainConfig,
     split: Split,
-    limit: Option<usize>,
+    at_most: Option<usize>,
     device: &Device,
 ) -> Result<(Tensor<2>, Vec<usize>)> {
-    let data = Mnist::load(&config.mnist_dir, split, limit)?;
+    let mut data = config.load_split(split, None)?;
+    if let Some(n) = at_most {
+        data = data.truncated(n);
+    }
     let x = MnistBatcher::grey().images(&data, 0..data.len(), device);
     Ok((x, data.labels().iter().map(|l| *l as usize).collect()))
 }
@@ -474,6 +486,12 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
     }
     if let Some(dir) = &args.mnist_dir {
         config.mnist_dir = dir.clone();
+    }
+    if let Some(spec) = &args.data {
+        config.data = latent_data::Domain::parse(spec)?.to_string();
+    }
+    if args.freeze_encoder {
+        config.freeze_encoder = true;
     }
     // The run remembers where its data are; an absolute path keeps working from any directory.
     if let Ok(absolute) = std::fs::canonicalize(&config.mnist_dir) {
@@ -569,7 +587,7 @@ pub fn run_eval(args: EvalArgs, device: &Device) -> Result<()> {
         bail!("--iw-samples must be at least 1");
     }
     let (config, vae) = load_vae(&args.run, device)?;
-    let test = Mnist::load(&config.mnist_dir, Split::Test, args.limit)?;
+    let test = config.load_split(Split::Test, args.limit)?;
     let report = evaluate(&vae, &test, args.iw_samples, args.chunk, 100, device)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -601,7 +619,7 @@ pub(crate) fn latent_gmm_codes(
     seed: u64,
     device: &Device,
 ) -> Result<Tensor<2>> {
-    let train = Mnist::load(&config.mnist_dir, Split::Train, Some(fit_limit.min(60_000)))?;
+    let train = config.load_split(Split::Train, None)?.truncated(fit_limit);
     let x = MnistBatcher::grey().images(&train, 0..train.len(), device);
     let gmm = GmmConfig::new(k).with_seed(seed).fit(&ae.encode(x))?;
     let (codes, _) = gmm.sample(n, seed)?;

@@ -607,3 +607,76 @@ fn gmm_plot_draws_two_dimensional_and_projected_models() {
         "dimensional",
     );
 }
+
+#[test]
+fn shifted_data_and_a_transfer_study_from_the_command_line() {
+    let dir = scratch("transfer");
+    let out = dir.join("study");
+    let study = json_of(&latent(&[
+        "transfer",
+        "--source",
+        "mnist",
+        "--target",
+        "mnist:rotate=90",
+        "--target-n",
+        "50",
+        "--source-epochs",
+        "1",
+        "--source-limit",
+        "300",
+        "--epochs",
+        "1",
+        "--iw-samples",
+        "5",
+        "--eval-limit",
+        "100",
+        "--hidden",
+        "32",
+        "--latent",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(study["target"], "mnist:rotate=90");
+    assert_eq!(study["runs"].as_array().unwrap().len(), 1);
+    // Same classes on both sides: the cross-domain probe runs with both encoders.
+    assert_eq!(study["cross_probes"].as_array().unwrap().len(), 2);
+    let source: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("source/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(source["data"], "mnist");
+    let tuned: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("n50-seed0/decoder-only/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(tuned["data"], "mnist:rotate=90");
+    assert_eq!(tuned["freeze_encoder"], true);
+    assert_eq!(tuned["train_limit"], 50);
+
+    let run = dir.join("bad");
+    fails_with(
+        &[
+            "train",
+            "vae",
+            "--data",
+            "mnist:spin=3",
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        "rotate=DEG",
+    );
+    fails_with(
+        &[
+            "train",
+            "vae",
+            "--data",
+            "mnist:classes=3",
+            "--limit",
+            "9000",
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        "only",
+    );
+}

@@ -74,6 +74,21 @@ pub enum DataError {
         available: usize,
     },
 
+    #[error("asked for {requested} examples of {spec} but its {split} split has only {available}")]
+    SpecTooSmall {
+        spec: String,
+        split: &'static str,
+        requested: usize,
+        available: usize,
+    },
+
+    #[error("bad data spec `{spec}`: {problem}. The forms are: {forms}")]
+    BadSpec {
+        spec: String,
+        problem: String,
+        forms: &'static str,
+    },
+
     #[error("{path}: {problem}")]
     Checksum { path: PathBuf, problem: String },
 

@@ -8,12 +8,14 @@
 //! [`Dataset`]: burn::data::dataset::Dataset
 //! [`Batcher`]: burn::data::dataloader::batcher::Batcher
 
+pub mod domain;
 mod error;
 pub mod idx;
 pub mod mnist;
 pub mod points;
 pub mod synthetic;
 
+pub use domain::Domain;
 pub use error::{DataError, Result};
 pub use mnist::{verify_sha256sums, Mnist, MnistBatch, MnistBatcher, MnistItem, Split};
 pub use points::{read_points, Points};

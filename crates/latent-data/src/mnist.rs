@@ -123,6 +123,27 @@ impl Mnist {
         })
     }
 
+    /// A dataset from pixels (image after image, 784 each, 0–255) and their digits, as a
+    /// domain shift makes them. Panics if the lengths disagree (a bug in the caller).
+    pub(crate) fn from_parts(pixels: Vec<u8>, labels: Vec<u8>, split: Split) -> Self {
+        assert_eq!(pixels.len(), labels.len() * PIXELS, "one image per label");
+        Self {
+            pixels: Arc::new(pixels),
+            labels: Arc::new(labels),
+            split,
+        }
+    }
+
+    /// The first `n` examples (all of them if there are fewer).
+    pub fn truncated(&self, n: usize) -> Self {
+        let n = n.min(self.labels.len());
+        Self::from_parts(
+            self.pixels[..n * PIXELS].to_vec(),
+            self.labels[..n].to_vec(),
+            self.split,
+        )
+    }
+
     pub fn split(&self) -> Split {
         self.split
     }

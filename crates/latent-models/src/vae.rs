@@ -469,6 +469,15 @@ pub struct Vae {
 }
 
 impl Vae {
+    /// The same model with the encoder's parameters excluded from gradients, so that training
+    /// tunes the decoder alone (the encoder stays bit for bit as it is).
+    pub fn freeze_encoder(self) -> Self {
+        Self {
+            encoder: self.encoder.no_grad(),
+            ..self
+        }
+    }
+
     /// Dimension of z.
     pub fn latent_dim(&self) -> usize {
         self.latent
@@ -572,6 +581,15 @@ pub struct Autoencoder {
 }
 
 impl Autoencoder {
+    /// The same model with the encoder's parameters excluded from gradients, so that training
+    /// tunes the decoder alone (the encoder stays bit for bit as it is).
+    pub fn freeze_encoder(self) -> Self {
+        Self {
+            encoder: self.encoder.no_grad(),
+            ..self
+        }
+    }
+
     /// The code of each example: `[batch, latent]`.
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         self.encoder.encode(x).mean

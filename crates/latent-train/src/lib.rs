@@ -9,8 +9,9 @@
 
 mod probe;
 mod run;
+pub mod transfer;
 
-pub use probe::{linear_probe, ProbeReport};
+pub use probe::{linear_probe, LinearProbe, ProbeReport};
 
 pub use run::{
     evaluate, load_run, load_vae, train, EpochMetrics, EvalReport, ModelKind, TrainConfig,

@@ -15,37 +15,52 @@ pub struct ProbeReport {
     pub steps: usize,
 }
 
-/// Trains softmax regression on `train` features (`[n, d]`, standardised with the training
-/// mean and deviation) to predict `train_labels` (0..classes) by full-batch Adam, then scores
-/// both sets.
-pub fn linear_probe(
-    train: Tensor<2>,
-    train_labels: &[usize],
-    test: Tensor<2>,
-    test_labels: &[usize],
-    classes: usize,
-    steps: usize,
-) -> ProbeReport {
-    let device = train.device().without_autodiff();
-    let mean = train.clone().mean_dim(0);
-    let std = train.clone().var(0).sqrt().add_scalar(1e-6);
-    let standardise = |x: Tensor<2>| (x - mean.clone()) / std.clone();
-    let (train, test) = (standardise(train), standardise(test));
-    let ad = device.clone().autodiff();
-    ad.seed(0);
-    let mut layer: Linear = LinearConfig::new(train.dims()[1], classes).init(&ad);
-    let mut optim = AdamConfig::new().init();
-    let x = train.clone().to_device(&ad);
-    let y = labels(train_labels, &ad);
-    for _ in 0..steps {
-        let log_probs = activation::log_softmax(layer.forward(x.clone()), 1);
-        let loss = log_probs.gather(1, y.clone().unsqueeze_dim(1)).mean().neg();
-        let grads = GradientsParams::from_grads(loss.backward(), &layer);
-        layer = optim.step(1e-2, layer, grads);
+/// A fitted softmax regression on standardised features.
+#[derive(Debug)]
+pub struct LinearProbe {
+    layer: Linear,
+    mean: Tensor<2>,
+    std: Tensor<2>,
+    pub train_accuracy: f64,
+    pub steps: usize,
+}
+
+impl LinearProbe {
+    /// Trains softmax regression on `train` features (`[n, d]`, standardised with the training
+    /// mean and deviation) to predict `train_labels` (0..classes) by full-batch Adam.
+    pub fn fit(train: Tensor<2>, train_labels: &[usize], classes: usize, steps: usize) -> Self {
+        let device = train.device().without_autodiff();
+        let mean = train.clone().mean_dim(0);
+        let std = train.clone().var(0).sqrt().add_scalar(1e-6);
+        let standardised = (train.clone() - mean.clone()) / std.clone();
+        let ad = device.clone().autodiff();
+        ad.seed(0);
+        let mut layer: Linear = LinearConfig::new(train.dims()[1], classes).init(&ad);
+        let mut optim = AdamConfig::new().init();
+        let x = standardised.to_device(&ad);
+        let y = labels(train_labels, &ad);
+        for _ in 0..steps {
+            let log_probs = activation::log_softmax(layer.forward(x.clone()), 1);
+            let loss = log_probs.gather(1, y.clone().unsqueeze_dim(1)).mean().neg();
+            let grads = GradientsParams::from_grads(loss.backward(), &layer);
+            layer = optim.step(1e-2, layer, grads);
+        }
+        let mut probe = Self {
+            layer: layer.valid(),
+            mean,
+            std,
+            train_accuracy: 0.0,
+            steps,
+        };
+        probe.train_accuracy = probe.accuracy(train, train_labels);
+        probe
     }
-    let layer = layer.valid();
-    let accuracy = |x: Tensor<2>, truth: &[usize]| {
-        let predicted: Vec<i64> = layer
+
+    /// The fraction of `x`'s rows whose most probable class is `truth`.
+    pub fn accuracy(&self, x: Tensor<2>, truth: &[usize]) -> f64 {
+        let x = (x - self.mean.clone()) / self.std.clone();
+        let predicted: Vec<i64> = self
+            .layer
             .forward(x)
             .argmax(1)
             .try_into_vec_as::<i64>()
@@ -56,10 +71,22 @@ pub fn linear_probe(
             .filter(|(p, t)| **p as usize == **t)
             .count();
         right as f64 / truth.len().max(1) as f64
-    };
+    }
+}
+
+/// Trains the probe on `train` and scores it there and on `test`.
+pub fn linear_probe(
+    train: Tensor<2>,
+    train_labels: &[usize],
+    test: Tensor<2>,
+    test_labels: &[usize],
+    classes: usize,
+    steps: usize,
+) -> ProbeReport {
+    let probe = LinearProbe::fit(train, train_labels, classes, steps);
     ProbeReport {
-        train_accuracy: accuracy(train, train_labels),
-        test_accuracy: accuracy(test, test_labels),
+        train_accuracy: probe.train_accuracy,
+        test_accuracy: probe.accuracy(test, test_labels),
         steps,
     }
 }

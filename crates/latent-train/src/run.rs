@@ -9,7 +9,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use latent_data::mnist::PIXELS;
-use latent_data::{Mnist, MnistBatcher, Split};
+use latent_data::{Domain, Mnist, MnistBatcher, Split};
 use latent_models::{Autoencoder, Likelihood, Vae, VaeConfig};
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +85,14 @@ pub struct TrainConfig {
     pub test_limit: Option<usize>,
     /// Directory of the MNIST files.
     pub mnist_dir: PathBuf,
+    /// Which data: `mnist`, or a domain shift of it such as `mnist:rotate=45` or
+    /// `mnist:classes=5-9` (see [`latent_data::domain`]); used for training and test sets.
+    #[serde(default = "plain_mnist")]
+    pub data: String,
+    /// Train the decoder only: the encoder's parameters get no gradients (fine-tuning a
+    /// transferred model with a frozen encoder).
+    #[serde(default)]
+    pub freeze_encoder: bool,
 }
 
 impl TrainConfig {
@@ -107,7 +115,18 @@ impl TrainConfig {
             train_limit: None,
             test_limit: None,
             mnist_dir,
+            data: plain_mnist(),
+            freeze_encoder: false,
         }
+    }
+
+    /// A split of this run's data (its domain shift applied), the first `limit` examples.
+    pub fn load_split(&self, split: Split, limit: Option<usize>) -> Result<Mnist> {
+        let domain = Domain::parse(&self.data)?;
+        if domain == Domain::default() {
+            return Ok(Mnist::load(&self.mnist_dir, split, limit)?);
+        }
+        Ok(domain.load(&self.mnist_dir, split, limit)?)
     }
 
     pub fn check(&self) -> Result<()> {
@@ -150,6 +169,7 @@ impl TrainConfig {
                 "an autoencoder has no importance-weighted bound",
             );
         }
+        Domain::parse(&self.data)?;
         if self.model.input_dim != PIXELS {
             return bad("model.input_dim", "must be 784 for MNIST");
         }
@@ -187,6 +207,10 @@ impl TrainConfig {
 
 fn one() -> usize {
     1
+}
+
+fn plain_mnist() -> String {
+    "mnist".into()
 }
 
 fn unit() -> f64 {
@@ -269,6 +293,9 @@ trait Objective: Module + Sized {
         kl_weight: f64,
         iwae_samples: usize,
     ) -> (Tensor<1>, Tensor<1>, Tensor<1>);
+
+    /// The model with its encoder excluded from gradients.
+    fn freeze_encoder(self) -> Self;
 }
 
 impl Objective for Vae {
@@ -286,6 +313,10 @@ impl Objective for Vae {
             (t.loss, t.reconstruction, t.kl)
         }
     }
+
+    fn freeze_encoder(self) -> Self {
+        Vae::freeze_encoder(self)
+    }
 }
 
 impl Objective for Autoencoder {
@@ -293,6 +324,10 @@ impl Objective for Autoencoder {
         let loss = self.loss(x);
         let kl = loss.zeros_like();
         (loss.clone(), loss, kl)
+    }
+
+    fn freeze_encoder(self) -> Self {
+        Autoencoder::freeze_encoder(self)
     }
 }
 
@@ -341,8 +376,8 @@ pub fn train(
     config.check()?;
     std::fs::create_dir_all(out.join("checkpoints")).map_err(io(out))?;
     write_json(&out.join("config.json"), &config)?;
-    let train_set = Mnist::load(&config.mnist_dir, Split::Train, config.train_limit)?;
-    let test_set = Mnist::load(&config.mnist_dir, Split::Test, config.test_limit)?;
+    let train_set = config.load_split(Split::Train, config.train_limit)?;
+    let test_set = config.load_split(Split::Test, config.test_limit)?;
     let ad = device.clone().autodiff();
     // Same seed, same initial weights (burn initialises parameters from the device's RNG).
     ad.seed(config.seed);
@@ -427,6 +462,9 @@ fn run_epochs<M: Objective>(
         optim = optim.load_record(record);
     } else if let Some(source) = init_from {
         model = load_checkpoint(model, &source.join("checkpoints").join(MODEL_FILE))?;
+    }
+    if config.freeze_encoder {
+        model = model.freeze_encoder();
     }
     let mut all = Vec::new();
     for epoch in start_epoch + 1..=config.epochs {

@@ -1,0 +1,185 @@
+//! `latent transfer`: pre-train on a source domain, adapt to a target domain with N images,
+//! against training from scratch on the same N images with the same budget.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use burn::tensor::Device;
+use clap::Args;
+use latent_data::default_mnist_dir;
+use latent_models::VaeConfig;
+use latent_train::transfer::{run_transfer, TransferConfig, TransferReport};
+use latent_train::{ModelKind, TrainConfig};
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// Source data spec, e.g. mnist:classes=0-4 or mnist.
+    #[arg(long)]
+    source: String,
+    /// Target data spec, e.g. mnist:classes=5-9 or mnist:rotate=45.
+    #[arg(long)]
+    target: String,
+    /// Target training sizes N, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    target_n: Vec<usize>,
+    /// Directory of the study: source/, n{N}-seed{S}/…, transfer.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Reuse this trained VAE run as the source model instead of training one.
+    #[arg(long)]
+    source_run: Option<PathBuf>,
+    /// Epochs of the source model.
+    #[arg(long, default_value_t = 10)]
+    source_epochs: usize,
+    /// Source training images (the first N of the source domain) [default: all].
+    #[arg(long)]
+    source_limit: Option<usize>,
+    /// Epochs of every target run, scratch and fine-tuned alike (the same steps for both).
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Seeds per target size (seed, seed + 1, …): the table gives their mean and spread.
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Importance samples per target test image for −log p(x).
+    #[arg(long, default_value_t = 1000)]
+    iw_samples: usize,
+    /// Target test images scored (the first N).
+    #[arg(long, default_value_t = 1000)]
+    eval_limit: usize,
+    /// Latent dimension of a source model trained here.
+    #[arg(long, default_value_t = 20)]
+    latent: usize,
+    /// Hidden layer sizes of a source model trained here.
+    #[arg(long, value_delimiter = ',', default_value = "400")]
+    hidden: Vec<usize>,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Directory of the MNIST files [default: datasets/mnist].
+    #[arg(long)]
+    mnist_dir: Option<PathBuf>,
+    /// Print transfer.json on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: TransferArgs, device: &Device) -> Result<()> {
+    let mnist_dir = args.mnist_dir.clone().unwrap_or_else(default_mnist_dir);
+    let mnist_dir = std::fs::canonicalize(&mnist_dir).unwrap_or(mnist_dir);
+    let base = TrainConfig {
+        model: VaeConfig {
+            latent: args.latent,
+            hidden: args.hidden.clone(),
+            ..VaeConfig::default()
+        },
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+        ..TrainConfig::new(ModelKind::Vae, mnist_dir)
+    };
+    base.check()?;
+    let config = TransferConfig {
+        base,
+        source: args.source.clone(),
+        target: args.target.clone(),
+        target_sizes: args.target_n.clone(),
+        seeds: args.seeds,
+        source_epochs: args.source_epochs,
+        source_limit: args.source_limit,
+        target_epochs: args.epochs,
+        iw_samples: args.iw_samples,
+        eval_limit: args.eval_limit,
+        probe_limit: 10_000,
+        probe_steps: 300,
+    };
+    if args.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let report = run_transfer(
+        &config,
+        &args.out,
+        args.source_run.as_deref(),
+        device,
+        |line| eprintln!("{line}"),
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(())
+}
+
+/// Mean and sample standard deviation.
+fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+fn table(report: &TransferReport) -> String {
+    let mut out = format!(
+        "{} → {}: target test −log p(x) (k = {}) and −ELBO, nats, on {} images; {} epochs per target run\n",
+        report.source, report.target, report.iw_samples, report.eval_images, report.target_epochs
+    );
+    out += &format!(
+        "source only (no adaptation): −log p(x) {:.2}, −ELBO {:.2}\n",
+        report.source_only.nll, -report.source_only.elbo
+    );
+    out += "     N  seeds   scratch −log p(x)   fine-tuned          decoder-only        (−ELBO: scratch / fine-tuned / decoder-only)\n";
+    let mut sizes: Vec<usize> = report.runs.iter().map(|r| r.n).collect();
+    sizes.dedup();
+    for n in sizes {
+        let rows: Vec<_> = report.runs.iter().filter(|r| r.n == n).collect();
+        let stat = |f: &dyn Fn(&latent_train::transfer::TargetRuns) -> f64| {
+            mean_sd(&rows.iter().map(|r| f(r)).collect::<Vec<_>>())
+        };
+        let cell = |(m, s): (f64, f64)| {
+            if rows.len() > 1 {
+                format!("{m:8.2} ± {s:<7.2}")
+            } else {
+                format!("{m:8.2}          ")
+            }
+        };
+        out += &format!(
+            "{n:>6}  {:>5}   {}   {}   {}   ({:.2} / {:.2} / {:.2})\n",
+            rows.len(),
+            cell(stat(&|r| r.scratch.nll)),
+            cell(stat(&|r| r.fine_tuned.nll)),
+            cell(stat(&|r| r.decoder_only.nll)),
+            -stat(&|r| r.scratch.elbo).0,
+            -stat(&|r| r.fine_tuned.elbo).0,
+            -stat(&|r| r.decoder_only.elbo).0,
+        );
+    }
+    out +=
+        "probe on N labelled target images (target test accuracy): source encoder vs raw pixels\n";
+    for p in &report.few_label_probes {
+        out += &format!(
+            "{:>6}  {:.1} % vs {:.1} %\n",
+            p.n,
+            100.0 * p.source_encoder,
+            100.0 * p.pixels
+        );
+    }
+    if report.cross_probes.is_empty() {
+        out += "no cross-domain probe: the two domains share no digit class\n";
+    }
+    for p in &report.cross_probes {
+        out += &format!(
+            "probe trained on source codes, {} encoder: source test {:.1} %, target test {:.1} %\n",
+            p.encoder,
+            100.0 * p.source_test,
+            100.0 * p.target_test
+        );
+    }
+    out
+}
