@@ -19,7 +19,8 @@ use crate::train_cmd::{
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A run directory written by `latent train`.
+    /// A run directory written by `latent train`, or a study directory written by
+    /// `latent transfer`.
     #[arg(long)]
     run: PathBuf,
     /// Test digits used for the evaluation and the latent-space picture (the first N).
@@ -84,6 +85,11 @@ pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
     }
     if args.iw_samples == 0 {
         bail!("--iw-samples must be at least 1");
+    }
+    if !args.run.join("config.json").exists() && args.run.join("transfer.json").exists() {
+        let page = crate::transfer_cmd::write_report(&args.run, device)?;
+        println!("wrote {}", page.display());
+        return Ok(());
     }
     let (config, model) = load_run(&args.run, device)?;
     let metrics = read_metrics(&args.run)?;

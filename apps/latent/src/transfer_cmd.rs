@@ -105,10 +105,12 @@ pub fn run(args: TransferArgs, device: &Device) -> Result<()> {
         device,
         |line| eprintln!("{line}"),
     )?;
+    let page = write_report(&args.out, device)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", table(&report));
+        println!("report: {}", page.display());
     }
     Ok(())
 }
@@ -182,4 +184,103 @@ fn table(report: &TransferReport) -> String {
         );
     }
     out
+}
+
+/// `DIR/report.html` of a transfer study and its pictures in `DIR/images/`: the
+/// data-efficiency curves, and target test digits above their reconstructions by the source
+/// model unadapted and by the fine-tuned model with the largest N.
+pub fn write_report(dir: &std::path::Path, device: &Device) -> Result<std::path::PathBuf> {
+    use anyhow::Context;
+    use burn::data::dataset::Dataset;
+    use latent_viz::plot::{labelled_grid, line_plot, Labels, Series};
+    use latent_viz::report::Report;
+
+    let path = dir.join("transfer.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let study: TransferReport = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a transfer study", path.display()))?;
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images)
+        .with_context(|| format!("cannot create {}", images.display()))?;
+
+    let mut sizes: Vec<usize> = study.runs.iter().map(|r| r.n).collect();
+    sizes.dedup();
+    let curve = |f: &dyn Fn(&latent_train::transfer::TargetRuns) -> f64| -> Vec<(f64, f64)> {
+        sizes
+            .iter()
+            .map(|n| {
+                let values: Vec<f64> = study.runs.iter().filter(|r| r.n == *n).map(f).collect();
+                ((*n as f64).log10(), mean_sd(&values).0)
+            })
+            .collect()
+    };
+    let span = |y: f64| -> Vec<(f64, f64)> {
+        let lo = sizes.first().map_or(0.0, |n| (*n as f64).log10());
+        let hi = sizes.last().map_or(1.0, |n| (*n as f64).log10());
+        vec![(lo, y), (hi, y)]
+    };
+    let curves = images.join("transfer-nll.png");
+    line_plot(
+        &curves,
+        Labels {
+            title: &format!("{} → {}: target test −log p(x)", study.source, study.target),
+            x: "log10 N (target training images)",
+            y: "nats per image",
+        },
+        &[
+            Series::new("scratch", curve(&|r| r.scratch.nll)),
+            Series::new("fine-tuned", curve(&|r| r.fine_tuned.nll)),
+            Series::new("decoder-only", curve(&|r| r.decoder_only.nll)),
+            Series::new("source only", span(study.source_only.nll)),
+        ],
+    )?;
+
+    // Reconstructions of target test digits by the unadapted and the adapted model.
+    let (_, source) = latent_train::load_vae(&study.source_run, device)?;
+    let largest = sizes.last().copied().unwrap_or(0);
+    let seed = study.runs.first().map_or(0, |r| r.seed);
+    let tuned_dir = dir.join(format!("n{largest}-seed{seed}/fine-tuned"));
+    let (config, tuned) = latent_train::load_vae(&tuned_dir, device)?;
+    let test = config
+        .load_split(latent_data::Split::Test, None)?
+        .truncated(10);
+    let x = latent_data::MnistBatcher::grey().images(&test, 0..test.len(), device);
+    let decode = |vae: &latent_models::Vae| -> Result<Vec<f32>> {
+        let means = vae.decode_mean(vae.posterior(x.clone()).mean);
+        means
+            .try_into_vec_as::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading values back from the device: {e:?}"))
+    };
+    let mut pixels = x
+        .clone()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading values back from the device: {e:?}"))?;
+    pixels.extend(decode(&source)?);
+    pixels.extend(decode(&tuned)?);
+    let grid = images.join("transfer-reconstructions.png");
+    labelled_grid(
+        &grid,
+        &latent_viz::Grid::mnist(test.len().max(1)),
+        &pixels,
+        &[
+            "target digits".into(),
+            "source only".into(),
+            format!("fine-tuned, N = {largest}"),
+        ],
+    )?;
+
+    let mut report = Report::new(&format!("Transfer: {} → {}", study.source, study.target));
+    report.heading("Summary").paragraph(&table(&study));
+    report.image(
+        "Target test −log p(x) against the number of target training images (mean over seeds)",
+        &curves,
+    )?;
+    report.image(
+        "Target test digits, reconstructed by the source model unadapted and by the fine-tuned one",
+        &grid,
+    )?;
+    let page = dir.join("report.html");
+    report.write(&page)?;
+    Ok(page)
 }

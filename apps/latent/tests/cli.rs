@@ -653,6 +653,15 @@ fn shifted_data_and_a_transfer_study_from_the_command_line() {
     assert_eq!(tuned["data"], "mnist:rotate=90");
     assert_eq!(tuned["freeze_encoder"], true);
     assert_eq!(tuned["train_limit"], 50);
+    // The study's page: the data-efficiency curve and the reconstructions side by side; `latent
+    // report` on the study directory writes it again.
+    for _ in 0..2 {
+        let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert_eq!(page.matches("src=\"data:image/png;base64,").count(), 2);
+        assert!(page.contains("source only"));
+        std::fs::remove_file(out.join("report.html")).unwrap();
+        stdout(&latent(&["report", "--run", out.to_str().unwrap()]));
+    }
 
     let run = dir.join("bad");
     fails_with(
