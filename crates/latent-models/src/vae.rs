@@ -9,8 +9,10 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{activation, Device, Tensor};
+use burn::tensor::{activation, Device, Tensor, TensorData};
 use latent_distributions::{kl, log_mean_exp, log_sum_exp, Bernoulli, Distribution, Normal};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, Result};
@@ -129,24 +131,29 @@ impl VaeConfig {
         Ok(())
     }
 
-    /// A VAE of this shape on `device`, initialised from the device's seeded RNG.
-    pub fn init_vae(&self, device: &Device) -> Result<Vae> {
+    /// A VAE of this shape on `device`. Its weights are drawn on the host from `seed` (burn's
+    /// default layer initialisation, U(−1/√fan_in, 1/√fan_in)), so the same seed gives the
+    /// same weights, bit for bit, on every backend.
+    pub fn init_vae(&self, device: &Device, seed: u64) -> Result<Vae> {
         self.check()?;
+        let mut init = Init::new(device, seed);
         Ok(Vae {
-            encoder: EncoderNet::new(self, device),
-            decoder: DecoderNet::new(self, device),
+            encoder: EncoderNet::new(self, &mut init),
+            decoder: DecoderNet::new(self, &mut init),
             pixel_log_var: self.pixel_log_var(device),
             likelihood: self.likelihood,
             latent: self.latent,
         })
     }
 
-    /// A deterministic autoencoder of this shape (the encoder's mean head is the code).
-    pub fn init_autoencoder(&self, device: &Device) -> Result<Autoencoder> {
+    /// A deterministic autoencoder of this shape (the encoder's mean head is the code),
+    /// initialised on the host from `seed` like [`VaeConfig::init_vae`].
+    pub fn init_autoencoder(&self, device: &Device, seed: u64) -> Result<Autoencoder> {
         self.check()?;
+        let mut init = Init::new(device, seed);
         Ok(Autoencoder {
-            encoder: EncoderNet::new(self, device),
-            decoder: DecoderNet::new(self, device),
+            encoder: EncoderNet::new(self, &mut init),
+            decoder: DecoderNet::new(self, &mut init),
             pixel_log_var: self.pixel_log_var(device),
             likelihood: self.likelihood,
             latent: self.latent,
@@ -160,6 +167,68 @@ impl VaeConfig {
     }
 }
 
+/// Initial weights drawn on the host from a seeded generator and then placed on the device:
+/// burn initialises parameters lazily from the device's own RNG, which differs between
+/// backends, so a seed alone would give other weights on another backend.
+pub(crate) struct Init<'a> {
+    device: &'a Device,
+    rng: StdRng,
+}
+
+impl<'a> Init<'a> {
+    pub(crate) fn new(device: &'a Device, seed: u64) -> Self {
+        Self {
+            device,
+            rng: StdRng::seed_from_u64(seed ^ 0x1a7e_2715_0000_0000),
+        }
+    }
+
+    /// A parameter of `shape` drawn from U(−1/√fan_in, 1/√fan_in), burn's default for linear
+    /// and convolution layers.
+    fn uniform<const D: usize>(&mut self, shape: [usize; D], fan_in: usize) -> Param<Tensor<D>> {
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let count: usize = shape.iter().product();
+        let values: Vec<f32> = (0..count)
+            .map(|_| (2.0 * self.rng.random::<f32>() - 1.0) * bound)
+            .collect();
+        Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
+    }
+
+    fn linear(&mut self, d_in: usize, d_out: usize) -> Linear {
+        let mut layer = LinearConfig::new(d_in, d_out).init(self.device);
+        layer.weight = self.uniform([d_in, d_out], d_in);
+        layer.bias = Some(self.uniform([d_out], d_in));
+        layer
+    }
+
+    /// A 4 × 4, stride-2 convolution halving the side.
+    fn conv(&mut self, channels: [usize; 2]) -> Conv2d {
+        let mut layer = Conv2dConfig::new(channels, [4, 4])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(self.device);
+        let fan_in = channels[0] * 16;
+        layer.weight = self.uniform([channels[1], channels[0], 4, 4], fan_in);
+        layer.bias = Some(self.uniform([channels[1]], fan_in));
+        layer
+    }
+
+    /// A 4 × 4, stride-2 transposed convolution doubling the side.
+    fn deconv(&mut self, channels: [usize; 2]) -> ConvTranspose2d {
+        let mut layer = ConvTranspose2dConfig::new(channels, [4, 4])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .init(self.device);
+        let fan_in = channels[1] * 16;
+        layer.weight = self.uniform([channels[0], channels[1], 4, 4], fan_in);
+        layer.bias = Some(self.uniform([channels[1]], fan_in));
+        layer
+    }
+}
+
 /// Linear layers with the activation after each.
 #[derive(Module, Debug)]
 pub struct Mlp {
@@ -169,11 +238,8 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    fn new(sizes: &[usize], activation: Activation, device: &Device) -> Self {
-        let layers = sizes
-            .windows(2)
-            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
-            .collect();
+    fn new(sizes: &[usize], activation: Activation, init: &mut Init) -> Self {
+        let layers = sizes.windows(2).map(|w| init.linear(w[0], w[1])).collect();
         Self { layers, activation }
     }
 
@@ -204,14 +270,14 @@ pub struct GaussianEncoder {
 }
 
 impl GaussianEncoder {
-    fn new(config: &VaeConfig, device: &Device) -> Self {
+    fn new(config: &VaeConfig, init: &mut Init) -> Self {
         let mut sizes = vec![config.input_dim];
         sizes.extend(&config.hidden);
         let last = *sizes.last().unwrap();
         Self {
-            trunk: Mlp::new(&sizes, config.activation, device),
-            mean: LinearConfig::new(last, config.latent).init(device),
-            log_var: LinearConfig::new(last, config.latent).init(device),
+            trunk: Mlp::new(&sizes, config.activation, init),
+            mean: init.linear(last, config.latent),
+            log_var: init.linear(last, config.latent),
         }
     }
 }
@@ -231,13 +297,13 @@ pub struct MlpDecoder {
 }
 
 impl MlpDecoder {
-    fn new(config: &VaeConfig, device: &Device) -> Self {
+    fn new(config: &VaeConfig, init: &mut Init) -> Self {
         let mut sizes = vec![config.latent];
         sizes.extend(config.hidden.iter().rev());
         let last = *sizes.last().unwrap();
         Self {
-            trunk: Mlp::new(&sizes, config.activation, device),
-            output: LinearConfig::new(last, config.input_dim).init(device),
+            trunk: Mlp::new(&sizes, config.activation, init),
+            output: init.linear(last, config.input_dim),
         }
     }
 }
@@ -254,20 +320,6 @@ const CONV_SIDE: usize = 28;
 const CONV_CHANNELS: [usize; 2] = [32, 64];
 const CONV_FLAT: usize = 64 * 7 * 7;
 
-fn conv(channels: [usize; 2], device: &Device) -> Conv2d {
-    Conv2dConfig::new(channels, [4, 4])
-        .with_stride([2, 2])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
-}
-
-fn deconv(channels: [usize; 2], device: &Device) -> ConvTranspose2d {
-    ConvTranspose2dConfig::new(channels, [4, 4])
-        .with_stride([2, 2])
-        .with_padding([1, 1])
-        .init(device)
-}
-
 /// Two stride-2 convolutions (28 → 14 → 7), flattened, then the MLP trunk and the heads.
 #[derive(Module, Debug)]
 pub struct ConvEncoder {
@@ -281,16 +333,16 @@ pub struct ConvEncoder {
 }
 
 impl ConvEncoder {
-    fn new(config: &VaeConfig, device: &Device) -> Self {
+    fn new(config: &VaeConfig, init: &mut Init) -> Self {
         let mut sizes = vec![CONV_FLAT];
         sizes.extend(&config.hidden);
         let last = *sizes.last().unwrap();
         Self {
-            conv1: conv([1, CONV_CHANNELS[0]], device),
-            conv2: conv(CONV_CHANNELS, device),
-            trunk: Mlp::new(&sizes, config.activation, device),
-            mean: LinearConfig::new(last, config.latent).init(device),
-            log_var: LinearConfig::new(last, config.latent).init(device),
+            conv1: init.conv([1, CONV_CHANNELS[0]]),
+            conv2: init.conv(CONV_CHANNELS),
+            trunk: Mlp::new(&sizes, config.activation, init),
+            mean: init.linear(last, config.latent),
+            log_var: init.linear(last, config.latent),
             activation: config.activation,
         }
     }
@@ -325,15 +377,15 @@ pub struct ConvDecoder {
 }
 
 impl ConvDecoder {
-    fn new(config: &VaeConfig, device: &Device) -> Self {
+    fn new(config: &VaeConfig, init: &mut Init) -> Self {
         let mut sizes = vec![config.latent];
         sizes.extend(config.hidden.iter().rev());
         let last = *sizes.last().unwrap();
         Self {
-            trunk: Mlp::new(&sizes, config.activation, device),
-            expand: LinearConfig::new(last, CONV_FLAT).init(device),
-            deconv1: deconv([CONV_CHANNELS[1], CONV_CHANNELS[0]], device),
-            deconv2: deconv([CONV_CHANNELS[0], 1], device),
+            trunk: Mlp::new(&sizes, config.activation, init),
+            expand: init.linear(last, CONV_FLAT),
+            deconv1: init.deconv([CONV_CHANNELS[1], CONV_CHANNELS[0]]),
+            deconv2: init.deconv([CONV_CHANNELS[0], 1]),
             activation: config.activation,
         }
     }
@@ -368,10 +420,10 @@ pub enum EncoderNet {
 }
 
 impl EncoderNet {
-    fn new(config: &VaeConfig, device: &Device) -> Self {
+    fn new(config: &VaeConfig, init: &mut Init) -> Self {
         match config.architecture {
-            Architecture::Mlp => Self::Mlp(GaussianEncoder::new(config, device)),
-            Architecture::Conv => Self::Conv(ConvEncoder::new(config, device)),
+            Architecture::Mlp => Self::Mlp(GaussianEncoder::new(config, init)),
+            Architecture::Conv => Self::Conv(ConvEncoder::new(config, init)),
         }
     }
 }
@@ -394,10 +446,10 @@ pub enum DecoderNet {
 }
 
 impl DecoderNet {
-    fn new(config: &VaeConfig, device: &Device) -> Self {
+    fn new(config: &VaeConfig, init: &mut Init) -> Self {
         match config.architecture {
-            Architecture::Mlp => Self::Mlp(MlpDecoder::new(config, device)),
-            Architecture::Conv => Self::Conv(ConvDecoder::new(config, device)),
+            Architecture::Mlp => Self::Mlp(MlpDecoder::new(config, init)),
+            Architecture::Conv => Self::Conv(ConvDecoder::new(config, init)),
         }
     }
 }
@@ -510,8 +562,20 @@ impl Vae {
 
     /// The negative ELBO with weight `beta` on the KL, from one reparameterised sample.
     pub fn elbo_terms(&self, x: Tensor<2>, beta: f64) -> ElboTerms {
+        let [batch, _] = x.dims();
+        let noise = Tensor::random(
+            [batch, self.latent],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &x.device(),
+        );
+        self.elbo_terms_with_noise(x, noise, beta)
+    }
+
+    /// [`Vae::elbo_terms`] with the reparameterisation noise ε (`[batch, latent]`) given:
+    /// deterministic, for comparing backends or sharing noise between models.
+    pub fn elbo_terms_with_noise(&self, x: Tensor<2>, noise: Tensor<2>, beta: f64) -> ElboTerms {
         let q = self.posterior(x.clone());
-        let z = q.rsample();
+        let z = q.rsample_with_noise(noise);
         let reconstruction = self.log_likelihood(x, self.decode(z)).neg().mean();
         let kl_elementwise = kl::kl_normal_std_normal_elementwise(&q);
         let kl_per_dim = kl_elementwise.clone().mean_dim(0).squeeze_dim(0);

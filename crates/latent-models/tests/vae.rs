@@ -21,7 +21,7 @@ fn small(likelihood: Likelihood, device: &Device) -> Vae {
         likelihood,
         ..VaeConfig::default()
     }
-    .init_vae(device)
+    .init_vae(device, 0)
     .unwrap()
 }
 
@@ -141,7 +141,7 @@ fn a_tiny_vae_overfits_a_few_digits() {
         latent: 4,
         ..VaeConfig::default()
     };
-    let mut vae = config.init_vae(&ad).unwrap();
+    let mut vae = config.init_vae(&ad, 0).unwrap();
     let mut optim = AdamConfig::new().init();
     let mut first = None;
     let mut last = 0.0;
@@ -167,7 +167,7 @@ fn importance_sampling_converges_to_log_px_by_quadrature_with_a_1d_latent() {
         latent: 1,
         ..VaeConfig::default()
     }
-    .init_vae(&device)
+    .init_vae(&device, 0)
     .unwrap();
     let x = binary_batch(4, 12, &device);
     // log p(x) = log ∫ p(x | z) N(z; 0, 1) dz on a fine grid over [−10, 10].

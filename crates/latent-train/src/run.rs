@@ -379,7 +379,8 @@ pub fn train(
     let train_set = config.load_split(Split::Train, config.train_limit)?;
     let test_set = config.load_split(Split::Test, config.test_limit)?;
     let ad = device.clone().autodiff();
-    // Same seed, same initial weights (burn initialises parameters from the device's RNG).
+    // The weights are drawn on the host from the seed (the same on every backend); the
+    // device's RNG, seeded per epoch, drives the noise of training.
     ad.seed(config.seed);
     let session = Session {
         config: &config,
@@ -391,8 +392,16 @@ pub fn train(
         test_set: &test_set,
     };
     match config.kind {
-        ModelKind::Vae => run_epochs(&session, config.model.init_vae(&ad)?, &mut progress),
-        ModelKind::Ae => run_epochs(&session, config.model.init_autoencoder(&ad)?, &mut progress),
+        ModelKind::Vae => run_epochs(
+            &session,
+            config.model.init_vae(&ad, config.seed)?,
+            &mut progress,
+        ),
+        ModelKind::Ae => run_epochs(
+            &session,
+            config.model.init_autoencoder(&ad, config.seed)?,
+            &mut progress,
+        ),
     }
 }
 
@@ -646,11 +655,11 @@ pub fn load_run(run: &Path, device: &Device) -> Result<(TrainConfig, TrainedMode
     let checkpoint = run.join("checkpoints").join(MODEL_FILE);
     let model = match config.kind {
         ModelKind::Vae => TrainedModel::Vae(load_checkpoint(
-            config.model.init_vae(device)?,
+            config.model.init_vae(device, 0)?,
             &checkpoint,
         )?),
         ModelKind::Ae => TrainedModel::Ae(load_checkpoint(
-            config.model.init_autoencoder(device)?,
+            config.model.init_autoencoder(device, 0)?,
             &checkpoint,
         )?),
     };
