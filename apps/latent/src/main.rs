@@ -119,6 +119,23 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The adapters wgpu can see: name, type, driver and graphics API.
+#[cfg(feature = "wgpu")]
+fn wgpu_adapters() -> Vec<String> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|adapter| {
+            let info = adapter.get_info();
+            format!(
+                "{} ({:?}; driver {} {}; {:?})",
+                info.name, info.device_type, info.driver, info.driver_info, info.backend
+            )
+        })
+        .collect()
+}
+
 /// Prints each backend, whether it is compiled in, and for those that are, the KL divergence
 /// of a fixed pair of Gaussians computed on it next to its closed form in f64.
 fn info() -> Result<()> {
@@ -140,6 +157,21 @@ fn info() -> Result<()> {
                 backend.name()
             );
             continue;
+        }
+        #[cfg(feature = "wgpu")]
+        if backend == Backend::Wgpu {
+            let adapters = wgpu_adapters();
+            if adapters.is_empty() {
+                println!(
+                    "{:8} compiled in, but wgpu finds no adapter: no Vulkan / Metal / DX12 driver \
+                     (on Debian, `apt install mesa-vulkan-drivers` gives the lavapipe software one)",
+                    backend.name()
+                );
+                continue;
+            }
+            for adapter in adapters {
+                println!("{:8} adapter: {adapter}", backend.name());
+            }
         }
         let device = backend.device(None)?;
         let normal = Normal::new(
