@@ -94,8 +94,8 @@ def parse_args():
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--backend", default="ndarray", choices=["ndarray", "flex", "wgpu"],
-                   help="latent's compute backend (default ndarray)")
+    p.add_argument("--backend", default="flex", choices=["ndarray", "flex", "wgpu"],
+                   help="latent's compute backend (default flex, as the latent binary)")
     p.add_argument("--latent", type=pathlib.Path, default=None,
                    help="the project binary [default: $CARGO_TARGET_DIR/debug/latent if "
                         "CARGO_TARGET_DIR is set, else <repo>/target/debug/latent]")

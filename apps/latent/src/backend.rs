@@ -19,6 +19,15 @@ pub enum Backend {
 impl Backend {
     pub const ALL: [Backend; 3] = [Backend::Ndarray, Backend::Flex, Backend::Wgpu];
 
+    /// The backend used without `--backend`: flex (the fastest CPU backend measured, see
+    /// BENCHMARKS.md), else the first compiled in of ndarray and wgpu.
+    pub fn default_compiled() -> Backend {
+        [Backend::Flex, Backend::Ndarray, Backend::Wgpu]
+            .into_iter()
+            .find(|b| b.compiled())
+            .unwrap_or(Backend::Flex)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Backend::Ndarray => "ndarray",

@@ -18,9 +18,10 @@ use backend::Backend;
 #[derive(Debug, Parser)]
 #[command(name = "latent", version, about, propagate_version = true)]
 struct Cli {
-    /// Compute backend, among those compiled in (see `latent info`).
-    #[arg(long, global = true, value_enum, default_value = "ndarray")]
-    backend: Backend,
+    /// Compute backend, among those compiled in (see `latent info`) [default: flex, the
+    /// fastest measured CPU backend, else the first compiled in of ndarray and wgpu].
+    #[arg(long, global = true, value_enum)]
+    backend: Option<Backend>,
 
     /// GPU index for the wgpu backend (the n-th discrete GPU); default: wgpu's own choice.
     #[arg(long, global = true)]
@@ -98,24 +99,21 @@ fn init_logging(verbose: u8) {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let backend = cli.backend.unwrap_or_else(Backend::default_compiled);
     match cli.command {
         Command::Info => info(),
-        Command::Data(cmd) => data_cmd::run(cmd, cli.backend, cli.gpu),
-        Command::Gmm(cmd) => mixture_cmd::run_gmm(cmd, &cli.backend.device(cli.gpu)?),
-        Command::Bmm(cmd) => mixture_cmd::run_bmm(cmd, &cli.backend.device(cli.gpu)?),
-        Command::Train(args) => train_cmd::run_train(args, &cli.backend.device(cli.gpu)?),
-        Command::Eval(args) => train_cmd::run_eval(args, &cli.backend.device(cli.gpu)?),
-        Command::Sample(args) => train_cmd::run_sample(args, &cli.backend.device(cli.gpu)?),
-        Command::Reconstruct(args) => {
-            train_cmd::run_reconstruct(args, &cli.backend.device(cli.gpu)?)
-        }
-        Command::Interpolate(args) => {
-            train_cmd::run_interpolate(args, &cli.backend.device(cli.gpu)?)
-        }
-        Command::Probe(args) => train_cmd::run_probe(args, &cli.backend.device(cli.gpu)?),
-        Command::Manifold(args) => train_cmd::run_manifold(args, &cli.backend.device(cli.gpu)?),
-        Command::Report(args) => report_cmd::run_report(args, &cli.backend.device(cli.gpu)?),
-        Command::Transfer(args) => transfer_cmd::run(args, &cli.backend.device(cli.gpu)?),
+        Command::Data(cmd) => data_cmd::run(cmd, backend, cli.gpu),
+        Command::Gmm(cmd) => mixture_cmd::run_gmm(cmd, &backend.device(cli.gpu)?),
+        Command::Bmm(cmd) => mixture_cmd::run_bmm(cmd, &backend.device(cli.gpu)?),
+        Command::Train(args) => train_cmd::run_train(args, &backend.device(cli.gpu)?),
+        Command::Eval(args) => train_cmd::run_eval(args, &backend.device(cli.gpu)?),
+        Command::Sample(args) => train_cmd::run_sample(args, &backend.device(cli.gpu)?),
+        Command::Reconstruct(args) => train_cmd::run_reconstruct(args, &backend.device(cli.gpu)?),
+        Command::Interpolate(args) => train_cmd::run_interpolate(args, &backend.device(cli.gpu)?),
+        Command::Probe(args) => train_cmd::run_probe(args, &backend.device(cli.gpu)?),
+        Command::Manifold(args) => train_cmd::run_manifold(args, &backend.device(cli.gpu)?),
+        Command::Report(args) => report_cmd::run_report(args, &backend.device(cli.gpu)?),
+        Command::Transfer(args) => transfer_cmd::run(args, &backend.device(cli.gpu)?),
     }
 }
 
