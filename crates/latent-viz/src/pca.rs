@@ -133,40 +133,41 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// `v[1]` minus its component along the unit vector `v[0]`.
+fn remove_first_from_second(v: &mut [Vec<f64>; 2]) {
+    let along = dot(&v[1], &v[0]);
+    let [first, second] = v;
+    second
+        .iter_mut()
+        .zip(first.iter())
+        .for_each(|(a, b)| *a -= along * b);
+}
+
 /// Gram–Schmidt on two vectors; a vector that vanishes becomes the first unit vector not
 /// parallel to the other (this happens for rank-deficient data, e.g. 1-D).
 fn orthonormalise(v: &mut [Vec<f64>; 2], dim: usize) {
     for i in 0..2 {
         if i == 1 {
-            let along = dot(&v[1], &v[0]);
-            let first = v[0].clone();
-            v[1].iter_mut()
-                .zip(&first)
-                .for_each(|(a, b)| *a -= along * b);
+            remove_first_from_second(v);
         }
         let norm = dot(&v[i], &v[i]).sqrt();
         if norm > 1e-12 {
             v[i].iter_mut().for_each(|a| *a /= norm);
-        } else {
-            let unit = (0..dim)
-                .map(|k| {
-                    let mut e = vec![0.0; dim];
-                    e[k] = 1.0;
-                    e
-                })
-                .find(|e| i == 0 || dot(e, &v[0]).abs() < 0.9)
-                .unwrap_or_else(|| vec![0.0; dim]);
-            v[i] = unit;
-            if i == 1 {
-                let along = dot(&v[1], &v[0]);
-                let first = v[0].clone();
-                v[1].iter_mut()
-                    .zip(&first)
-                    .for_each(|(a, b)| *a -= along * b);
-                let norm = dot(&v[1], &v[1]).sqrt();
-                if norm > 0.0 {
-                    v[1].iter_mut().for_each(|a| *a /= norm);
-                }
+            continue;
+        }
+        v[i] = (0..dim)
+            .map(|k| {
+                let mut e = vec![0.0; dim];
+                e[k] = 1.0;
+                e
+            })
+            .find(|e| i == 0 || dot(e, &v[0]).abs() < 0.9)
+            .unwrap_or_else(|| vec![0.0; dim]);
+        if i == 1 {
+            remove_first_from_second(v);
+            let norm = dot(&v[1], &v[1]).sqrt();
+            if norm > 0.0 {
+                v[1].iter_mut().for_each(|a| *a /= norm);
             }
         }
     }

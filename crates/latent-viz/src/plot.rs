@@ -132,14 +132,7 @@ pub fn line_plot(path: &Path, labels: Labels, series: &[Series]) -> Result<(), V
     let xs = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
     let ys = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     render(path, WIDE, |root| {
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(labels.title, (FONT, 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xs, ys)
-            .map_err(plot_error)?;
+        let mut chart = chart(root, labels.title, xs, ys)?;
         chart
             .configure_mesh()
             .x_desc(labels.x)
@@ -163,14 +156,7 @@ pub fn line_plot(path: &Path, labels: Labels, series: &[Series]) -> Result<(), V
             }
         }
         if !series.is_empty() {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(plot_error)?;
+            legend(&mut chart)?;
         }
         Ok(())
     })
@@ -187,14 +173,7 @@ pub fn bar_plot(
     let xs = -0.6..values.len().max(1) as f64 - 0.4;
     let ys = padded_range(values.iter().copied().chain([0.0]).chain(threshold));
     render(path, WIDE, |root| {
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(labels.title, (FONT, 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xs.clone(), ys)
-            .map_err(plot_error)?;
+        let mut chart = chart(root, labels.title, xs.clone(), ys)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -262,14 +241,7 @@ pub fn scatter_plot(
     let xs = padded_range(points.iter().map(|p| p.0));
     let ys = padded_range(points.iter().map(|p| p.1));
     render(path, SQUARE, |root| {
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(labels.title, (FONT, 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xs, ys)
-            .map_err(plot_error)?;
+        let mut chart = chart(root, labels.title, xs, ys)?;
         chart
             .configure_mesh()
             .x_desc(labels.x)
@@ -288,8 +260,37 @@ type Chart<'a, 'b> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-fn draw_classes<'a>(
-    chart: &mut Chart<'a, 'a>,
+/// The series' legend, boxed, in the upper right corner.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), VizError> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(plot_error)
+}
+
+/// A white canvas with the title and room for the axes' labels, over `xs` × `ys`.
+fn chart<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    xs: Range<f64>,
+    ys: Range<f64>,
+) -> Result<Chart<'a, 'b>, VizError> {
+    root.fill(&WHITE).map_err(plot_error)?;
+    ChartBuilder::on(root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xs, ys)
+        .map_err(plot_error)
+}
+
+fn draw_classes<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
     points: &[(f64, f64)],
     classes: &[usize],
     names: &[String],
@@ -316,14 +317,7 @@ fn draw_classes<'a>(
             .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour(class).filled()));
     }
     if !present.is_empty() {
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(plot_error)?;
+        legend(chart)?;
     }
     Ok(())
 }
@@ -383,14 +377,7 @@ pub fn density_plot(
         .map(|c| format!("component {c}"))
         .collect();
     render(path, SQUARE, |root| {
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(labels.title, (FONT, 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xs.clone(), ys.clone())
-            .map_err(plot_error)?;
+        let mut chart = chart(root, labels.title, xs.clone(), ys.clone())?;
         chart
             .configure_mesh()
             .disable_mesh()
