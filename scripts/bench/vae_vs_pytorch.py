@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: training throughput of the default VAE, `latent train vae` against PyTorch.
+"""Benchmark: training and evaluation throughput of the default VAE, `latent` against PyTorch.
 
 This is a benchmark, not a test: it asserts nothing. It measures training images per second
 of the project's default VAE (784-400-(20 mean, 20 log-variance)-400-784, ReLU, Bernoulli
@@ -18,6 +18,25 @@ Each run is a separate child process, ours and PyTorch alternating, --reps times
              torch.set_num_threads(T), torch.manual_seed(0), one epoch over the first N images,
              timing only the training loop (data loading excluded) and printing images/s as JSON.
 
+Second, unless --no-eval: importance-sampled evaluation throughput, -log p(x) estimated with
+k = --iw-samples (5000) samples per image on the first --eval-images (100) test digits, images/s,
+again one child per run, ours and PyTorch alternating, --reps times:
+
+    setup:   latent --backend B train vae --out TMP/evalrun --epochs 1 --limit 2000
+                 --test-limit 100 --seed 0        (once, first backend; runs are backend-free)
+    ours:    RAYON_NUM_THREADS=T latent --backend B eval --run TMP/evalrun --iw-samples K
+                 --limit N --json
+    PyTorch: this script re-invoked with the hidden --torch-eval-worker flag: the VAE of
+             scripts/reference/pytorch_vae.py freshly initialised (torch.manual_seed(0);
+             throughput does not depend on the weights), the first N test images binarised
+             with a seeded torch.Generator, and that script's importance_nll (chunks of 500
+             samples, logsumexp in float64) under torch.no_grad(), torch.set_num_threads(T).
+    Both:    images/s = N / wall-clock seconds of the whole child process, measured by this
+             script around its start and exit, so it includes process start-up and loading
+             (the run, or torch and MNIST; about a second) on both sides. `latent eval` also
+             computes the ELBO and active units in the same pass; the -log p(x) values differ
+             (trained vs fresh weights) and are reported only as a sanity check.
+
 Every child's peak resident memory comes from os.wait4 (ru_maxrss). The hardware limit is the
 matmul FLOPs per training sample (forward + backward, computed from the layer sizes) against
 the machine's single-precision matrix-multiply rate, measured as numpy float32 1024x1024
@@ -31,6 +50,8 @@ Run from anywhere (the repository root is the parent of scripts/), on an otherwi
     python3 scripts/bench/vae_vs_pytorch.py
     python3 scripts/bench/vae_vs_pytorch.py --reps 1 --limit 5000 --backends ndarray --threads 2
     python3 scripts/bench/vae_vs_pytorch.py --json > vae_bench.json
+    python3 scripts/bench/vae_vs_pytorch.py --iw-samples 1000 --eval-images 50   # lighter eval
+    python3 scripts/bench/vae_vs_pytorch.py --no-eval                            # training only
 
 Requires numpy and torch (stdlib otherwise).
 """
@@ -50,6 +71,9 @@ import time
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 MNIST_TRAIN_IMAGES = REPO_ROOT / "datasets/mnist/train-images-idx3-ubyte.gz"
+MNIST_TEST_IMAGES = REPO_ROOT / "datasets/mnist/t10k-images-idx3-ubyte.gz"
+REFERENCE = REPO_ROOT / "scripts/reference/pytorch_vae.py"
+EVAL_TRAIN_LIMIT, EVAL_TEST_LIMIT, IW_CHUNK, MNIST_TEST_SIZE = 2000, 100, 500, 10000
 X_DIM, H_DIM, Z_DIM, BATCH, LR, SEED, TEST_LIMIT = 784, 400, 20, 128, 1e-3, 0, 1000
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")
 INSTALL_TORCH = "python3 -m pip install -r scripts/reference/requirements.txt"
@@ -80,13 +104,22 @@ def parse_args():
                    help="threads for both sides [os.cpu_count()]")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object with all figures instead of the table")
+    p.add_argument("--no-eval", action="store_true",
+                   help="skip the importance-sampled evaluation measurement")
+    p.add_argument("--iw-samples", type=int, default=5000, metavar="K",
+                   help="importance samples per image in the evaluation measurement [5000]")
+    p.add_argument("--eval-images", type=int, default=100, metavar="N",
+                   help=f"test digits evaluated per run (at most {MNIST_TEST_SIZE}) [100]")
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--torch-eval-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     if args.reps < 1 or args.limit < 1 or args.threads < 1 or not args.backends:
         p.error("--reps, --limit and --threads must be at least 1, --backends non-empty")
+    if args.iw_samples < 1 or not 1 <= args.eval_images <= MNIST_TEST_SIZE:
+        p.error(f"--iw-samples must be at least 1, --eval-images in 1..{MNIST_TEST_SIZE}")
     args.latent = (args.latent or default_latent()).expanduser().resolve()
     return args
 
@@ -94,19 +127,25 @@ def parse_args():
 # ----------------------------------------------------------------------- PyTorch worker
 
 
+def read_images(path, n):
+    """The first n images of a gzip IDX3 file as a float32 torch tensor (n, 784) in [0, 1]."""
+    import numpy as np
+    import torch
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    pixels = np.frombuffer(raw, dtype=np.uint8, offset=16)[: n * X_DIM]
+    return torch.from_numpy(pixels.reshape(-1, X_DIM).astype(np.float32) / 255.0)
+
+
 def torch_worker(n, threads):
     """Child process: one epoch of the reference VAE over the first n images; prints JSON."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
     from torch import nn
 
     torch.set_num_threads(threads)
     torch.manual_seed(SEED)
-    with gzip.open(MNIST_TRAIN_IMAGES, "rb") as f:
-        raw = f.read()
-    pixels = np.frombuffer(raw, dtype=np.uint8, offset=16)[: n * X_DIM]
-    x_train = torch.from_numpy(pixels.reshape(-1, X_DIM).astype(np.float32) / 255.0)
+    x_train = read_images(MNIST_TRAIN_IMAGES, n)
     n = x_train.shape[0]
 
     enc, enc_mean, enc_log_var = nn.Linear(X_DIM, H_DIM), nn.Linear(H_DIM, Z_DIM), \
@@ -137,14 +176,46 @@ def torch_worker(n, threads):
                       "torch_version": torch.__version__}), flush=True)
 
 
+def load_reference():
+    """scripts/reference/pytorch_vae.py as a module (its VAE and importance_nll)."""
+    spec = importlib.util.spec_from_file_location("pytorch_vae", REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def torch_eval_worker(n, k, threads):
+    """Child process: importance-sampled -log p(x) of the first n test images; prints JSON."""
+    import torch
+    ref = load_reference()
+    assert ref.IW_CHUNK == IW_CHUNK, "reference chunk size changed"
+    torch.set_num_threads(threads)
+    torch.manual_seed(SEED)
+    model = ref.VAE().eval()  # fresh weights: the cost of the estimate does not depend on them
+    binarise = torch.Generator().manual_seed(ref.TEST_BINARISATION_SEED)
+    x = torch.bernoulli(read_images(MNIST_TEST_IMAGES, n), generator=binarise)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        nll = ref.importance_nll(model, x, k, torch.Generator().manual_seed(ref.IW_SEED))
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"images": x.shape[0], "iw_samples": k, "nll": nll,
+                      "estimate_seconds": seconds,
+                      "estimate_images_per_second": x.shape[0] / seconds,
+                      "threads": torch.get_num_threads(),
+                      "torch_version": torch.__version__}), flush=True)
+
+
 # ----------------------------------------------------------------------------- runners
 
 
 def run_child(cmd, env, name):
-    """Run cmd to completion; returns (stdout, peak RSS in MiB). Exits on failure."""
+    """Run cmd to completion; returns (stdout, peak RSS in MiB, wall-clock seconds from start
+    to exit). Exits on failure."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO_ROOT, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -153,7 +224,7 @@ def run_child(cmd, env, name):
         tail = "\n".join(stderr.strip().splitlines()[-20:])
         sys.exit(f"{name} failed with exit status {proc.returncode}\n"
                  f"  command: {' '.join(cmd)}\n  stderr (tail):\n{tail}")
-    return stdout, usage.ru_maxrss / 1024.0
+    return stdout, usage.ru_maxrss / 1024.0, seconds
 
 
 def run_ours(args, backend, env):
@@ -162,7 +233,7 @@ def run_ours(args, backend, env):
         cmd = [str(args.latent), "--backend", backend, "train", "vae", "--out", str(run_dir),
                "--epochs", "1", "--limit", str(args.limit), "--test-limit", str(TEST_LIMIT),
                "--seed", str(SEED)]
-        _, rss = run_child(cmd, env, f"latent ({backend})")
+        _, rss, _ = run_child(cmd, env, f"latent ({backend})")
         lines = (run_dir / "metrics.jsonl").read_text().strip().splitlines()
         if not lines:
             sys.exit(f"latent ({backend}): empty metrics.jsonl in {run_dir}")
@@ -173,9 +244,76 @@ def run_ours(args, backend, env):
 def run_torch(args, env):
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--torch-worker",
            "--limit", str(args.limit), "--threads", str(args.threads)]
-    stdout, rss = run_child(cmd, env, "PyTorch worker")
+    stdout, rss, _ = run_child(cmd, env, "PyTorch worker")
     report = json.loads(stdout.strip().splitlines()[-1])
     return float(report["images_per_second"]), rss, cmd, report["torch_version"]
+
+
+# ------------------------------------------------------------------ evaluation runners
+
+
+def last_json(stdout, name):
+    lines = stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        sys.exit(f"{name}: no JSON on the last line of its output:\n{stdout[-2000:]}")
+
+
+def prepare_eval_run(args, run_dir, env):
+    """Train the run that every evaluation loads (once; runs do not depend on the backend)."""
+    backend = args.backends[0]
+    cmd = [str(args.latent), "--backend", backend, "train", "vae", "--out", str(run_dir),
+           "--epochs", "1", "--limit", str(EVAL_TRAIN_LIMIT), "--test-limit",
+           str(EVAL_TEST_LIMIT), "--seed", str(SEED)]
+    run_child(cmd, env, f"latent ({backend}) preparing the evaluation run")
+    return cmd
+
+
+def run_ours_eval(args, backend, run_dir, env):
+    cmd = [str(args.latent), "--backend", backend, "eval", "--run", str(run_dir),
+           "--iw-samples", str(args.iw_samples), "--limit", str(args.eval_images), "--json"]
+    name = f"latent ({backend}) eval"
+    stdout, rss, seconds = run_child(cmd, env, name)
+    report = last_json(stdout, name)
+    if (report.get("images"), report.get("iw_samples")) != (args.eval_images, args.iw_samples):
+        sys.exit(f"{name}: evaluated {report.get('images')} images with k = "
+                 f"{report.get('iw_samples')}, expected {args.eval_images} and {args.iw_samples}")
+    return {"rate": args.eval_images / seconds, "rss": rss, "nll": float(report["nll"]),
+            "cmd": cmd}
+
+
+def run_torch_eval(args, env):
+    cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--torch-eval-worker",
+           "--eval-images", str(args.eval_images), "--iw-samples", str(args.iw_samples),
+           "--threads", str(args.threads)]
+    stdout, rss, seconds = run_child(cmd, env, "PyTorch eval worker")
+    report = last_json(stdout, "PyTorch eval worker")
+    return {"rate": report["images"] / seconds, "rss": rss, "nll": float(report["nll"]),
+            "cmd": cmd, "estimate_rate": float(report["estimate_images_per_second"]),
+            "torch_version": report["torch_version"]}
+
+
+def log_eval(rep, reps, side, r, log):
+    print(f"rep {rep}/{reps}  eval {side:15} {r['rate']:10,.2f} images/s  "
+          f"peak RSS {r['rss']:7.0f} MiB  -log p(x) {r['nll']:.2f}", file=log, flush=True)
+
+
+def measure_eval(args, env, log):
+    """--reps alternating rounds of importance-sampled evaluation; returns the "eval" figures."""
+    runs = {b: [] for b in args.backends + ["pytorch"]}
+    with tempfile.TemporaryDirectory(prefix="vae_vs_pytorch_eval_") as tmp:
+        run_dir = pathlib.Path(tmp) / "evalrun"
+        print(f"eval: preparing {run_dir} with latent {args.backends[0]} (one epoch over "
+              f"{EVAL_TRAIN_LIMIT} images)", file=log, flush=True)
+        setup = prepare_eval_run(args, run_dir, env)
+        for rep in range(1, args.reps + 1):
+            for backend in args.backends:
+                runs[backend].append(run_ours_eval(args, backend, run_dir, env))
+                log_eval(rep, args.reps, f"latent {backend}", runs[backend][-1], log)
+            runs["pytorch"].append(run_torch_eval(args, env))
+            log_eval(rep, args.reps, "PyTorch", runs["pytorch"][-1], log)
+    return eval_result(args, runs, setup)
 
 
 # ------------------------------------------------------------------------ hardware limit
@@ -244,12 +382,71 @@ def print_report(res):
         print(f"  {r['side']}: RAYON_NUM_THREADS={res['threads']} {' '.join(r['command'])}")
 
 
+def summarise_eval(name, runs, ref_median):
+    rates, rss = [r["rate"] for r in runs], [r["rss"] for r in runs]
+    nlls, median = [r["nll"] for r in runs], statistics.median(r["rate"] for r in runs)
+    return {"side": name, "median": median, "min": min(rates), "max": max(rates),
+            "runs": rates, "vs_pytorch": median / ref_median if ref_median else None,
+            "peak_rss_mib": max(rss), "peak_rss_mib_runs": rss,
+            "nll": statistics.median(nlls), "nll_runs": nlls, "command": runs[-1]["cmd"]}
+
+
+def eval_result(args, runs, setup):
+    ref = statistics.median(r["rate"] for r in runs["pytorch"])
+    sides = [summarise_eval(f"latent ({b})", runs[b], ref) for b in args.backends]
+    torch_side = summarise_eval("PyTorch", runs["pytorch"], ref)
+    torch_side["estimate_only_runs"] = [r["estimate_rate"] for r in runs["pytorch"]]
+    torch_side["torch_version"] = runs["pytorch"][-1]["torch_version"]
+    return {
+        "iw_samples": args.iw_samples, "images": args.eval_images, "chunk": IW_CHUNK,
+        "reps": args.reps, "threads": args.threads,
+        "timing": "images/s = images / wall-clock seconds of the whole child process (start to "
+                  "exit, measured by the parent): includes start-up and loading, about 1 s",
+        "setup_command": setup,
+        "weights": f"latent: a run trained 1 epoch on {EVAL_TRAIN_LIMIT} images; PyTorch: "
+                   "fresh initialisation (torch.manual_seed(0)); throughput does not depend "
+                   "on the weights, so the nll values are not comparable",
+        "sides": sides + [torch_side],
+    }
+
+
+def print_eval_report(ev):
+    print(f"\n## IS evaluation (k = {ev['iw_samples']}, {ev['images']} images)")
+    print(f"workload: importance-sampled -log p(x) of the first {ev['images']} test digits, "
+          f"k = {ev['iw_samples']} samples per image in chunks of {ev['chunk']}, threads "
+          f"{ev['threads']}, {ev['reps']} repetitions alternating")
+    print("timing:   images/s = images / wall-clock seconds of each whole child process, "
+          "measured by this script from start to exit: it includes process start-up and "
+          "loading (the run; torch and MNIST), about a second, on both sides")
+    print(f"weights:  {ev['weights']}\n")
+    header = ["side", "images/s (median)", "min..max", "x PyTorch", "peak RSS MiB (max)",
+              "-log p(x) nats"]
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
+    for r in ev["sides"]:
+        ratio = "-" if r["vs_pytorch"] is None else f"{r['vs_pytorch']:.2f}"
+        print(f"| {r['side']} | {r['median']:,.1f} | {r['min']:,.1f}..{r['max']:,.1f} | "
+              f"{ratio} | {r['peak_rss_mib']:.0f} | {r['nll']:.2f} |")
+    torch_side = ev["sides"][-1]
+    print(f"\nPyTorch's estimate alone (timed inside the worker, start-up excluded): median "
+          f"{statistics.median(torch_side['estimate_only_runs']):,.1f} images/s.")
+    print("latent eval also computes the ELBO and active units in the same pass (100 images "
+          "at a time); PyTorch runs importance_nll of scripts/reference/pytorch_vae.py (10 "
+          "images at a time).")
+    print(f"commands (one temporary run directory for all evaluations):\n  setup: "
+          f"{' '.join(ev['setup_command'])}")
+    for r in ev["sides"]:
+        print(f"  {r['side']}: RAYON_NUM_THREADS={ev['threads']} {' '.join(r['command'])}")
+
+
 def main():
     args = parse_args()
     thread_env = {name: str(args.threads) for name in THREAD_VARS}
     os.environ.update(thread_env)  # before numpy is imported, for the SGEMM measurement
     if args.torch_worker:
         return torch_worker(args.limit, args.threads)
+    if args.torch_eval_worker:
+        return torch_eval_worker(args.eval_images, args.iw_samples, args.threads)
 
     if not (args.latent.is_file() and os.access(args.latent, os.X_OK)):
         sys.exit(f"latent binary not found (or not executable): {args.latent}\n"
@@ -257,8 +454,9 @@ def main():
     for module in ("torch", "numpy"):
         if importlib.util.find_spec(module) is None:
             sys.exit(f"{module} is not installed: {INSTALL_TORCH}")
-    if not MNIST_TRAIN_IMAGES.is_file():
-        sys.exit(f"MNIST not found: {MNIST_TRAIN_IMAGES}")
+    for path in [MNIST_TRAIN_IMAGES] + ([] if args.no_eval else [MNIST_TEST_IMAGES]):
+        if not path.is_file():
+            sys.exit(f"MNIST not found: {path}")
 
     log = sys.stderr if args.json else sys.stdout
     env = dict(os.environ, **thread_env)
@@ -296,10 +494,14 @@ def main():
         "sgemm_gflops": gflops, "sgemm_source": "numpy float32 1024x1024 matmul, best of 5",
         "limit_images_per_second": limit_rate, "sides": sides,
     }
+    if not args.no_eval:
+        result["eval"] = measure_eval(args, env, log)
     if args.json:
         print(json.dumps(result))
     else:
         print_report(result)
+        if "eval" in result:
+            print_eval_report(result["eval"])
     return 0
 
 
