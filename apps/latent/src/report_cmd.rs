@@ -318,7 +318,14 @@ pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
             args.iw_samples
         );
         let test = config.load_split(Split::Test, None)?.truncated(args.limit);
-        let eval = evaluate(vae_model, &test, args.iw_samples, 500, 100, device)?;
+        let eval = evaluate(
+            vae_model,
+            &test,
+            args.iw_samples,
+            latent_train::DEFAULT_IW_CHUNK,
+            100,
+            device,
+        )?;
         summary.push((
             format!("test ELBO ({} digits)", eval.images),
             format!("{:.2} nats", eval.elbo),

@@ -122,8 +122,9 @@ pub struct EvalArgs {
     /// Importance samples per test image for −log p(x).
     #[arg(long, default_value_t = 5000)]
     iw_samples: usize,
-    /// Importance samples drawn at once (bounds memory).
-    #[arg(long, default_value_t = 500)]
+    /// Importance samples drawn at once per image (bounds memory: 100 images × chunk decoder
+    /// rows at a time).
+    #[arg(long, default_value_t = latent_train::DEFAULT_IW_CHUNK)]
     chunk: usize,
     /// Evaluate on the first N test digits only.
     #[arg(long)]

@@ -694,6 +694,11 @@ pub struct EvalReport {
     pub images: usize,
 }
 
+/// Importance samples drawn at once per image when estimating log p(x): with 100 images per
+/// batch, 100 samples make 10,000 decoder rows — measured faster than 500 (k = 5000: 7.0 s
+/// against 7.9 s for 100 digits) with a quarter of the memory (164 against 645 MiB).
+pub const DEFAULT_IW_CHUNK: usize = 100;
+
 /// Evaluates a VAE on the fixed-binarised test set: ELBO, importance-sampled NLL with `k`
 /// samples (drawn `chunk` at a time), KL per dimension and active units.
 pub fn evaluate(

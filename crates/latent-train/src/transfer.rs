@@ -20,7 +20,7 @@ use latent_models::Vae;
 use serde::{Deserialize, Serialize};
 
 use crate::probe::LinearProbe;
-use crate::run::{evaluate, load_vae, train, TrainConfig, TrainError};
+use crate::run::{evaluate, load_vae, train, TrainConfig, TrainError, DEFAULT_IW_CHUNK};
 
 type Result<T> = std::result::Result<T, TrainError>;
 
@@ -130,7 +130,7 @@ fn train_or_resume(
 }
 
 fn figures(vae: &Vae, test: &Mnist, k: usize, device: &Device) -> Result<Figures> {
-    let report = evaluate(vae, test, k, k.min(500), 100, device)?;
+    let report = evaluate(vae, test, k, k.min(DEFAULT_IW_CHUNK), 100, device)?;
     Ok(Figures {
         elbo: report.elbo,
         nll: report.nll,
