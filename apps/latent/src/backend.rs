@@ -8,9 +8,10 @@ use burn::tensor::Device;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// burn-ndarray on the CPU (cargo feature `ndarray`, the default).
+    /// burn-ndarray on the CPU (cargo feature `ndarray`, on by default).
     Ndarray,
-    /// burn-flex, burn's newer pure-Rust CPU backend (cargo feature `flex`, on by default).
+    /// burn-flex, burn's newer pure-Rust CPU backend (cargo feature `flex`, on by default; the
+    /// backend used without --backend).
     Flex,
     /// burn-wgpu on a GPU through Vulkan / Metal / DX12 (cargo feature `wgpu`).
     Wgpu,
