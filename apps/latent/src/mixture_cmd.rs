@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
-use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Points, Split};
+use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Points};
 use latent_models::{
     Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, Mixture,
 };
@@ -21,7 +21,8 @@ use serde_json::json;
 /// Where points come from: a .csv / .npy file, or MNIST pixels.
 #[derive(Debug, Args, Clone)]
 pub struct DataArgs {
-    /// FILE.csv, FILE.npy, or `mnist` / `mnist:train` / `mnist:test` (784 pixels per image).
+    /// FILE.csv, FILE.npy, or `mnist` / `mnist:train` / `mnist:test` (784 pixels per image),
+    /// optionally shifted: e.g. mnist:test:rotate=45, mnist:classes=5-9 (see `latent train --help`).
     #[arg(long)]
     data: String,
     /// Keep only the first N points.
@@ -244,18 +245,14 @@ pub struct BmmFitArgs {
 /// Loads the points named by `args` onto `device`. `binarize` applies MNIST's fixed
 /// binarisation with that seed (files are taken as they are).
 fn load(args: &DataArgs, binarize: Option<u64>, device: &Device) -> Result<Tensor<2>> {
-    let mnist_split = match args.data.as_str() {
-        "mnist" | "mnist:train" => Some(Split::Train),
-        "mnist:test" => Some(Split::Test),
-        other if other.starts_with("mnist") => {
-            bail!("--data {other}: use mnist, mnist:train or mnist:test")
-        }
-        _ => None,
-    };
-    if let Some(split) = mnist_split {
+    if let Some((split, domain)) = latent_data::domain::parse_source(&args.data)? {
         let dir = args.mnist_dir.clone().unwrap_or_else(default_mnist_dir);
-        let data = Mnist::load(&dir, split, args.limit)
-            .with_context(|| format!("loading MNIST from {}", dir.display()))?;
+        let data = if domain == latent_data::Domain::default() {
+            Mnist::load(&dir, split, args.limit)
+        } else {
+            domain.load(&dir, split, args.limit)
+        }
+        .with_context(|| format!("loading MNIST from {}", dir.display()))?;
         let batcher = match binarize {
             Some(seed) => MnistBatcher::fixed(seed),
             None => MnistBatcher::grey(),

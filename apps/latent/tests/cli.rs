@@ -689,3 +689,62 @@ fn shifted_data_and_a_transfer_study_from_the_command_line() {
         "only",
     );
 }
+
+#[test]
+fn mixtures_take_shifted_mnist_and_files_named_like_mnist() {
+    let dir = scratch("mixture-shift");
+    let model = dir.join("g.json");
+    let model = model.to_str().unwrap();
+    let fit = json_of(&latent(&[
+        "gmm",
+        "fit",
+        "--data",
+        "mnist:test:classes=1:invert",
+        "--limit",
+        "150",
+        "-k",
+        "2",
+        "--covariance",
+        "diag",
+        "--out",
+        model,
+        "--json",
+    ]));
+    assert_eq!(fit["n_components"], 2);
+    // Scored on the unshifted ones, the inverted-ones model is far worse than on its own data.
+    let score = |data: &str| {
+        json_of(&latent(&[
+            "gmm", "score", "--model", model, "--data", data, "--limit", "150", "--json",
+        ]))["avg_log_likelihood"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(score("mnist:test:classes=1:invert") > score("mnist:test:classes=1") + 100.0);
+    fails_with(
+        &[
+            "gmm",
+            "score",
+            "--model",
+            model,
+            "--data",
+            "mnist:test:spin",
+        ],
+        "unknown shift `spin`",
+    );
+    // A file whose name starts with "mnist" is a file.
+    let csv = dir.join("mnist_points.csv");
+    std::fs::write(&csv, "1,2\n3,4\n5,7\n").unwrap();
+    let out = latent(&["data", "points", csv.to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    fails_with(
+        &[
+            "gmm",
+            "score",
+            "--model",
+            model,
+            "--data",
+            csv.to_str().unwrap(),
+        ],
+        "dimensional",
+    );
+}

@@ -194,6 +194,37 @@ impl Domain {
     }
 }
 
+/// Reads a data source that may name MNIST: `mnist`, `mnist:train` or `mnist:test`, optionally
+/// followed by shifts (`mnist:test:rotate=45`, `mnist:classes=5-9`). Returns the split
+/// (training when not named) and the domain, or `None` when `spec` names no MNIST data (a file
+/// path, even one whose name starts with "mnist").
+pub fn parse_source(spec: &str) -> Result<Option<(Split, Domain)>> {
+    let Some(rest) = spec.strip_prefix("mnist") else {
+        return Ok(None);
+    };
+    if !(rest.is_empty() || rest.starts_with(':')) {
+        return Ok(None);
+    }
+    let mut parts: Vec<&str> = rest.split(':').skip(1).collect();
+    let split = match parts.first() {
+        Some(&"train") => Split::Train,
+        Some(&"test") => Split::Test,
+        _ => {
+            parts.insert(0, "train");
+            Split::Train
+        }
+    };
+    let shifts = std::iter::once("mnist")
+        .chain(parts.into_iter().skip(1))
+        .collect::<Vec<_>>()
+        .join(":");
+    match Domain::parse(&shifts) {
+        Ok(domain) => Ok(Some((split, domain))),
+        Err(DataError::BadSpec { problem, .. }) => Err(bad(spec, problem)),
+        Err(other) => Err(other),
+    }
+}
+
 impl fmt::Display for Domain {
     /// The canonical spec (classes first), parsing back to the same domain.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -395,6 +426,24 @@ mod tests {
         let sd = (d.iter().map(|x| x * x).sum::<f64>() / d.len() as f64).sqrt();
         // 784 draws: the sample SD is within ~4 standard errors (25.5 · 4 / √1568 ≈ 2.6).
         assert!((sd - 25.5).abs() < 2.6, "{sd}");
+    }
+
+    #[test]
+    fn data_sources_name_a_split_and_shifts_or_a_file() {
+        let d = |spec| parse_source(spec).unwrap();
+        assert_eq!(d("mnist"), Some((Split::Train, Domain::default())));
+        assert_eq!(d("mnist:test"), Some((Split::Test, Domain::default())));
+        let (split, domain) = d("mnist:test:rotate=45:classes=1").unwrap();
+        assert_eq!(split, Split::Test);
+        assert_eq!(domain.to_string(), "mnist:classes=1:rotate=45");
+        assert_eq!(d("mnist:invert").unwrap().0, Split::Train);
+        assert_eq!(d("mnist_small.csv"), None);
+        assert_eq!(d("data/points.npy"), None);
+        let err = parse_source("mnist:test:spin").unwrap_err().to_string();
+        assert!(
+            err.contains("`mnist:test:spin`") && err.contains("unknown shift"),
+            "{err}"
+        );
     }
 
     #[test]
