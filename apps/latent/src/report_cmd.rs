@@ -67,18 +67,6 @@ fn first_of_each_class(labels: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// Per-dimension variance over the rows of `z` ([n, d], row-major).
-fn column_variances(z: &[f32], d: usize) -> Vec<f64> {
-    let n = (z.len() / d.max(1)) as f64;
-    (0..d)
-        .map(|j| {
-            let column = z.iter().skip(j).step_by(d).map(|v| *v as f64);
-            let mean = column.clone().sum::<f64>() / n;
-            column.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n
-        })
-        .collect()
-}
-
 pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
     if args.limit == 0 {
         bail!("--limit must be at least 1");
@@ -338,7 +326,10 @@ pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
             format!("{:.2} nats", eval.nll),
         ));
         summary.push((
-            "active units (Var_x E_q[z_u] > 0.01)".into(),
+            format!(
+                "active units (Var_x E_q[z_u] > {})",
+                latent_train::ACTIVE_UNIT_THRESHOLD
+            ),
             format!("{} of {}", eval.active_units, eval.kl_per_dim.len()),
         ));
         bar_plot(
@@ -355,12 +346,15 @@ pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
         bar_plot(
             &picture("activity.png"),
             Labels {
-                title: "Activity Var_x E_q[z_u] per latent dimension (active above 0.01)",
+                title: &format!(
+                    "Activity Var_x E_q[z_u] per latent dimension (active above {})",
+                    latent_train::ACTIVE_UNIT_THRESHOLD
+                ),
                 x: "latent dimension u",
                 y: "variance",
             },
-            &column_variances(&z, d),
-            Some(0.01),
+            &eval.activity,
+            Some(latent_train::ACTIVE_UNIT_THRESHOLD),
         )?;
         sections.push(("Active and collapsed units".into(), picture("activity.png")));
     }
@@ -457,9 +451,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn class_representatives_and_column_variances() {
+    fn class_representatives() {
         assert_eq!(first_of_each_class(&[3, 1, 3, 0, 1]), vec![3, 1, 0]);
-        let v = column_variances(&[1.0, 5.0, 3.0, 5.0], 2);
-        assert_eq!(v, vec![1.0, 0.0]);
     }
 }

@@ -15,5 +15,5 @@ pub use probe::{linear_probe, LinearProbe, ProbeReport};
 
 pub use run::{
     evaluate, load_run, load_vae, train, EpochMetrics, EvalReport, ModelKind, TrainConfig,
-    TrainError, TrainProgress, TrainedModel, DEFAULT_IW_CHUNK,
+    TrainError, TrainProgress, TrainedModel, ACTIVE_UNIT_THRESHOLD, DEFAULT_IW_CHUNK,
 };

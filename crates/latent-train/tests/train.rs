@@ -169,6 +169,15 @@ fn evaluation_orders_the_bounds_and_counts_active_units() {
         "{report:?}"
     );
     assert!(report.active_units <= 4);
+    // The count is the units whose activity passes the threshold, and activity is a variance.
+    assert_eq!(report.activity.len(), 4);
+    assert!(report.activity.iter().all(|a| *a >= 0.0));
+    let counted = report
+        .activity
+        .iter()
+        .filter(|a| **a > latent_train::ACTIVE_UNIT_THRESHOLD)
+        .count();
+    assert_eq!(counted, report.active_units);
     assert_eq!(report.kl_per_dim.len(), 4);
     assert!((report.kl_per_dim.iter().sum::<f64>() - report.kl).abs() < 1e-3);
     std::fs::remove_dir_all(&run).unwrap();
