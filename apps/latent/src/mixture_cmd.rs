@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
-use latent_data::{default_mnist_dir, Mnist, MnistBatcher, Points};
+use latent_data::{default_mnist_dir, MnistBatcher, Points};
 use latent_models::{
     Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, Mixture,
 };
@@ -247,12 +247,9 @@ pub struct BmmFitArgs {
 fn load(args: &DataArgs, binarize: Option<u64>, device: &Device) -> Result<Tensor<2>> {
     if let Some((split, domain)) = latent_data::domain::parse_source(&args.data)? {
         let dir = args.mnist_dir.clone().unwrap_or_else(default_mnist_dir);
-        let data = if domain == latent_data::Domain::default() {
-            Mnist::load(&dir, split, args.limit)
-        } else {
-            domain.load(&dir, split, args.limit)
-        }
-        .with_context(|| format!("loading MNIST from {}", dir.display()))?;
+        let data = domain
+            .load(&dir, split, args.limit)
+            .with_context(|| format!("loading MNIST from {}", dir.display()))?;
         let batcher = match binarize {
             Some(seed) => MnistBatcher::fixed(seed),
             None => MnistBatcher::grey(),

@@ -148,8 +148,11 @@ impl Domain {
     }
 
     /// Loads `split` from `dir`, keeps the chosen classes, applies the shifts, and keeps the
-    /// first `limit` of what remains.
+    /// first `limit` of what remains. Plain MNIST (no class filter, no shift) is read as it is.
     pub fn load(&self, dir: &Path, split: Split, limit: Option<usize>) -> Result<Mnist> {
+        if *self == Domain::default() {
+            return Mnist::load(dir, split, limit);
+        }
         let data = Mnist::load(dir, split, None)?;
         let shifted = self.apply(&data);
         match limit {

@@ -122,11 +122,7 @@ impl TrainConfig {
 
     /// A split of this run's data (its domain shift applied), the first `limit` examples.
     pub fn load_split(&self, split: Split, limit: Option<usize>) -> Result<Mnist> {
-        let domain = Domain::parse(&self.data)?;
-        if domain == Domain::default() {
-            return Ok(Mnist::load(&self.mnist_dir, split, limit)?);
-        }
-        Ok(domain.load(&self.mnist_dir, split, limit)?)
+        Ok(Domain::parse(&self.data)?.load(&self.mnist_dir, split, limit)?)
     }
 
     pub fn check(&self) -> Result<()> {
