@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use clap::Args;
 use latent_data::default_mnist_dir;
 use latent_models::VaeConfig;
-use latent_train::transfer::{run_transfer, TransferConfig, TransferReport};
+use latent_train::transfer::{run_transfer, TargetRuns, TransferConfig, TransferReport};
 use latent_train::{ModelKind, TrainConfig};
 
 #[derive(Debug, Args)]
@@ -127,6 +127,16 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The runs of each target size N (all its seeds), in the study's order.
+fn runs_by_size(report: &TransferReport) -> Vec<(usize, Vec<&TargetRuns>)> {
+    let mut sizes: Vec<usize> = report.runs.iter().map(|r| r.n).collect();
+    sizes.dedup();
+    sizes
+        .into_iter()
+        .map(|n| (n, report.runs.iter().filter(|r| r.n == n).collect()))
+        .collect()
+}
+
 fn table(report: &TransferReport) -> String {
     let mut out = format!(
         "{} → {}: target test −log p(x) (k = {}) and −ELBO, nats, on {} images; {} epochs per target run\n",
@@ -137,11 +147,8 @@ fn table(report: &TransferReport) -> String {
         report.source_only.nll, -report.source_only.elbo
     );
     out += "     N  seeds   scratch −log p(x)   fine-tuned          decoder-only        (−ELBO: scratch / fine-tuned / decoder-only)\n";
-    let mut sizes: Vec<usize> = report.runs.iter().map(|r| r.n).collect();
-    sizes.dedup();
-    for n in sizes {
-        let rows: Vec<_> = report.runs.iter().filter(|r| r.n == n).collect();
-        let stat = |f: &dyn Fn(&latent_train::transfer::TargetRuns) -> f64| {
+    for (n, rows) in runs_by_size(report) {
+        let stat = |f: &dyn Fn(&TargetRuns) -> f64| {
             mean_sd(&rows.iter().map(|r| f(r)).collect::<Vec<_>>())
         };
         let cell = |(m, s): (f64, f64)| {
@@ -204,13 +211,13 @@ pub fn write_report(dir: &std::path::Path, device: &Device) -> Result<std::path:
     std::fs::create_dir_all(&images)
         .with_context(|| format!("cannot create {}", images.display()))?;
 
-    let mut sizes: Vec<usize> = study.runs.iter().map(|r| r.n).collect();
-    sizes.dedup();
-    let curve = |f: &dyn Fn(&latent_train::transfer::TargetRuns) -> f64| -> Vec<(f64, f64)> {
-        sizes
+    let by_size = runs_by_size(&study);
+    let sizes: Vec<usize> = by_size.iter().map(|(n, _)| *n).collect();
+    let curve = |f: &dyn Fn(&TargetRuns) -> f64| -> Vec<(f64, f64)> {
+        by_size
             .iter()
-            .map(|n| {
-                let values: Vec<f64> = study.runs.iter().filter(|r| r.n == *n).map(f).collect();
+            .map(|(n, rows)| {
+                let values: Vec<f64> = rows.iter().map(|r| f(r)).collect();
                 ((*n as f64).log10(), mean_sd(&values).0)
             })
             .collect()

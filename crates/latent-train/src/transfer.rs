@@ -181,12 +181,12 @@ pub fn run_transfer(
         cause,
     })?;
 
-    // Check the target sizes before spending time on a source model.
-    let target_train_all = TrainConfig {
+    // The target data, for every load below; the sizes are checked before any training.
+    let target_data = TrainConfig {
         data: target_spec.clone(),
         ..config.base.clone()
-    }
-    .load_split(Split::Train, None)?;
+    };
+    let target_train_all = target_data.load_split(Split::Train, None)?;
     if let Some(n) = config
         .target_sizes
         .iter()
@@ -222,11 +222,7 @@ pub fn run_transfer(
     };
     let (source_config, source_vae) = load_vae(&source_dir, device)?;
 
-    let target_config = TrainConfig {
-        data: target_spec.clone(),
-        ..source_config.clone()
-    };
-    let target_test = target_config
+    let target_test = target_data
         .load_split(Split::Test, None)?
         .truncated(config.eval_limit);
     log(&format!(
