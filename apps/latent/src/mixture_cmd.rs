@@ -18,6 +18,8 @@ use latent_viz::plot::{Ellipse, Labels};
 use latent_viz::Grid;
 use serde_json::json;
 
+use crate::train_cmd::values;
+
 /// Where points come from: a .csv / .npy file, or MNIST pixels.
 #[derive(Debug, Args, Clone)]
 pub struct DataArgs {
@@ -317,7 +319,7 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
             let gmm = Gmm::load(&model)?;
             let x = load(&data, None, device)?;
             let text = if proba {
-                let values: Vec<f32> = tensor_values(gmm.predict_proba(&x)?)?;
+                let values: Vec<f32> = values(gmm.predict_proba(&x)?)?;
                 values
                     .chunks(gmm.n_components())
                     .map(|row| {
@@ -329,10 +331,7 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
                     })
                     .collect::<String>()
             } else {
-                let labels: Vec<i64> = gmm
-                    .predict(&x)?
-                    .try_into_vec_as::<i64>()
-                    .map_err(|e| anyhow::anyhow!("reading labels back: {e:?}"))?;
+                let labels = predicted_components(&gmm, &x)?;
                 labels.iter().map(|l| format!("{l}\n")).collect()
             };
             write_or_print(out.as_deref(), &text)
@@ -345,6 +344,17 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
         GmmCommand::Select(args) => gmm_select(args, device),
         GmmCommand::Plot { model, data, out } => gmm_plot(&model, &data, &out, device),
     }
+}
+
+/// Each point's most probable component.
+fn predicted_components(gmm: &Gmm, x: &Tensor<2>) -> Result<Vec<usize>> {
+    Ok(gmm
+        .predict(x)?
+        .try_into_vec_as::<i64>()
+        .map_err(|e| anyhow::anyhow!("reading labels back: {e:?}"))?
+        .into_iter()
+        .map(|l| l as usize)
+        .collect())
 }
 
 /// The plane a GMM plot is drawn on: the coordinate plane for 2-D data, otherwise the data's
@@ -403,14 +413,8 @@ fn gmm_plot(model: &Path, data: &DataArgs, out: &Path, device: &Device) -> Resul
             gmm.dim()
         );
     }
-    let labels: Vec<usize> = gmm
-        .predict(&x)?
-        .try_into_vec_as::<i64>()
-        .map_err(|e| anyhow::anyhow!("reading labels back: {e:?}"))?
-        .into_iter()
-        .map(|l| l as usize)
-        .collect();
-    let values: Vec<f64> = tensor_values(x)?.into_iter().map(f64::from).collect();
+    let labels = predicted_components(&gmm, &x)?;
+    let values: Vec<f64> = values(x)?.into_iter().map(f64::from).collect();
     let plane = plot_plane(&values, d)?;
     let points: Vec<(f64, f64)> = values.chunks(d).map(|row| plane.project(row)).collect();
     let components = projected_components(&gmm, &plane);
@@ -628,11 +632,6 @@ pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
     }
 }
 
-fn tensor_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.try_into_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading results back from the device: {e:?}"))
-}
-
 /// Mean log-likelihood, BIC, AIC and size of `x` under a model.
 fn score_figures(model: &impl Mixture, x: &Tensor<2>) -> Result<serde_json::Value> {
     let fit = model.fit_figures(x)?;
@@ -703,7 +702,7 @@ mod tests {
     #[allow(deprecated)]
     fn the_plotted_density_of_two_dimensional_data_is_the_models_own() {
         let device = Device::ndarray();
-        let values: Vec<f64> = (0..400)
+        let coords: Vec<f64> = (0..400)
             .flat_map(|i| {
                 let t = i as f64;
                 let shift = if i % 2 == 0 { 4.0 } else { -1.0 };
@@ -713,14 +712,14 @@ mod tests {
                 ]
             })
             .collect();
-        let x = Points::new(400, 2, values.clone())
+        let x = Points::new(400, 2, coords.clone())
             .unwrap()
             .to_tensor(&device);
         let gmm = GmmConfig::new(2).fit(&x).unwrap();
-        let plane = plot_plane(&values, 2).unwrap();
+        let plane = plot_plane(&coords, 2).unwrap();
         let components = projected_components(&gmm, &plane);
-        let expected = tensor_values(gmm.score_samples(&x).unwrap()).unwrap();
-        for (row, want) in values.chunks(2).zip(&expected).take(50) {
+        let expected = values(gmm.score_samples(&x).unwrap()).unwrap();
+        for (row, want) in coords.chunks(2).zip(&expected).take(50) {
             let got = plane_log_density(&gmm.weights, &components, plane.project(row));
             assert!((got - *want as f64).abs() < 1e-4, "{got} vs {want}");
         }

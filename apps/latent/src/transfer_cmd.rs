@@ -8,6 +8,8 @@ use burn::tensor::Device;
 use clap::Args;
 use latent_data::default_mnist_dir;
 use latent_models::VaeConfig;
+
+use crate::train_cmd::values;
 use latent_train::transfer::{run_transfer, TargetRuns, TransferConfig, TransferReport};
 use latent_train::{ModelKind, TrainConfig};
 
@@ -253,16 +255,8 @@ pub fn write_report(dir: &std::path::Path, device: &Device) -> Result<std::path:
         .load_split(latent_data::Split::Test, None)?
         .truncated(10);
     let x = latent_data::MnistBatcher::grey().images(&test, 0..test.len(), device);
-    let decode = |vae: &latent_models::Vae| -> Result<Vec<f32>> {
-        let means = vae.decode_mean(vae.posterior(x.clone()).mean);
-        means
-            .try_into_vec_as::<f32>()
-            .map_err(|e| anyhow::anyhow!("reading values back from the device: {e:?}"))
-    };
-    let mut pixels = x
-        .clone()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading values back from the device: {e:?}"))?;
+    let decode = |vae: &latent_models::Vae| values(vae.decode_mean(vae.posterior(x.clone()).mean));
+    let mut pixels = values(x.clone())?;
     pixels.extend(decode(&source)?);
     pixels.extend(decode(&tuned)?);
     let grid = images.join("transfer-reconstructions.png");

@@ -133,14 +133,7 @@ pub fn line_plot(path: &Path, labels: Labels, series: &[Series]) -> Result<(), V
     let ys = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     render(path, WIDE, |root| {
         let mut chart = chart(root, labels.title, xs, ys)?;
-        chart
-            .configure_mesh()
-            .x_desc(labels.x)
-            .y_desc(labels.y)
-            .label_style((FONT, 13))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(plot_error)?;
+        light_grid(&mut chart, labels)?;
         for (i, s) in series.iter().enumerate() {
             let style = colour(i).stroke_width(2);
             let points: Vec<(f64, f64)> = s.points.iter().copied().filter(finite).collect();
@@ -242,14 +235,7 @@ pub fn scatter_plot(
     let ys = padded_range(points.iter().map(|p| p.1));
     render(path, SQUARE, |root| {
         let mut chart = chart(root, labels.title, xs, ys)?;
-        chart
-            .configure_mesh()
-            .x_desc(labels.x)
-            .y_desc(labels.y)
-            .label_style((FONT, 13))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(plot_error)?;
+        light_grid(&mut chart, labels)?;
         draw_classes(&mut chart, points, classes, names, 2)
     })
 }
@@ -259,6 +245,18 @@ type Chart<'a, 'b> = ChartContext<
     BitMapBackend<'b>,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
+
+/// Axes with their descriptions over a light grid.
+fn light_grid(chart: &mut Chart, labels: Labels) -> Result<(), VizError> {
+    chart
+        .configure_mesh()
+        .x_desc(labels.x)
+        .y_desc(labels.y)
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(plot_error)
+}
 
 /// The series' legend, boxed, in the upper right corner.
 fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), VizError> {
