@@ -66,7 +66,7 @@ import tempfile
 import time
 import warnings
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+from common import REPO_ROOT, latent_binary  # noqa: E402 (this folder)
 MNIST_TRAIN_IMAGES = REPO_ROOT / "datasets/mnist/train-images-idx3-ubyte.gz"
 
 MAX_ITER = 20
@@ -79,14 +79,6 @@ CASES = [
     ("blobs2d-full-k5", "full", 5, 100000, 10000),
     ("blobs10d-full-k5", "full", 5, 100000, 10000),
 ]
-
-
-def default_latent():
-    target = os.environ.get("CARGO_TARGET_DIR")
-    base = pathlib.Path(target) if target else REPO_ROOT / "target"
-    if not base.is_absolute():
-        base = REPO_ROOT / base
-    return base / "debug" / "latent"
 
 
 def parse_args():
@@ -127,7 +119,7 @@ def parse_args():
     if args.sklearn_tol is None:
         args.sklearn_tol = args.tol
     if args.latent is None:
-        args.latent = default_latent()
+        args.latent = latent_binary("debug")
     return args
 
 

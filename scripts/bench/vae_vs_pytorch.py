@@ -69,7 +69,7 @@ import sys
 import tempfile
 import time
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+from common import REPO_ROOT, latent_binary, markdown_table  # noqa: E402 (this folder)
 MNIST_TRAIN_IMAGES = REPO_ROOT / "datasets/mnist/train-images-idx3-ubyte.gz"
 MNIST_TEST_IMAGES = REPO_ROOT / "datasets/mnist/t10k-images-idx3-ubyte.gz"
 REFERENCE = REPO_ROOT / "scripts/reference/pytorch_vae.py"
@@ -79,12 +79,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RA
 INSTALL_TORCH = "python3 -m pip install -r scripts/reference/requirements.txt"
 
 
-def default_latent():
-    target = os.environ.get("CARGO_TARGET_DIR")
-    base = pathlib.Path(target) if target else REPO_ROOT / "target"
-    if not base.is_absolute():
-        base = REPO_ROOT / base
-    return base / "release" / "latent"
+def ratio_text(side):
+    """A side's speed relative to PyTorch, or "-" where there is no PyTorch figure."""
+    return "-" if side["vs_pytorch"] is None else f"{side['vs_pytorch']:.2f}"
 
 
 def parse_args():
@@ -120,7 +117,7 @@ def parse_args():
         p.error("--reps, --limit and --threads must be at least 1, --backends non-empty")
     if args.iw_samples < 1 or not 1 <= args.eval_images <= MNIST_TEST_SIZE:
         p.error(f"--iw-samples must be at least 1, --eval-images in 1..{MNIST_TEST_SIZE}")
-    args.latent = (args.latent or default_latent()).expanduser().resolve()
+    args.latent = (args.latent or latent_binary("release")).expanduser().resolve()
     return args
 
 
@@ -370,12 +367,10 @@ def print_report(res):
           f"(SGEMM rate / FLOPs per sample)\n")
     header = ["side", "images/s (median)", "min..max", "x PyTorch", "% of limit",
               "peak RSS MiB (max)"]
-    print("| " + " | ".join(header) + " |")
-    print("|---|" + "---:|" * (len(header) - 1))
-    for r in res["sides"]:
-        ratio = "-" if r["vs_pytorch"] is None else f"{r['vs_pytorch']:.2f}"
-        print(f"| {r['side']} | {r['median']:,.0f} | {r['min']:,.0f}..{r['max']:,.0f} | "
-              f"{ratio} | {100 * r['fraction_of_limit']:.1f}% | {r['peak_rss_mib']:.0f} |")
+    markdown_table(header, [
+        [r["side"], f"{r['median']:,.0f}", f"{r['min']:,.0f}..{r['max']:,.0f}",
+         ratio_text(r), f"{100 * r['fraction_of_limit']:.1f}%", f"{r['peak_rss_mib']:.0f}"]
+        for r in res["sides"]])
     print("\nx PyTorch = median images/s / PyTorch's median (> 1: faster than PyTorch).")
     print("commands (the temporary directory differs per run):")
     for r in res["sides"]:
@@ -421,12 +416,10 @@ def print_eval_report(ev):
     print(f"weights:  {ev['weights']}\n")
     header = ["side", "images/s (median)", "min..max", "x PyTorch", "peak RSS MiB (max)",
               "-log p(x) nats"]
-    print("| " + " | ".join(header) + " |")
-    print("|---|" + "---:|" * (len(header) - 1))
-    for r in ev["sides"]:
-        ratio = "-" if r["vs_pytorch"] is None else f"{r['vs_pytorch']:.2f}"
-        print(f"| {r['side']} | {r['median']:,.1f} | {r['min']:,.1f}..{r['max']:,.1f} | "
-              f"{ratio} | {r['peak_rss_mib']:.0f} | {r['nll']:.2f} |")
+    markdown_table(header, [
+        [r["side"], f"{r['median']:,.1f}", f"{r['min']:,.1f}..{r['max']:,.1f}",
+         ratio_text(r), f"{r['peak_rss_mib']:.0f}", f"{r['nll']:.2f}"]
+        for r in ev["sides"]])
     torch_side = ev["sides"][-1]
     print(f"\nPyTorch's estimate alone (timed inside the worker, start-up excluded): median "
           f"{statistics.median(torch_side['estimate_only_runs']):,.1f} images/s.")
