@@ -1,8 +1,9 @@
 //! Which burn backends this binary was compiled with, and the `Device` for the one asked for.
 //! This is the only place in the project that names a backend.
 
-use anyhow::{bail, Result};
-use burn::tensor::Device;
+use anyhow::{bail, Context, Result};
+use burn::tensor::{Device, Tensor};
+use latent_train::NamedDevice;
 
 /// A backend selectable with `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -85,4 +86,120 @@ pub fn compiled_names() -> Vec<&'static str> {
         .filter(|b| b.compiled())
         .map(|b| b.name())
         .collect()
+}
+
+/// The forms `--devices` takes, for error messages and help.
+pub const DEVICE_FORMS: &str = "ndarray, flex, wgpu, wgpu:N (the N-th discrete GPU), or \
+     ws://HOST:PORT (a compute server started with `latent serve`)";
+
+/// The devices of a `--devices` list, each checked to compute and read back a value, so that a
+/// wrong address or a missing backend fails here and not in the middle of training.
+pub fn named_devices(specs: &[String]) -> Result<Vec<NamedDevice>> {
+    if specs.is_empty() {
+        bail!("--devices is empty; give one or more of: {DEVICE_FORMS}");
+    }
+    specs.iter().map(|spec| named_device(spec.trim())).collect()
+}
+
+fn named_device(spec: &str) -> Result<NamedDevice> {
+    let device = if spec.starts_with("ws://") || spec.starts_with("wss://") {
+        remote_device(spec)?
+    } else {
+        let (name, index) = match spec.split_once(':') {
+            Some((name, index)) => {
+                let index = index
+                    .parse::<usize>()
+                    .with_context(|| format!("device `{spec}`: `{index}` is not a GPU index"))?;
+                (name, Some(index))
+            }
+            None => (spec, None),
+        };
+        let backend = Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == name)
+            .with_context(|| format!("unknown device `{spec}`; use {DEVICE_FORMS}"))?;
+        if index.is_some() && backend != Backend::Wgpu {
+            bail!("device `{spec}`: only wgpu takes a GPU index");
+        }
+        backend.device(index)?
+    };
+    let answered = std::panic::catch_unwind(|| {
+        Tensor::<1>::ones([1], &device)
+            .try_into_data()
+            .map_err(|e| format!("{e:?}"))
+    })
+    .unwrap_or_else(|_| Err("it panicked".into()));
+    if let Err(problem) = answered {
+        bail!("device {spec} does not compute: {problem}");
+    }
+    Ok(NamedDevice {
+        name: spec.to_string(),
+        device,
+    })
+}
+
+/// A device on the compute server at `url` (`ws://HOST:PORT`), connected.
+#[cfg(feature = "remote")]
+fn remote_device(url: &str) -> Result<Device> {
+    use burn::remote::RemoteHost;
+    let Some(address) = url.strip_prefix("ws://") else {
+        bail!("{url}: only unencrypted WebSocket (ws://HOST:PORT) is supported; see the README's \"Scaling out\"");
+    };
+    let address = address.trim_end_matches('/');
+    let port_ok = address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !port_ok {
+        bail!("{url}: expected ws://HOST:PORT, e.g. ws://127.0.0.1:3000");
+    }
+    // burn's connect retries an address where nothing listens, and gives up on a silent peer
+    // only after its handshake timeout: a plain TCP connect first says which it is, and a
+    // thread bounds the wait for burn's handshake.
+    reachable(address).map_err(|problem| {
+        anyhow::anyhow!("cannot connect to the compute server {url}: {problem}")
+    })?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let host = RemoteHost::websocket(url);
+    std::thread::spawn(move || {
+        let _ = tx.send(Device::remote_options(&host).init());
+    });
+    let hint = "is `latent serve --port PORT` running there, and the port open?";
+    match rx.recv_timeout(CONNECT_TIMEOUT) {
+        Ok(Ok(device)) => Ok(device),
+        Ok(Err(e)) => bail!("cannot connect to the compute server {url}: {e} ({hint})"),
+        Err(_) => bail!(
+            "cannot connect to the compute server {url}: no answer within {} s ({hint})",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+/// Whether something accepts TCP connections at `address` (HOST:PORT).
+#[cfg(feature = "remote")]
+fn reachable(address: &str) -> std::result::Result<(), String> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let addresses: Vec<_> = address
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {address}: {e}"))?
+        .collect();
+    let mut last = format!("{address} resolves to no address");
+    for socket in addresses {
+        match TcpStream::connect_timeout(&socket, CONNECT_TIMEOUT) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("nothing accepts connections at {socket} ({e})"),
+        }
+    }
+    Err(last)
+}
+
+/// How long connecting to a compute server may take.
+#[cfg(feature = "remote")]
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[cfg(not(feature = "remote"))]
+fn remote_device(url: &str) -> Result<Device> {
+    bail!(
+        "{url}: remote devices are not compiled into this binary; rebuild with \
+         `cargo build -p latent --features remote`"
+    )
 }

@@ -4,6 +4,7 @@ mod backend;
 mod data_cmd;
 mod mixture_cmd;
 mod report_cmd;
+mod serve_cmd;
 mod train_cmd;
 mod transfer_cmd;
 
@@ -68,6 +69,9 @@ enum Command {
     /// Pre-train a VAE on a source domain, adapt it to a target domain from N images, and
     /// compare with training from scratch on the same N images (data-efficiency curve).
     Transfer(transfer_cmd::TransferArgs),
+    /// Serve this machine's device (--backend, --gpu) as a burn compute server, for training
+    /// elsewhere with `latent train --devices ws://HOST:PORT,…`.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,8 +87,10 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // burn's remote client warns once per dropped batch when a server goes away; training
+    // reports that once, naming the device.
     let level = match verbose {
-        0 => "warn",
+        0 => "warn,burn_remote=error",
         1 => "info",
         2 => "debug",
         _ => "trace",
@@ -105,7 +111,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd, backend, cli.gpu),
         Command::Gmm(cmd) => mixture_cmd::run_gmm(cmd, &backend.device(cli.gpu)?),
         Command::Bmm(cmd) => mixture_cmd::run_bmm(cmd, &backend.device(cli.gpu)?),
-        Command::Train(args) => train_cmd::run_train(args, &backend.device(cli.gpu)?),
+        Command::Train(args) => train_cmd::run_train(args, backend, cli.gpu),
         Command::Eval(args) => train_cmd::run_eval(args, &backend.device(cli.gpu)?),
         Command::Sample(args) => train_cmd::run_sample(args, &backend.device(cli.gpu)?),
         Command::Reconstruct(args) => train_cmd::run_reconstruct(args, &backend.device(cli.gpu)?),
@@ -114,6 +120,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Manifold(args) => train_cmd::run_manifold(args, &backend.device(cli.gpu)?),
         Command::Report(args) => report_cmd::run_report(args, &backend.device(cli.gpu)?),
         Command::Transfer(args) => transfer_cmd::run(args, &backend.device(cli.gpu)?),
+        Command::Serve(args) => serve_cmd::run(args, backend, cli.gpu),
     }
 }
 
@@ -188,6 +195,11 @@ fn info() -> Result<()> {
             "{:8} compiled in: {device:?}; check KL(N(μ,σ²)‖N(0,I)) = {got:.6} (exact {want:.6}) {status}",
             backend.name()
         );
+    }
+    if cfg!(feature = "remote") {
+        println!("remote   compiled in: `latent serve`, and --devices ws://HOST:PORT for training");
+    } else {
+        println!("remote   not compiled in (cargo feature `remote`)");
     }
     Ok(())
 }

@@ -10,7 +10,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
 use latent_data::{default_mnist_dir, MnistBatcher, Split};
 use latent_models::{Activation, Architecture, GmmConfig, Likelihood, VaeConfig};
-use latent_train::{evaluate, load_run, load_vae, train, ModelKind, TrainConfig, TrainedModel};
+use latent_train::{
+    evaluate, load_run, load_vae, train_on, ModelKind, NamedDevice, TrainConfig, TrainedModel,
+};
+
+use crate::backend::{named_devices, Backend};
 use latent_viz::Grid;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -100,6 +104,23 @@ pub struct TrainArgs {
     /// (with --init-from: fine-tune the decoder of a transferred model).
     #[arg(long)]
     freeze_encoder: bool,
+    /// Train data parallel on these devices, comma-separated: ndarray, flex, wgpu, wgpu:N, or
+    /// ws://HOST:PORT (a `latent serve` compute server). The first holds the model and the
+    /// optimizer; each step's --batch-size images are split among them [default: the one
+    /// --backend device].
+    #[arg(long, value_delimiter = ',')]
+    devices: Option<Vec<String>>,
+    /// How several devices share a step: `multi` (gradients averaged on the first device, one
+    /// optimizer; works on every backend) or `ddp` (burn's all-reduce, which burn 0.22.1 runs
+    /// on CUDA only, not compiled into this binary).
+    #[arg(long, value_enum, default_value_t = StrategyArg::Multi)]
+    strategy: StrategyArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    Multi,
+    Ddp,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -501,8 +522,43 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
     Ok(config)
 }
 
-pub fn run_train(args: TrainArgs, device: &Device) -> Result<()> {
+pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Result<()> {
     let config = run_config(&args)?;
+    if args.strategy == StrategyArg::Ddp {
+        bail!(
+            "--strategy ddp needs devices with collective operations (all-reduce), which burn \
+             0.22.1 implements for CUDA only (its ndarray and flex backends have none, and on \
+             wgpu the all-reduce panics inside cubecl); this binary has no CUDA backend. Use \
+             --strategy multi: the same update, with the gradients averaged on the first device"
+        );
+    }
+    let local = backend.device(gpu)?;
+    let devices = match &args.devices {
+        Some(specs) => named_devices(specs)?,
+        None => vec![NamedDevice {
+            name: backend.name().to_string(),
+            device: local.clone(),
+        }],
+    };
+    let device = &local;
+    if devices.len() > 1 {
+        let shares: Vec<String> = latent_train::shard_ranges(config.batch_size, devices.len())
+            .iter()
+            .map(|r| r.len().to_string())
+            .collect();
+        println!(
+            "data parallel on {} devices ({}): {} images a step ({} per device), lr {} as given",
+            devices.len(),
+            devices
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            config.batch_size,
+            shares.join(" + "),
+            config.lr
+        );
+    }
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -511,10 +567,16 @@ pub fn run_train(args: TrainArgs, device: &Device) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let metrics = train(
+    // burn reports a remote device that stops answering by panicking; training turns that into
+    // an error naming the device, so the panic's own report is only logged.
+    let quiet = devices.len() > 1 || args.devices.is_some();
+    if quiet {
+        std::panic::set_hook(Box::new(|info| tracing::debug!("{info}")));
+    }
+    let metrics = train_on(
         &config,
         &args.out,
-        device,
+        &devices,
         args.resume,
         args.init_from.as_deref(),
         |p| {
@@ -527,8 +589,12 @@ pub fn run_train(args: TrainArgs, device: &Device) -> Result<()> {
                 bar.set_message(format!("{:.2}", p.loss));
             }
         },
-    )?;
+    );
+    if quiet {
+        let _ = std::panic::take_hook();
+    }
     bar.finish_and_clear();
+    let metrics = metrics?;
     for m in &metrics {
         match config.kind {
             ModelKind::Vae => println!(

@@ -5,7 +5,7 @@ use std::time::Instant;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use latent_data::mnist::PIXELS;
@@ -37,6 +37,15 @@ pub enum TrainError {
     #[error("invalid setting `{field}`: {problem}")]
     InvalidSetting {
         field: &'static str,
+        problem: String,
+    },
+    #[error(
+        "device {device} failed in epoch {epoch}: {problem}; the checkpoint of the last \
+         completed epoch is kept (`latent train --resume` continues it, on other --devices if need be)"
+    )]
+    Device {
+        device: String,
+        epoch: usize,
         problem: String,
     },
     #[error(transparent)]
@@ -93,6 +102,63 @@ pub struct TrainConfig {
     /// transferred model with a frozen encoder).
     #[serde(default)]
     pub freeze_encoder: bool,
+    /// How the steps were spread over devices, as the trainer used it (written by [`train`] and
+    /// [`train_on`]; its value in a configuration given to them is replaced).
+    #[serde(default)]
+    pub execution: Execution,
+}
+
+/// How training spreads its steps over devices; recorded in `config.json` exactly as used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub strategy: Strategy,
+    /// The devices by name (`flex`, `wgpu:0`, `ws://10.0.0.2:3000`, …); the first is the main
+    /// device, which holds the model and the optimizer.
+    pub devices: Vec<String>,
+    /// Images each device takes of a full batch: `batch_size` split as evenly as possible, the
+    /// first devices taking one more where it does not divide.
+    pub device_batch: Vec<usize>,
+    /// Images per optimisation step: `batch_size`, whatever the number of devices.
+    pub effective_batch_size: usize,
+    /// The learning rate of the first epoch: `lr`, not scaled with the number of devices (the
+    /// gradient is the mean over the whole effective batch, as on one device).
+    pub effective_lr: f64,
+}
+
+/// How several devices share a step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// One device does everything.
+    #[default]
+    Single,
+    /// Data parallel, as burn's `ExecutionStrategy::MultiDevice` with the optimizer on the main
+    /// device: every step, each device gets a copy of the weights and a slice of the batch,
+    /// computes the gradient of its slice, and sends it to the main device, which averages them
+    /// (weighted by slice size, so the result is the full batch's mean gradient) and takes one
+    /// Adam step. Works on every backend, remote devices included.
+    Multi,
+}
+
+/// A device and the name it goes by in `config.json` and in errors.
+#[derive(Debug, Clone)]
+pub struct NamedDevice {
+    pub name: String,
+    pub device: Device,
+}
+
+/// Rows of each device's slice of a batch of `n`: as even as possible, the first devices
+/// taking one more; a device may get an empty slice when `n` is smaller than the device count.
+pub fn shard_ranges(n: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
+    let (base, extra) = (n / devices, n % devices);
+    let mut start = 0;
+    (0..devices)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            start += len;
+            start - len..start
+        })
+        .collect()
 }
 
 impl TrainConfig {
@@ -117,6 +183,7 @@ impl TrainConfig {
             mnist_dir,
             data: plain_mnist(),
             freeze_encoder: false,
+            execution: Execution::default(),
         }
     }
 
@@ -229,6 +296,10 @@ pub struct EpochMetrics {
     pub test_kl: f64,
     pub seconds: f64,
     pub samples_per_second: f64,
+    /// Of `seconds`, the time spent moving weights out to the devices and gradients back to
+    /// the main device (the slowest device's, summed over steps; 0 on one device).
+    #[serde(default)]
+    pub exchange_seconds: f64,
 }
 
 /// Reported after every optimisation step.
@@ -350,9 +421,34 @@ pub fn train(
     device: &Device,
     resume: bool,
     init_from: Option<&Path>,
+    progress: impl FnMut(TrainProgress),
+) -> Result<Vec<EpochMetrics>> {
+    let device = NamedDevice {
+        name: format!("{device:?}"),
+        device: device.clone(),
+    };
+    train_on(config, out, &[device], resume, init_from, progress)
+}
+
+/// [`train`] on one or several devices: with several, each step is data parallel
+/// ([`Strategy::Multi`]); the first device is the main one. A device that fails (a remote
+/// server gone, say) ends training with [`TrainError::Device`] naming it; the checkpoint of the
+/// last completed epoch stays, and resuming on other devices continues it.
+pub fn train_on(
+    config: &TrainConfig,
+    out: &Path,
+    devices: &[NamedDevice],
+    resume: bool,
+    init_from: Option<&Path>,
     mut progress: impl FnMut(TrainProgress),
 ) -> Result<Vec<EpochMetrics>> {
-    let (config, start_epoch) = if resume {
+    if devices.is_empty() {
+        return Err(TrainError::InvalidSetting {
+            field: "devices",
+            problem: "at least one device is needed".into(),
+        });
+    }
+    let (mut config, start_epoch) = if resume {
         let saved: TrainConfig = read_json(&out.join("config.json"), out)?;
         let state: RunState = read_json(&out.join("state.json"), out)?;
         // More epochs may be asked for; everything else is the run's own.
@@ -370,43 +466,118 @@ pub fn train(
         (config.clone(), 0)
     };
     config.check()?;
+    config.execution = Execution {
+        strategy: if devices.len() == 1 {
+            Strategy::Single
+        } else {
+            Strategy::Multi
+        },
+        devices: devices.iter().map(|d| d.name.clone()).collect(),
+        device_batch: shard_ranges(config.batch_size, devices.len())
+            .iter()
+            .map(|r| r.len())
+            .collect(),
+        effective_batch_size: config.batch_size,
+        effective_lr: config.lr,
+    };
     std::fs::create_dir_all(out.join("checkpoints")).map_err(io(out))?;
     write_json(&out.join("config.json"), &config)?;
     let train_set = config.load_split(Split::Train, config.train_limit)?;
     let test_set = config.load_split(Split::Test, config.test_limit)?;
-    let ad = device.clone().autodiff();
+    let replicas: Vec<NamedDevice> = devices
+        .iter()
+        .map(|d| NamedDevice {
+            name: d.name.clone(),
+            device: d.device.clone().autodiff(),
+        })
+        .collect();
+    let ad = &replicas[0].device;
     // The weights are drawn on the host from the seed (the same on every backend); the
     // device's RNG, seeded per epoch, drives the noise of training.
     ad.seed(config.seed);
     let session = Session {
         config: &config,
         out,
-        device: &ad,
+        replicas: &replicas,
         start_epoch,
         init_from,
         train_set: &train_set,
         test_set: &test_set,
     };
-    match config.kind {
+    let mut run = || match config.kind {
         ModelKind::Vae => run_epochs(
             &session,
-            config.model.init_vae(&ad, config.seed)?,
+            config.model.init_vae(ad, config.seed)?,
             &mut progress,
         ),
         ModelKind::Ae => run_epochs(
             &session,
-            config.model.init_autoencoder(&ad, config.seed)?,
+            config.model.init_autoencoder(ad, config.seed)?,
             &mut progress,
         ),
+    };
+    if devices.len() == 1 && !is_remote(&devices[0].device) {
+        return run();
     }
+    // burn panics where a remote device's session has ended (a read, a move, a sync): turn
+    // that into an error naming the device, as a failing worker thread already is.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+        let completed = read_json::<RunState>(&out.join("state.json"), out)
+            .map(|s| s.completed_epochs)
+            .unwrap_or(start_epoch);
+        Err(TrainError::Device {
+            device: failed_device(devices),
+            epoch: completed + 1,
+            problem: panic_message(&*payload),
+        })
+    })
+}
+
+/// Whether `device` is a remote compute server's.
+fn is_remote(device: &Device) -> bool {
+    format!("{device:?}").starts_with("Remote")
+}
+
+/// The names of the devices that no longer answer (all of them where every one does).
+fn failed_device(devices: &[NamedDevice]) -> String {
+    let dead: Vec<&str> = devices
+        .iter()
+        .filter(|d| !answers(&d.device))
+        .map(|d| d.name.as_str())
+        .collect();
+    if dead.is_empty() {
+        devices
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        dead.join(", ")
+    }
+}
+
+/// Whether `device` computes and reads back a value.
+fn answers(device: &Device) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<1>::ones([1], device).try_into_data().is_ok()
+    }))
+    .unwrap_or(false)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "it stopped answering".into())
 }
 
 /// What the epochs of one `train` call share.
 struct Session<'a> {
     config: &'a TrainConfig,
     out: &'a Path,
-    /// The autodiff device.
-    device: &'a Device,
+    /// The autodiff devices; the first is the main one.
+    replicas: &'a [NamedDevice],
     start_epoch: usize,
     init_from: Option<&'a Path>,
     train_set: &'a Mnist,
@@ -439,7 +610,7 @@ fn save_checkpoint<M: Module>(model: &M, dir: &Path) -> Result<()> {
     std::fs::rename(&tmp, &path).map_err(io(&path))
 }
 
-fn run_epochs<M: Objective>(
+fn run_epochs<M: Objective + Sync>(
     session: &Session,
     mut model: M,
     progress: &mut impl FnMut(TrainProgress),
@@ -447,12 +618,13 @@ fn run_epochs<M: Objective>(
     let Session {
         config,
         out,
-        device,
+        replicas,
         start_epoch,
         init_from,
         train_set,
         test_set,
     } = *session;
+    let device = &replicas[0].device;
     let checkpoints = out.join("checkpoints");
     let mut optim = config.adam().init();
     if start_epoch > 0 {
@@ -477,7 +649,11 @@ fn run_epochs<M: Objective>(
             .seed
             .wrapping_mul(1_000_003)
             .wrapping_add(epoch as u64);
-        device.seed(epoch_seed);
+        // Each device draws its own noise; the main one the single-device stream. (The CPU
+        // backends have one generator per process, which devices of one backend share.)
+        for (i, replica) in replicas.iter().enumerate().rev() {
+            replica.device.seed(epoch_seed.wrapping_add(i as u64));
+        }
         // Bernoulli decoders see a fresh binarisation at every presentation; Gaussian ones the
         // grey levels.
         let batcher = match config.model.likelihood {
@@ -498,6 +674,7 @@ fn run_epochs<M: Objective>(
         // stall a GPU once per batch.
         let mut sums: Option<Tensor<1>> = None;
         let mut seen = 0usize;
+        let mut exchange_seconds = 0.0;
         let mut last_loss = f64::NAN;
         for (step, batch) in loader.iter().enumerate() {
             let batch = batch.map_err(|e| TrainError::BadRun {
@@ -505,16 +682,43 @@ fn run_epochs<M: Objective>(
                 problem: format!("loading a batch: {e}"),
             })?;
             let n = batch.images.dims()[0];
-            let (loss, recon, kl) = model.terms(batch.images, kl_weight, config.iwae_samples);
-            let terms = Tensor::cat(vec![loss.clone(), recon, kl], 0)
-                .detach()
-                .mul_scalar(n as f64);
+            let Step {
+                loss,
+                terms,
+                grads,
+                exchange,
+            } = if replicas.len() == 1 {
+                let (loss, recon, kl) = model.terms(batch.images, kl_weight, config.iwae_samples);
+                let terms = Tensor::cat(vec![loss.clone(), recon, kl], 0)
+                    .detach()
+                    .mul_scalar(n as f64);
+                let grads = GradientsParams::from_grads(loss.clone().backward(), &model);
+                Step {
+                    loss,
+                    terms,
+                    grads,
+                    exchange: std::time::Duration::ZERO,
+                }
+            } else {
+                parallel_step(
+                    &model,
+                    batch.images,
+                    replicas,
+                    kl_weight,
+                    config.iwae_samples,
+                )
+                .map_err(|problem| TrainError::Device {
+                    device: failed_device(replicas),
+                    epoch,
+                    problem,
+                })?
+            };
             sums = Some(match sums.take() {
                 Some(total) => total + terms,
                 None => terms,
             });
             seen += n;
-            let grads = GradientsParams::from_grads(loss.clone().backward(), &model);
+            exchange_seconds += exchange.as_secs_f64();
             model = optim.step(lr, model, grads);
             if (step + 1) % READ_EVERY == 0 || step + 1 == steps {
                 last_loss = scalar(loss)?;
@@ -565,6 +769,7 @@ fn run_epochs<M: Objective>(
             test_kl,
             seconds,
             samples_per_second: seen as f64 / seconds,
+            exchange_seconds,
         };
         // Checkpoint first, then the state that points at it, then the metrics line: a kill
         // between any two leaves a consistent run that resumes from the last complete epoch.
@@ -603,6 +808,94 @@ fn run_epochs<M: Objective>(
         write_json(&out.join("summary.json"), last)?;
     }
     Ok(all)
+}
+
+/// What a step leaves on the main device.
+struct Step {
+    /// The loss of the (first) slice, for progress and divergence checks.
+    loss: Tensor<1>,
+    /// (loss, reconstruction, KL) summed over the batch's images.
+    terms: Tensor<1>,
+    grads: GradientsParams,
+    /// Time spent moving weights to the devices and gradients back, device computation
+    /// excluded (the slowest device's; zero on one device).
+    exchange: std::time::Duration,
+}
+
+/// One data-parallel step: each device computes the gradient of its slice of `images` on its
+/// own copy of the weights, and the gradients come back to the main device (the first), summed
+/// with weights slice/batch so that they are the whole batch's mean gradient. Returns the loss
+/// of the main device's slice, the batch's (loss, reconstruction, KL) summed over images, and
+/// the gradients, all on the main device; or what made a device fail.
+fn parallel_step<M: Objective + Sync>(
+    model: &M,
+    images: Tensor<2>,
+    replicas: &[NamedDevice],
+    kl_weight: f64,
+    iwae_samples: usize,
+) -> std::result::Result<Step, String> {
+    let main = &replicas[0].device;
+    let n = images.dims()[0];
+    let shards = shard_ranges(n, replicas.len());
+    let results = std::thread::scope(|scope| {
+        let workers: Vec<_> = shards
+            .into_iter()
+            .zip(replicas)
+            .filter(|(rows, _)| !rows.is_empty())
+            .map(|(rows, replica)| {
+                let x = images.clone().slice(rows.clone());
+                scope.spawn(move || -> std::result::Result<_, String> {
+                    let synced = |device: &Device| {
+                        device
+                            .sync()
+                            .map_err(|e| e.to_string().replace("\nCaused by:\n  ", ": "))
+                    };
+                    let start = Instant::now();
+                    let local = model.clone().fork(&replica.device);
+                    let x = x.to_device(&replica.device);
+                    synced(&replica.device)?;
+                    let mut exchange = start.elapsed();
+                    let (loss, recon, kl) = local.terms(x, kl_weight, iwae_samples);
+                    let share = rows.len() as f64;
+                    let grads = loss.clone().mul_scalar(share / n as f64).backward();
+                    let grads = GradientsParams::from_grads(grads, &local);
+                    synced(&replica.device)?;
+                    let start = Instant::now();
+                    let grads = grads.to_device(main, &local);
+                    synced(main)?;
+                    exchange += start.elapsed();
+                    let terms = Tensor::cat(vec![loss.clone(), recon, kl], 0)
+                        .detach()
+                        .mul_scalar(share)
+                        .to_device(main);
+                    Ok((loss.detach().to_device(main), terms, grads, exchange))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().map_err(|p| panic_message(&*p))?)
+            .collect::<std::result::Result<Vec<_>, String>>()
+    })?;
+    let mut accumulator = GradientsAccumulator::<M>::new();
+    let mut total: Option<Tensor<1>> = None;
+    let mut first_loss = None;
+    let mut exchange = std::time::Duration::ZERO;
+    for (loss, terms, grads, moved) in results {
+        exchange = exchange.max(moved);
+        accumulator.accumulate(model, grads);
+        total = Some(match total {
+            Some(t) => t + terms,
+            None => terms,
+        });
+        first_loss.get_or_insert(loss);
+    }
+    Ok(Step {
+        loss: first_loss.expect("a batch has at least one image"),
+        terms: total.expect("a batch has at least one image"),
+        grads: accumulator.grads(),
+        exchange,
+    })
 }
 
 /// The test inputs: the fixed binarisation (seed 0) for a Bernoulli decoder, grey levels for

@@ -6,7 +6,10 @@ use std::sync::{Mutex, MutexGuard};
 use burn::tensor::Device;
 use latent_data::{Mnist, Split};
 use latent_models::VaeConfig;
-use latent_train::{evaluate, load_vae, train, EpochMetrics, ModelKind, TrainConfig, TrainError};
+use latent_train::{
+    evaluate, load_vae, shard_ranges, train, train_on, EpochMetrics, ModelKind, NamedDevice,
+    Strategy, TrainConfig, TrainError,
+};
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.
 fn device() -> Device {
@@ -308,4 +311,76 @@ fn a_convolutional_vae_trains() {
         .unwrap_err()
         .to_string()
         .contains("`architecture`"));
+}
+
+#[test]
+fn slices_of_a_batch_cover_it_once_and_evenly() {
+    for (n, devices) in [(128, 2), (65, 2), (64, 3), (2, 3), (1, 1), (7, 7)] {
+        let shards = shard_ranges(n, devices);
+        assert_eq!(shards.len(), devices);
+        assert_eq!(shards[0].start, 0);
+        assert_eq!(shards[devices - 1].end, n);
+        for pair in shards.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "{shards:?}");
+            assert!(pair[0].len() >= pair[1].len() && pair[0].len() <= pair[1].len() + 1);
+        }
+    }
+    assert_eq!(shard_ranges(65, 2), vec![0..33, 33..65]);
+    assert_eq!(shard_ranges(2, 3), vec![0..1, 1..2, 2..2]);
+}
+
+/// Data-parallel steps are the single-device step: the autoencoder has no noise, so the same
+/// seed on one device and on three (slices of 22 + 21 + 21, and a last batch of 640 mod 64 = 0;
+/// with 650 digits a last batch of 10 = 4 + 3 + 3) must give the same losses, up to the order
+/// of float sums.
+#[test]
+fn three_devices_train_an_autoencoder_as_one_does() {
+    let _guard = serial();
+    let mut config = small(ModelKind::Ae, 2);
+    config.train_limit = Some(650);
+    let one = scratch("dp-one");
+    let three = scratch("dp-three");
+    let named = |i: usize| NamedDevice {
+        name: format!("ndarray#{i}"),
+        device: device(),
+    };
+    let single = train_on(&config, &one, &[named(0)], false, None, |_| {}).unwrap();
+    let devices = [named(0), named(1), named(2)];
+    let parallel = train_on(&config, &three, &devices, false, None, |_| {}).unwrap();
+    for (a, b) in single.iter().zip(&parallel) {
+        for (x, y) in [
+            (a.train_loss, b.train_loss),
+            (a.test_reconstruction, b.test_reconstruction),
+        ] {
+            assert!((x - y).abs() <= 1e-4 * x.abs(), "{a:?}\n{b:?}");
+        }
+    }
+    // The loss falls, so the comparison above compares learning, not two untrained models.
+    assert!(parallel[1].test_reconstruction < parallel[0].test_reconstruction - 1.0);
+    let saved: TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(three.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved.execution.strategy, Strategy::Multi);
+    assert_eq!(
+        saved.execution.devices,
+        ["ndarray#0", "ndarray#1", "ndarray#2"]
+    );
+    assert_eq!(saved.execution.device_batch, [22, 21, 21]);
+    assert_eq!(saved.execution.effective_batch_size, 64);
+    // A data-parallel run resumes on one device.
+    let resumed = train_on(
+        &TrainConfig {
+            epochs: 3,
+            ..config.clone()
+        },
+        &three,
+        &[named(0)],
+        true,
+        None,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(resumed.len(), 1);
+    assert!(resumed[0].test_reconstruction < parallel[1].test_reconstruction);
+    let _ = std::fs::remove_dir_all(&one);
+    let _ = std::fs::remove_dir_all(&three);
 }
