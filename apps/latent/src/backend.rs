@@ -89,21 +89,25 @@ pub fn compiled_names() -> Vec<&'static str> {
 }
 
 /// The forms `--devices` takes, for error messages and help.
-pub const DEVICE_FORMS: &str = "ndarray, flex, wgpu, wgpu:N (the N-th discrete GPU), or \
-     ws://HOST:PORT (a compute server started with `latent serve`)";
+pub const DEVICE_FORMS: &str = "ndarray, flex, wgpu, wgpu:N (the N-th discrete GPU), or a \
+     compute server started with `latent serve`: ws://HOST:PORT, iroh://ID@HOST:PORT or iroh://ID";
 
 /// The devices of a `--devices` list, each checked to compute and read back a value, so that a
 /// wrong address or a missing backend fails here and not in the middle of training.
-pub fn named_devices(specs: &[String]) -> Result<Vec<NamedDevice>> {
+/// `token` is the one remote servers were started with (`latent serve --token`).
+pub fn named_devices(specs: &[String], token: Option<&str>) -> Result<Vec<NamedDevice>> {
     if specs.is_empty() {
         bail!("--devices is empty; give one or more of: {DEVICE_FORMS}");
     }
-    specs.iter().map(|spec| named_device(spec.trim())).collect()
+    specs
+        .iter()
+        .map(|spec| named_device(spec.trim(), token))
+        .collect()
 }
 
-fn named_device(spec: &str) -> Result<NamedDevice> {
-    let device = if spec.starts_with("ws://") || spec.starts_with("wss://") {
-        remote_device(spec)?
+fn named_device(spec: &str, token: Option<&str>) -> Result<NamedDevice> {
+    let device = if spec.contains("://") {
+        remote_device(spec, token)?
     } else {
         let (name, index) = match spec.split_once(':') {
             Some((name, index)) => {
@@ -138,34 +142,70 @@ fn named_device(spec: &str) -> Result<NamedDevice> {
     })
 }
 
-/// A device on the compute server at `url` (`ws://HOST:PORT`), connected.
+/// A device on the compute server at `url` — `ws://HOST:PORT`, `iroh://ID@HOST:PORT` (relays
+/// disabled) or `iroh://ID` (n0's public relays) — connected, with `token` if given.
 #[cfg(feature = "remote")]
-fn remote_device(url: &str) -> Result<Device> {
-    use burn::remote::RemoteHost;
-    let Some(address) = url.strip_prefix("ws://") else {
-        bail!("{url}: only unencrypted WebSocket (ws://HOST:PORT) is supported; see the README's \"Scaling out\"");
+fn remote_device(url: &str, token: Option<&str>) -> Result<Device> {
+    use burn::remote::{EndpointId, IrohHost, IrohRelays, RemoteHost};
+    use std::net::ToSocketAddrs;
+
+    let host_port = |address: &str| -> Result<()> {
+        let ok = address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            bail!("{url}: expected {DEVICE_FORMS}");
+        }
+        Ok(())
     };
-    let address = address.trim_end_matches('/');
-    let port_ok = address
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if !port_ok {
-        bail!("{url}: expected ws://HOST:PORT, e.g. ws://127.0.0.1:3000");
-    }
-    // burn's connect retries an address where nothing listens, and gives up on a silent peer
-    // only after its handshake timeout: a plain TCP connect first says which it is, and a
-    // thread bounds the wait for burn's handshake.
-    reachable(address).map_err(|problem| {
-        anyhow::anyhow!("cannot connect to the compute server {url}: {problem}")
-    })?;
+    let host = if let Some(address) = url.strip_prefix("ws://") {
+        let address = address.trim_end_matches('/');
+        host_port(address)?;
+        // burn's connect retries an address where nothing listens, and gives up on a silent
+        // peer only after its handshake timeout: a plain TCP connect first says which it is.
+        reachable(address).map_err(|problem| {
+            anyhow::anyhow!("cannot connect to the compute server {url}: {problem}")
+        })?;
+        RemoteHost::websocket(url)
+    } else if let Some(rest) = url.strip_prefix("iroh://") {
+        let (id, address) = match rest.split_once('@') {
+            Some((id, address)) => (id, Some(address)),
+            None => (rest, None),
+        };
+        let id: EndpointId = id
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{url}: `{id}` is not an Iroh server id: {e}"))?;
+        let mut host = IrohHost::new(id);
+        if let Some(address) = address {
+            host_port(address)?;
+            host = host.with_relays(IrohRelays::Disabled);
+            let sockets = address
+                .to_socket_addrs()
+                .with_context(|| format!("{url}: cannot resolve {address}"))?;
+            for socket in sockets {
+                host = host.with_address(socket);
+            }
+        }
+        RemoteHost::iroh(host)
+    } else {
+        bail!("{url}: expected {DEVICE_FORMS}");
+    };
+    let host = match token {
+        Some(token) => host.with_credential(token),
+        None => host,
+    };
+    // A thread bounds the wait for burn's handshake.
     let (tx, rx) = std::sync::mpsc::channel();
-    let host = RemoteHost::websocket(url);
     std::thread::spawn(move || {
         let _ = tx.send(Device::remote_options(&host).init());
     });
-    let hint = "is `latent serve --port PORT` running there, and the port open?";
+    let hint = "is `latent serve` running there, and the port open?";
     match rx.recv_timeout(CONNECT_TIMEOUT) {
         Ok(Ok(device)) => Ok(device),
+        Ok(Err(e @ burn::remote::ConnectError::Unauthorized)) => bail!(
+            "cannot connect to the compute server {url}: {e} (give --token, the token the server \
+             was started with)"
+        ),
         Ok(Err(e)) => bail!("cannot connect to the compute server {url}: {e} ({hint})"),
         Err(_) => bail!(
             "cannot connect to the compute server {url}: no answer within {} s ({hint})",
@@ -197,7 +237,7 @@ fn reachable(address: &str) -> std::result::Result<(), String> {
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(not(feature = "remote"))]
-fn remote_device(url: &str) -> Result<Device> {
+fn remote_device(url: &str, _: Option<&str>) -> Result<Device> {
     bail!(
         "{url}: remote devices are not compiled into this binary; rebuild with \
          `cargo build -p latent --features remote`"

@@ -104,8 +104,9 @@ pub struct TrainArgs {
     /// (with --init-from: fine-tune the decoder of a transferred model).
     #[arg(long)]
     freeze_encoder: bool,
-    /// Train data parallel on these devices, comma-separated: ndarray, flex, wgpu, wgpu:N, or
-    /// ws://HOST:PORT (a `latent serve` compute server). The first holds the model and the
+    /// Train data parallel on these devices, comma-separated: ndarray, flex, wgpu, wgpu:N, or a
+    /// `latent serve` compute server: ws://HOST:PORT, iroh://ID@HOST:PORT (direct) or
+    /// iroh://ID (through n0's public relays). The first holds the model and the
     /// optimizer; each step's --batch-size images are split among them [default: the one
     /// --backend device].
     #[arg(long, value_delimiter = ',')]
@@ -115,6 +116,9 @@ pub struct TrainArgs {
     /// on CUDA only, not compiled into this binary).
     #[arg(long, value_enum, default_value_t = StrategyArg::Multi)]
     strategy: StrategyArg,
+    /// The token the compute servers of --devices were started with (`latent serve --token`).
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -534,14 +538,15 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
     }
     let local = backend.device(gpu)?;
     let devices = match &args.devices {
-        Some(specs) => named_devices(specs)?,
+        Some(specs) => named_devices(specs, args.token.as_deref())?,
         None => vec![NamedDevice {
             name: backend.name().to_string(),
             device: local.clone(),
         }],
     };
     let device = &local;
-    if devices.len() > 1 {
+    // (A resumed run keeps its own batch size, recorded in config.json.)
+    if devices.len() > 1 && !args.resume {
         let shares: Vec<String> = latent_train::shard_ranges(config.batch_size, devices.len())
             .iter()
             .map(|r| r.len().to_string())

@@ -30,8 +30,13 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&["--port", "0"])
+    }
+
+    fn start_with(args: &[&str]) -> Server {
         let mut child = latent()
-            .args(["--backend", "flex", "serve", "--port", "0"])
+            .args(["--backend", "flex", "serve"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -48,9 +53,10 @@ impl Server {
             .expect("latent serve prints its address within 30 s");
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("ws://"))
+            .find(|w| w.starts_with("ws://") || w.starts_with("iroh://"))
             .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
+            .trim_end_matches(';')
+            .replace("THIS-HOST", "127.0.0.1");
         Server { child, url }
     }
 }
@@ -246,8 +252,9 @@ fn wrong_addresses_fail_fast_and_clearly() {
     for (devices, needle, limit) in [
         (nothing.as_str(), nothing.as_str(), 10),
         (silent_url.as_str(), "no answer within", 30),
-        ("ws://127.0.0.1", "expected ws://HOST:PORT", 5),
-        ("tpu", "unknown device `tpu`", 5),
+        ("ws://127.0.0.1", "expected ndarray, flex", 10),
+        ("iroh://not-an-id@127.0.0.1:9", "not an Iroh server id", 10),
+        ("tpu", "unknown device `tpu`", 10),
     ] {
         let start = Instant::now();
         let out = train(
@@ -279,5 +286,49 @@ fn wrong_addresses_fail_fast_and_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CUDA"));
     drop(silent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Iroh (authenticated, encrypted QUIC) with relays disabled, dialled directly on loopback, and
+/// a token: the right one trains (an Iroh device beside a local one), a wrong or missing one is
+/// refused at once, saying so.
+#[test]
+fn an_iroh_server_with_a_token_serves_only_its_clients() {
+    let dir = scratch("iroh");
+    let port = {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().port().to_string()
+    };
+    let server = Server::start_with(&["--transport", "iroh", "--port", &port, "--token", "s3cret"]);
+    assert!(server.url.starts_with("iroh://"), "{}", server.url);
+    let devices = format!("{},flex", server.url);
+    let run = dir.join("run");
+    let out = train(
+        &run,
+        &["--epochs", "2", "--devices", &devices, "--token", "s3cret"],
+        Duration::from_secs(300),
+    );
+    succeeded(&out);
+    let m = metrics(&run);
+    assert!(
+        field(&m[1], "test_neg_elbo") < field(&m[0], "test_neg_elbo"),
+        "{m:?}"
+    );
+    for token in [&["--token", "wrong"][..], &[]] {
+        let start = Instant::now();
+        let out = train(
+            &dir.join("refused"),
+            &[&["--epochs", "1", "--devices", &server.url][..], token].concat(),
+            Duration::from_secs(60),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("rejected the credential"), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            start.elapsed()
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
