@@ -197,7 +197,9 @@ fn info() -> Result<()> {
         );
     }
     if cfg!(feature = "remote") {
-        println!("remote   compiled in: `latent serve`, and --devices ws://HOST:PORT for training");
+        println!(
+            "remote   built in: `latent serve`, and --devices ws://HOST:PORT or iroh://ID@HOST:PORT"
+        );
     } else {
         println!("remote   not compiled in (cargo feature `remote`)");
     }
