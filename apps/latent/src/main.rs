@@ -75,6 +75,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {
@@ -82,6 +83,30 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The CPU backends allocate a fresh buffer for every tensor operation, many of them tens of
+/// MB (importance sampling decodes 10,000 rows at a time). With glibc's defaults, a freed
+/// buffer that size goes back to the kernel (unmapped, or trimmed off the heap), and the next
+/// one is page-faulted in again, zeroed, page by page: a third of `latent eval`'s time went to
+/// that. Keeping freed memory for reuse — buffers up to 32 MiB (glibc's ceiling for this
+/// setting) from the heap rather than their own mappings, and the heap not trimmed below 1 GiB
+/// of free space — halved `latent eval`'s time at the same peak memory (BENCHMARKS.md).
+/// `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_` in the environment still win.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let set = |name: &str| std::env::var_os(name).is_some();
+        // SAFETY: mallopt only changes allocator parameters; called before any other thread.
+        unsafe {
+            if !set("MALLOC_MMAP_THRESHOLD_") {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            }
+            if !set("MALLOC_TRIM_THRESHOLD_") {
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+            }
         }
     }
 }
