@@ -214,6 +214,24 @@ fn remote_device(url: &str, token: Option<&str>) -> Result<Device> {
     }
 }
 
+/// The WebSocket servers among `devices` that no longer accept connections.
+pub fn unreachable_servers(devices: &[NamedDevice]) -> Vec<String> {
+    devices
+        .iter()
+        .filter_map(|d| {
+            let address = d.name.strip_prefix("ws://")?.trim_end_matches('/');
+            #[cfg(feature = "remote")]
+            let gone = reachable(address).is_err();
+            #[cfg(not(feature = "remote"))]
+            let gone = {
+                let _ = address;
+                false
+            };
+            gone.then(|| d.name.clone())
+        })
+        .collect()
+}
+
 /// Whether something accepts TCP connections at `address` (HOST:PORT).
 #[cfg(feature = "remote")]
 fn reachable(address: &str) -> std::result::Result<(), String> {

@@ -599,7 +599,28 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
         let _ = std::panic::take_hook();
     }
     bar.finish_and_clear();
-    let metrics = metrics?;
+    let metrics = metrics.map_err(|e| match e {
+        // A server that died can take the sessions of its peers with it (they exchange
+        // tensors directly), so the devices that stopped answering may be more than the one at
+        // fault; a WebSocket server that no longer accepts connections is that one.
+        latent_train::TrainError::Device {
+            device,
+            epoch,
+            problem,
+        } => {
+            let gone = crate::backend::unreachable_servers(&devices);
+            latent_train::TrainError::Device {
+                device: if gone.is_empty() {
+                    device
+                } else {
+                    gone.join(", ")
+                },
+                epoch,
+                problem,
+            }
+        }
+        other => other,
+    })?;
     for m in &metrics {
         match config.kind {
             ModelKind::Vae => println!(
