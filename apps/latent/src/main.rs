@@ -28,6 +28,11 @@ struct Cli {
     #[arg(long, global = true)]
     gpu: Option<usize>,
 
+    /// Threads of the CPU backends (their rayon pool) [default: $RAYON_NUM_THREADS, else one
+    /// per CPU]. On the 2-CPU machine of BENCHMARKS.md, 1 trains the default VAE faster than 2.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+
     /// More log output (-v info, -vv debug, -vvv trace). Logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -78,6 +83,19 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if let Some(threads) = cli.threads {
+        let pool = match threads {
+            0 => Err("--threads must be at least 1".to_string()),
+            n => rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global()
+                .map_err(|e| format!("cannot set up {n} threads: {e}")),
+        };
+        if let Err(message) = pool {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

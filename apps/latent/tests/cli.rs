@@ -748,3 +748,10 @@ fn mixtures_take_shifted_mnist_and_files_named_like_mnist() {
         "dimensional",
     );
 }
+
+#[test]
+fn threads_sets_the_cpu_pool_and_refuses_zero() {
+    fails_with(&["--threads", "0", "info"], "--threads must be at least 1");
+    let out = stdout(&latent(&["--threads", "1", "info"]));
+    assert!(!out.contains("WRONG"), "{out}");
+}
