@@ -63,6 +63,7 @@ import json
 import os
 import pathlib
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -99,6 +100,9 @@ def parse_args():
                    help="training images per run (one epoch) [20000]")
     p.add_argument("--threads", type=int, default=None, metavar="T",
                    help="threads for both sides [os.cpu_count()]")
+    p.add_argument("--latent-args", default="", metavar="ARGS",
+                   help="extra arguments for our training runs, e.g. \"--threads 1 --devices "
+                        "flex,flex\" (the threads budget stays --threads on both sides)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object with all figures instead of the table")
     p.add_argument("--no-eval", action="store_true",
@@ -229,7 +233,7 @@ def run_ours(args, backend, env):
         run_dir = pathlib.Path(tmp) / "run"
         cmd = [str(args.latent), "--backend", backend, "train", "vae", "--out", str(run_dir),
                "--epochs", "1", "--limit", str(args.limit), "--test-limit", str(TEST_LIMIT),
-               "--seed", str(SEED)]
+               "--seed", str(SEED)] + shlex.split(args.latent_args)
         _, rss, _ = run_child(cmd, env, f"latent ({backend})")
         lines = (run_dir / "metrics.jsonl").read_text().strip().splitlines()
         if not lines:
