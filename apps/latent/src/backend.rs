@@ -2,7 +2,7 @@
 //! This is the only place in the project that names a backend.
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use latent_train::NamedDevice;
 
 /// A backend selectable with `--backend`.
@@ -127,13 +127,7 @@ fn named_device(spec: &str, token: Option<&str>) -> Result<NamedDevice> {
         }
         backend.device(index)?
     };
-    let answered = std::panic::catch_unwind(|| {
-        Tensor::<1>::ones([1], &device)
-            .try_into_data()
-            .map_err(|e| format!("{e:?}"))
-    })
-    .unwrap_or_else(|_| Err("it panicked".into()));
-    if let Err(problem) = answered {
+    if let Err(problem) = latent_train::device_check(&device) {
         bail!("device {spec} does not compute: {problem}");
     }
     Ok(NamedDevice {

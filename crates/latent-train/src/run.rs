@@ -556,12 +556,21 @@ fn failed_device(devices: &[NamedDevice]) -> String {
     }
 }
 
-/// Whether `device` computes and reads back a value.
+/// Whether `device` computes and reads back a value (burn's remote devices panic where their
+/// session has ended; that is an error here too).
 fn answers(device: &Device) -> bool {
+    device_check(device).is_ok()
+}
+
+/// Computes one value on `device` and reads it back: `Err` says why it could not.
+pub fn device_check(device: &Device) -> std::result::Result<(), String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Tensor::<1>::ones([1], device).try_into_data().is_ok()
+        Tensor::<1>::ones([1], device)
+            .try_into_data()
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
     }))
-    .unwrap_or(false)
+    .unwrap_or_else(|payload| Err(panic_message(&*payload)))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -689,9 +698,7 @@ fn run_epochs<M: Objective + Sync>(
                 exchange,
             } = if replicas.len() == 1 {
                 let (loss, recon, kl) = model.terms(batch.images, kl_weight, config.iwae_samples);
-                let terms = Tensor::cat(vec![loss.clone(), recon, kl], 0)
-                    .detach()
-                    .mul_scalar(n as f64);
+                let terms = summed_terms(&loss, recon, kl, n);
                 let grads = GradientsParams::from_grads(loss.clone().backward(), &model);
                 Step {
                     loss,
@@ -713,10 +720,7 @@ fn run_epochs<M: Objective + Sync>(
                     problem,
                 })?
             };
-            sums = Some(match sums.take() {
-                Some(total) => total + terms,
-                None => terms,
-            });
+            accumulate(&mut sums, terms);
             seen += n;
             exchange_seconds += exchange.as_secs_f64();
             model = optim.step(lr, model, grads);
@@ -810,6 +814,21 @@ fn run_epochs<M: Objective + Sync>(
     Ok(all)
 }
 
+/// (loss, reconstruction, KL), each a mean over `n` images, as sums over them, detached.
+fn summed_terms(loss: &Tensor<1>, recon: Tensor<1>, kl: Tensor<1>, n: usize) -> Tensor<1> {
+    Tensor::cat(vec![loss.clone(), recon, kl], 0)
+        .detach()
+        .mul_scalar(n as f64)
+}
+
+/// Adds `terms` to the running sum `total` (empty before the first).
+fn accumulate(total: &mut Option<Tensor<1>>, terms: Tensor<1>) {
+    *total = Some(match total.take() {
+        Some(sum) => sum + terms,
+        None => terms,
+    });
+}
+
 /// What a step leaves on the main device.
 struct Step {
     /// The loss of the (first) slice, for progress and divergence checks.
@@ -864,10 +883,7 @@ fn parallel_step<M: Objective + Sync>(
                     let grads = grads.to_device(main, &local);
                     synced(main)?;
                     exchange += start.elapsed();
-                    let terms = Tensor::cat(vec![loss.clone(), recon, kl], 0)
-                        .detach()
-                        .mul_scalar(share)
-                        .to_device(main);
+                    let terms = summed_terms(&loss, recon, kl, rows.len()).to_device(main);
                     Ok((loss.detach().to_device(main), terms, grads, exchange))
                 })
             })
@@ -884,10 +900,7 @@ fn parallel_step<M: Objective + Sync>(
     for (loss, terms, grads, moved) in results {
         exchange = exchange.max(moved);
         accumulator.accumulate(model, grads);
-        total = Some(match total {
-            Some(t) => t + terms,
-            None => terms,
-        });
+        accumulate(&mut total, terms);
         first_loss.get_or_insert(loss);
     }
     Ok(Step {
