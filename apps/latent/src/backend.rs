@@ -38,6 +38,11 @@ impl Backend {
         }
     }
 
+    /// Whether the backend computes on the CPU, with the process's thread pool (`--threads`).
+    pub fn is_cpu(self) -> bool {
+        matches!(self, Backend::Ndarray | Backend::Flex)
+    }
+
     /// Whether this binary was built with the backend's cargo feature.
     pub fn compiled(self) -> bool {
         match self {
@@ -130,10 +135,7 @@ fn named_device(spec: &str, token: Option<&str>) -> Result<NamedDevice> {
     if let Err(problem) = latent_train::device_check(&device) {
         bail!("device {spec} does not compute: {problem}");
     }
-    Ok(NamedDevice {
-        name: spec.to_string(),
-        device,
-    })
+    Ok(NamedDevice::new(spec, device))
 }
 
 /// A device on the compute server at `url` — `ws://HOST:PORT`, `iroh://ID@HOST:PORT` (relays

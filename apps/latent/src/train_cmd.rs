@@ -119,6 +119,74 @@ pub struct TrainArgs {
     /// The token the compute servers of --devices were started with (`latent serve --token`).
     #[arg(long)]
     token: Option<String>,
+    /// On a CPU backend: split each step among N copies of the model, each with its own share
+    /// of the --threads (data parallel within the machine: the same update as one copy, up to
+    /// the order of float sums). `auto`: one per 64 images of a batch, at most one per thread
+    /// (one on wgpu or with --devices) [default: auto].
+    #[arg(long, value_name = "N|auto", value_parser = parse_replicas, default_value = "auto")]
+    replicas: Replicas,
+}
+
+/// `--replicas`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicas {
+    Auto,
+    Count(usize),
+}
+
+fn parse_replicas(value: &str) -> std::result::Result<Replicas, String> {
+    match value {
+        "auto" => Ok(Replicas::Auto),
+        _ => match value.parse::<usize>() {
+            Ok(0) => Err("at least 1 replica is needed".into()),
+            Ok(n) => Ok(Replicas::Count(n)),
+            Err(_) => Err(format!("`{value}` is neither a number nor `auto`")),
+        },
+    }
+}
+
+/// Images of a batch below which an `auto` replica is not worth its share of the threads:
+/// measured on the default VAE (BENCHMARKS.md), two single-threaded replicas of 64 images
+/// train faster than one two-threaded copy of 128.
+const IMAGES_PER_REPLICA: usize = 64;
+
+/// The CPU replicas of `--replicas` on `device`: each one's share of the process's threads, or
+/// the one device in the shared pool. `batch_size` is the run's images per step.
+fn cpu_replicas(
+    backend: Backend,
+    device: &Device,
+    replicas: Replicas,
+    batch_size: usize,
+) -> Result<Vec<NamedDevice>> {
+    let threads = rayon::current_num_threads();
+    let count = match replicas {
+        Replicas::Auto if backend.is_cpu() => (batch_size / IMAGES_PER_REPLICA).clamp(1, threads),
+        Replicas::Auto => 1,
+        Replicas::Count(n) if n > 1 && !backend.is_cpu() => bail!(
+            "--replicas shares out the CPU's threads; the {} backend has no use for it \
+             (give a GPU's copies with --devices instead)",
+            backend.name()
+        ),
+        Replicas::Count(n) if n > batch_size => bail!(
+            "--replicas {n} is more than the {batch_size} images of a batch (--batch-size)"
+        ),
+        Replicas::Count(n) => n,
+    };
+    if count == 1 {
+        return Ok(vec![NamedDevice::new(backend.name(), device.clone())]);
+    }
+    if count > threads {
+        tracing::warn!(
+            "{count} replicas on {threads} threads: each replica gets one thread, and the \
+             replicas take turns"
+        );
+    }
+    Ok((0..count)
+        .map(|i| NamedDevice {
+            threads: Some((threads / count + usize::from(i < threads % count)).max(1)),
+            ..NamedDevice::new(backend.name(), device.clone())
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -537,31 +605,42 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
         );
     }
     let local = backend.device(gpu)?;
-    let devices = match &args.devices {
-        Some(specs) => named_devices(specs, args.token.as_deref())?,
-        None => vec![NamedDevice {
-            name: backend.name().to_string(),
-            device: local.clone(),
-        }],
+    // A resumed run keeps its own batch size, recorded in config.json.
+    let batch_size = if args.resume {
+        saved_batch_size(&args.out).unwrap_or(config.batch_size)
+    } else {
+        config.batch_size
+    };
+    let devices = match (&args.devices, args.replicas) {
+        (Some(specs), Replicas::Auto) => named_devices(specs, args.token.as_deref())?,
+        (Some(_), Replicas::Count(_)) => bail!(
+            "--replicas copies the --backend device; with --devices, list every device instead \
+             (e.g. --devices flex,flex)"
+        ),
+        (None, replicas) => cpu_replicas(backend, &local, replicas, batch_size)?,
     };
     let device = &local;
-    // (A resumed run keeps its own batch size, recorded in config.json.)
-    if devices.len() > 1 && !args.resume {
-        let shares: Vec<String> = latent_train::shard_ranges(config.batch_size, devices.len())
+    if devices.len() > 1 {
+        let shares: Vec<String> = latent_train::shard_ranges(batch_size, devices.len())
             .iter()
             .map(|r| r.len().to_string())
             .collect();
+        let threads = match devices[0].threads {
+            Some(t) if devices.iter().all(|d| d.threads == Some(t)) => {
+                format!(", {t} thread{} each", if t == 1 { "" } else { "s" })
+            }
+            _ => String::new(),
+        };
         println!(
-            "data parallel on {} devices ({}): {} images a step ({} per device), lr {} as given",
+            "data parallel on {} devices ({}{threads}): {batch_size} images a step ({} per \
+             device), lr as given",
             devices.len(),
             devices
                 .iter()
                 .map(|d| d.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            config.batch_size,
             shares.join(" + "),
-            config.lr
         );
     }
     let bar = ProgressBar::new(0);
@@ -574,7 +653,7 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
     );
     // burn reports a remote device that stops answering by panicking; training turns that into
     // an error naming the device, so the panic's own report is only logged.
-    let quiet = devices.len() > 1 || args.devices.is_some();
+    let quiet = args.devices.is_some();
     if quiet {
         std::panic::set_hook(Box::new(|info| tracing::debug!("{info}")));
     }
@@ -781,4 +860,12 @@ pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
     }
     eprintln!("wrote {} samples to {}", args.n, args.out.display());
     Ok(())
+}
+
+/// The batch size recorded in the run directory `out`, if it holds a readable run.
+fn saved_batch_size(out: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(out.join("config.json")).ok()?;
+    serde_json::from_str::<TrainConfig>(&text)
+        .ok()
+        .map(|c| c.batch_size)
 }

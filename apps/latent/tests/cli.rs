@@ -755,3 +755,63 @@ fn threads_sets_the_cpu_pool_and_refuses_zero() {
     let out = stdout(&latent(&["--threads", "1", "info"]));
     assert!(!out.contains("WRONG"), "{out}");
 }
+
+/// `--replicas auto` on a CPU backend: one single-threaded replica per 64 images with two
+/// threads, recorded in config.json; one replica where a thread or a batch allows no more;
+/// explicit counts checked.
+#[test]
+fn replicas_share_out_the_cpu_threads() {
+    let dir = scratch("replicas");
+    let config = |run: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join(run).join("config.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let train = |run: &str, pre: &[&str], extra: &[&str]| {
+        let out = dir.join(run);
+        let args = [
+            pre,
+            &["train", "ae", "--epochs", "1", "--hidden", "16", "--latent", "2"][..],
+            &["--limit", "256", "--test-limit", "64", "--backend", "flex"][..],
+            &["--out", out.to_str().unwrap()][..],
+            extra,
+        ]
+        .concat();
+        stdout(&latent(&args))
+    };
+    let printed = train("auto2", &["--threads", "2"], &[]);
+    assert!(printed.contains("data parallel on 2 devices (flex, flex, 1 thread each)"));
+    let execution = &config("auto2")["execution"];
+    assert_eq!(execution["strategy"], "multi");
+    assert_eq!(execution["device_threads"], serde_json::json!([1, 1]));
+    assert_eq!(execution["device_batch"], serde_json::json!([64, 64]));
+
+    train("auto1", &["--threads", "1"], &[]);
+    assert_eq!(config("auto1")["execution"]["strategy"], "single");
+    train("small-batch", &["--threads", "2"], &["--batch-size", "100"]);
+    assert_eq!(config("small-batch")["execution"]["strategy"], "single");
+    train("one", &["--threads", "2"], &["--replicas", "1"]);
+    assert_eq!(
+        config("one")["execution"]["device_threads"],
+        serde_json::json!([null])
+    );
+    train("three", &["--threads", "4"], &["--replicas", "3"]);
+    assert_eq!(
+        config("three")["execution"]["device_threads"],
+        serde_json::json!([2, 1, 1])
+    );
+
+    let out = dir.join("refused");
+    let out = out.to_str().unwrap();
+    for (args, needle) in [
+        (&["--replicas", "0"][..], "at least 1 replica"),
+        (&["--replicas", "some"][..], "neither a number nor `auto`"),
+        (&["--replicas", "2", "--devices", "flex"][..], "list every device"),
+        (&["--replicas", "200"][..], "more than the 128 images"),
+    ] {
+        fails_with(
+            &[&["train", "ae", "--out", out][..], args].concat(),
+            needle,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -121,12 +121,10 @@ fn succeeded(out: &Output) {
     );
 }
 
-/// Two compute servers, data-parallel runs across them. The autoencoder has no noise, so its
-/// losses must equal a single local device's (up to the order of float sums: 1e-4 relative).
-/// The VAE's two halves draw their noise on different servers, so it cannot agree exactly: over
-/// 4 seeds × 300 steps the loss falls and the mean final test −ELBO is within 6 nats of the
-/// single-device runs' (measured here: the per-seed difference has a standard deviation of
-/// ~3.8 nats, so the mean of 4 one of ~1.9).
+/// Two compute servers, data-parallel runs across them, must train as one local device does:
+/// the main device draws every step's noise and sends each server its slice, so the losses
+/// agree up to the order of float sums (1e-4 relative) — for the autoencoder, the VAE and the
+/// VAE with the IWAE objective (whose noise has a sample axis before the batch axis).
 #[test]
 fn two_servers_train_as_one_device_does() {
     let dir = scratch("two");
@@ -134,45 +132,35 @@ fn two_servers_train_as_one_device_does() {
     let devices = format!("{},{}", a.url, b.url);
     let limit = Duration::from_secs(300);
 
-    let (remote, local) = (dir.join("ae-remote"), dir.join("ae-local"));
-    let ae = |out: &Path, extra: &[&str]| {
-        train_kind("ae", out, &[&["--epochs", "2"][..], extra].concat(), limit)
-    };
-    succeeded(&ae(&remote, &["--devices", &devices]));
-    succeeded(&ae(&local, &["--backend", "flex"]));
-    for (r, l) in metrics(&remote).iter().zip(&metrics(&local)) {
-        for name in ["train_loss", "test_reconstruction"] {
-            let (x, y) = (field(r, name), field(l, name));
-            assert!(
-                (x - y).abs() <= 1e-4 * y.abs(),
-                "{name}: remote {x} vs local {y}"
-            );
-        }
-    }
-
-    let mut gap = 0.0;
-    for seed in ["1", "2", "3", "4"] {
-        let (remote, local) = (dir.join(format!("r{seed}")), dir.join(format!("l{seed}")));
-        let common = ["--epochs", "6", "--seed", seed];
-        succeeded(&train(
-            &remote,
-            &[&common[..], &["--devices", &devices]].concat(),
-            limit,
-        ));
-        succeeded(&train(
-            &local,
-            &[&common[..], &["--backend", "flex"]].concat(),
-            limit,
-        ));
+    for (name, kind, extra) in [
+        ("ae", "ae", &[][..]),
+        ("r1", "vae", &[][..]),
+        ("iwae", "vae", &["--iwae", "3"][..]),
+    ] {
+        let (remote, local) = (dir.join(name), dir.join(format!("{name}-local")));
+        let run = |out: &Path, more: &[&str]| {
+            let args = [&["--epochs", "2", "--seed", "3"][..], extra, more].concat();
+            train_kind(kind, out, &args, limit)
+        };
+        succeeded(&run(&remote, &["--devices", &devices]));
+        succeeded(&run(&local, &["--backend", "flex"]));
         let (r, l) = (metrics(&remote), metrics(&local));
-        assert_eq!(r.len(), 6);
+        assert_eq!(r.len(), 2);
+        for (r, l) in r.iter().zip(&l) {
+            for field_name in ["train_loss", "test_reconstruction", "test_kl"] {
+                let (x, y) = (field(r, field_name), field(l, field_name));
+                assert!(
+                    (x - y).abs() <= 1e-4 * y.abs(),
+                    "{name} {field_name}: remote {x} vs local {y}"
+                );
+            }
+        }
+        // The loss falls: the runs compared learned something.
         assert!(
-            field(&r[5], "train_loss") < field(&r[0], "train_loss") - 50.0,
-            "{r:?}"
+            field(&r[1], "train_loss") < field(&r[0], "train_loss") - 5.0,
+            "{name}: {r:?}"
         );
-        gap += (field(&r[5], "test_neg_elbo") - field(&l[5], "test_neg_elbo")) / 4.0;
     }
-    assert!(gap.abs() < 6.0, "mean remote − local test −ELBO: {gap}");
 
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("r1/config.json")).unwrap())

@@ -75,6 +75,11 @@ impl Normal {
             Noise::Normal(0.0, 1.0),
             &self.mean.device(),
         );
+        self.rsample_n_with_noise(noise)
+    }
+
+    /// [`Normal::rsample_n`] for a given ε (`[n, batch, dim]`).
+    pub fn rsample_n_with_noise(&self, noise: Tensor<3>) -> Tensor<3> {
         self.mean.clone().unsqueeze_dim::<3>(0) + self.std().unsqueeze_dim::<3>(0) * noise
     }
 

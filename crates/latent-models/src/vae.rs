@@ -593,8 +593,21 @@ impl Vae {
     /// `[k, batch]`.
     pub fn log_importance_weights(&self, x: Tensor<2>, k: usize) -> Tensor<2> {
         let q = self.posterior(x.clone());
-        let [batch, latent] = q.mean.dims();
-        let z = q.rsample_n(k).reshape([k * batch, latent]);
+        let z = q.rsample_n(k);
+        self.importance_weights_of(x, q, z)
+    }
+
+    /// [`Vae::log_importance_weights`] with the noise ε (`[k, batch, latent]`) given.
+    pub fn log_importance_weights_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
+        let q = self.posterior(x.clone());
+        let z = q.rsample_n_with_noise(noise);
+        self.importance_weights_of(x, q, z)
+    }
+
+    /// log w for the samples `z` (`[k, batch, latent]`) of the posterior `q` of `x`.
+    fn importance_weights_of(&self, x: Tensor<2>, q: Normal, z: Tensor<3>) -> Tensor<2> {
+        let [k, batch, latent] = z.dims();
+        let z = z.reshape([k * batch, latent]);
         // [batch, d] → [k · batch, d], sample-major like z.
         let repeat = |t: Tensor<2>| {
             let d = t.dims()[1];
@@ -613,6 +626,11 @@ impl Vae {
     /// ELBO (with a Monte-Carlo KL); the bound rises towards log p(x) as k grows.
     pub fn iwae_bound(&self, x: Tensor<2>, k: usize) -> Tensor<1> {
         log_mean_exp(self.log_importance_weights(x, k), 0).squeeze_dim(0)
+    }
+
+    /// [`Vae::iwae_bound`] with the noise ε (`[k, batch, latent]`) given.
+    pub fn iwae_bound_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<1> {
+        log_mean_exp(self.log_importance_weights_with_noise(x, noise), 0).squeeze_dim(0)
     }
 
     /// log p(x) estimated by importance sampling with `k` samples per example, drawn `chunk`

@@ -123,6 +123,10 @@ pub struct Execution {
     /// The learning rate of the first epoch: `lr`, not scaled with the number of devices (the
     /// gradient is the mean over the whole effective batch, as on one device).
     pub effective_lr: f64,
+    /// Threads of each device's own CPU thread pool; `null` where the device works in the
+    /// process's shared pool (`latent --threads`).
+    #[serde(default)]
+    pub device_threads: Vec<Option<usize>>,
 }
 
 /// How several devices share a step.
@@ -145,6 +149,22 @@ pub enum Strategy {
 pub struct NamedDevice {
     pub name: String,
     pub device: Device,
+    /// The size of a thread pool of the device's own, in which its share of each step runs
+    /// (the CPU backends' matrix products and reductions then use these threads and no
+    /// others); `None`: the process's shared pool. Several CPU devices of one backend, each
+    /// with `threads` = cores / devices, are data-parallel replicas on one machine.
+    pub threads: Option<usize>,
+}
+
+impl NamedDevice {
+    /// `device`, called `name`, in the process's shared thread pool.
+    pub fn new(name: impl Into<String>, device: Device) -> Self {
+        Self {
+            name: name.into(),
+            device,
+            threads: None,
+        }
+    }
 }
 
 /// Rows of each device's slice of a batch of `n`: as even as possible, the first devices
@@ -349,14 +369,48 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, run: &Path) -> Result<T>
     })
 }
 
+/// The random numbers of one step for a batch of images. They are drawn on the main device for
+/// the whole batch and then split with it, so that a step computes the same thing on one device
+/// or several (up to the order of float sums), and devices sharing a random generator (the CPU
+/// backends have one per process) never race for it.
+#[derive(Clone)]
+struct StepNoise {
+    /// ε of the one-sample ELBO: `[batch, latent]`.
+    elbo: Option<Tensor<2>>,
+    /// ε of the IWAE bound: `[k, batch, latent]`.
+    iwae: Option<Tensor<3>>,
+}
+
+impl StepNoise {
+    /// The noise of the images `rows`, on `device`.
+    fn rows(&self, rows: std::ops::Range<usize>, device: &Device) -> Self {
+        Self {
+            elbo: self.elbo.as_ref().map(|t| {
+                t.clone()
+                    .narrow(0, rows.start, rows.len())
+                    .to_device(device)
+            }),
+            iwae: self.iwae.as_ref().map(|t| {
+                t.clone()
+                    .narrow(1, rows.start, rows.len())
+                    .to_device(device)
+            }),
+        }
+    }
+}
+
 /// A trainable model: its loss terms on a batch.
 trait Objective: Module + Sized {
+    /// The noise a step on `n` images draws, on `device`.
+    fn noise(&self, n: usize, iwae_samples: usize, device: &Device) -> StepNoise;
+
     /// (loss, reconstruction, KL), each averaged over the batch. The loss is the β-weighted
     /// negative ELBO, or with `iwae_samples` k > 1 the negative IWAE bound with k samples
     /// (reconstruction and KL then describe the one-sample ELBO of the same batch).
     fn terms(
         &self,
         x: Tensor<2>,
+        noise: StepNoise,
         kl_weight: f64,
         iwae_samples: usize,
     ) -> (Tensor<1>, Tensor<1>, Tensor<1>);
@@ -366,18 +420,34 @@ trait Objective: Module + Sized {
 }
 
 impl Objective for Vae {
+    fn noise(&self, n: usize, iwae_samples: usize, device: &Device) -> StepNoise {
+        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+        let latent = self.latent_dim();
+        // In this order: the one-device stream of earlier versions.
+        let elbo = Tensor::random([n, latent], normal, device);
+        let iwae = (iwae_samples > 1)
+            .then(|| Tensor::random([iwae_samples, n, latent], normal, device));
+        StepNoise {
+            elbo: Some(elbo),
+            iwae,
+        }
+    }
+
     fn terms(
         &self,
         x: Tensor<2>,
+        noise: StepNoise,
         kl_weight: f64,
-        iwae_samples: usize,
+        _: usize,
     ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
-        let t = self.elbo_terms(x.clone(), kl_weight);
-        if iwae_samples > 1 {
-            let loss = self.iwae_bound(x, iwae_samples).mean().neg();
-            (loss, t.reconstruction.detach(), t.kl.detach())
-        } else {
-            (t.loss, t.reconstruction, t.kl)
+        let elbo = noise.elbo.expect("a VAE step draws ELBO noise");
+        let t = self.elbo_terms_with_noise(x.clone(), elbo, kl_weight);
+        match noise.iwae {
+            Some(iwae) => {
+                let loss = self.iwae_bound_with_noise(x, iwae).mean().neg();
+                (loss, t.reconstruction.detach(), t.kl.detach())
+            }
+            None => (t.loss, t.reconstruction, t.kl),
         }
     }
 
@@ -387,7 +457,20 @@ impl Objective for Vae {
 }
 
 impl Objective for Autoencoder {
-    fn terms(&self, x: Tensor<2>, _: f64, _: usize) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+    fn noise(&self, _: usize, _: usize, _: &Device) -> StepNoise {
+        StepNoise {
+            elbo: None,
+            iwae: None,
+        }
+    }
+
+    fn terms(
+        &self,
+        x: Tensor<2>,
+        _: StepNoise,
+        _: f64,
+        _: usize,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
         let loss = self.loss(x);
         let kl = loss.zeros_like();
         (loss.clone(), loss, kl)
@@ -423,10 +506,7 @@ pub fn train(
     init_from: Option<&Path>,
     progress: impl FnMut(TrainProgress),
 ) -> Result<Vec<EpochMetrics>> {
-    let device = NamedDevice {
-        name: format!("{device:?}"),
-        device: device.clone(),
-    };
+    let device = NamedDevice::new(format!("{device:?}"), device.clone());
     train_on(config, out, &[device], resume, init_from, progress)
 }
 
@@ -466,6 +546,29 @@ pub fn train_on(
         (config.clone(), 0)
     };
     config.check()?;
+    let replicas = devices
+        .iter()
+        .map(|d| {
+            let pool = match d.threads {
+                Some(0) => Err("0 threads".to_string()),
+                Some(n) => rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(move |i| format!("latent-replica-{i}"))
+                    .build()
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            }
+            .map_err(|problem| TrainError::InvalidSetting {
+                field: "threads",
+                problem: format!("device {}: {problem}", d.name),
+            })?;
+            Ok(Replica {
+                device: d.device.clone().autodiff(),
+                pool,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     config.execution = Execution {
         strategy: if devices.len() == 1 {
             Strategy::Single
@@ -479,25 +582,20 @@ pub fn train_on(
             .collect(),
         effective_batch_size: config.batch_size,
         effective_lr: config.lr,
+        device_threads: devices.iter().map(|d| d.threads).collect(),
     };
     std::fs::create_dir_all(out.join("checkpoints")).map_err(io(out))?;
     write_json(&out.join("config.json"), &config)?;
     let train_set = config.load_split(Split::Train, config.train_limit)?;
     let test_set = config.load_split(Split::Test, config.test_limit)?;
-    let replicas: Vec<NamedDevice> = devices
-        .iter()
-        .map(|d| NamedDevice {
-            name: d.name.clone(),
-            device: d.device.clone().autodiff(),
-        })
-        .collect();
     let ad = &replicas[0].device;
-    // The weights are drawn on the host from the seed (the same on every backend); the
-    // device's RNG, seeded per epoch, drives the noise of training.
+    // The weights are drawn on the host from the seed (the same on every backend); the main
+    // device's RNG, seeded per epoch, draws the noise of training.
     ad.seed(config.seed);
     let session = Session {
         config: &config,
         out,
+        devices,
         replicas: &replicas,
         start_epoch,
         init_from,
@@ -581,12 +679,32 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "it stopped answering".into())
 }
 
+/// A device of a run, as training uses it.
+struct Replica {
+    /// The autodiff device.
+    device: Device,
+    /// Its own thread pool, if it has one.
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Replica {
+    /// Runs `work` in the device's own thread pool, or here if it has none.
+    fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
+        match &self.pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        }
+    }
+}
+
 /// What the epochs of one `train` call share.
 struct Session<'a> {
     config: &'a TrainConfig,
     out: &'a Path,
-    /// The autodiff devices; the first is the main one.
-    replicas: &'a [NamedDevice],
+    /// The devices as given, for errors.
+    devices: &'a [NamedDevice],
+    /// The devices as training uses them; the first is the main one.
+    replicas: &'a [Replica],
     start_epoch: usize,
     init_from: Option<&'a Path>,
     train_set: &'a Mnist,
@@ -627,6 +745,7 @@ fn run_epochs<M: Objective + Sync>(
     let Session {
         config,
         out,
+        devices,
         replicas,
         start_epoch,
         init_from,
@@ -658,11 +777,8 @@ fn run_epochs<M: Objective + Sync>(
             .seed
             .wrapping_mul(1_000_003)
             .wrapping_add(epoch as u64);
-        // Each device draws its own noise; the main one the single-device stream. (The CPU
-        // backends have one generator per process, which devices of one backend share.)
-        for (i, replica) in replicas.iter().enumerate().rev() {
-            replica.device.seed(epoch_seed.wrapping_add(i as u64));
-        }
+        // The main device draws all the noise (see `StepNoise`).
+        device.seed(epoch_seed);
         // Bernoulli decoders see a fresh binarisation at every presentation; Gaussian ones the
         // grey levels.
         let batcher = match config.model.likelihood {
@@ -691,31 +807,36 @@ fn run_epochs<M: Objective + Sync>(
                 problem: format!("loading a batch: {e}"),
             })?;
             let n = batch.images.dims()[0];
+            let noise = model.noise(n, config.iwae_samples, device);
             let Step {
                 loss,
                 terms,
                 grads,
                 exchange,
             } = if replicas.len() == 1 {
-                let (loss, recon, kl) = model.terms(batch.images, kl_weight, config.iwae_samples);
-                let terms = summed_terms(&loss, recon, kl, n);
-                let grads = GradientsParams::from_grads(loss.clone().backward(), &model);
-                Step {
-                    loss,
-                    terms,
-                    grads,
-                    exchange: std::time::Duration::ZERO,
-                }
+                replicas[0].run(|| {
+                    let (loss, recon, kl) =
+                        model.terms(batch.images, noise, kl_weight, config.iwae_samples);
+                    let terms = summed_terms(&loss, recon, kl, n);
+                    let grads = GradientsParams::from_grads(loss.clone().backward(), &model);
+                    Step {
+                        loss,
+                        terms,
+                        grads,
+                        exchange: std::time::Duration::ZERO,
+                    }
+                })
             } else {
                 parallel_step(
                     &model,
                     batch.images,
+                    noise,
                     replicas,
                     kl_weight,
                     config.iwae_samples,
                 )
                 .map_err(|problem| TrainError::Device {
-                    device: failed_device(replicas),
+                    device: failed_device(devices),
                     epoch,
                     problem,
                 })?
@@ -849,7 +970,8 @@ struct Step {
 fn parallel_step<M: Objective + Sync>(
     model: &M,
     images: Tensor<2>,
-    replicas: &[NamedDevice],
+    noise: StepNoise,
+    replicas: &[Replica],
     kl_weight: f64,
     iwae_samples: usize,
 ) -> std::result::Result<Step, String> {
@@ -863,7 +985,9 @@ fn parallel_step<M: Objective + Sync>(
             .filter(|(rows, _)| !rows.is_empty())
             .map(|(rows, replica)| {
                 let x = images.clone().slice(rows.clone());
-                scope.spawn(move || -> std::result::Result<_, String> {
+                let noise = noise.rows(rows.clone(), &replica.device);
+                scope.spawn(move || {
+                    replica.run(|| -> std::result::Result<_, String> {
                     let synced = |device: &Device| {
                         device
                             .sync()
@@ -874,7 +998,7 @@ fn parallel_step<M: Objective + Sync>(
                     let x = x.to_device(&replica.device);
                     synced(&replica.device)?;
                     let mut exchange = start.elapsed();
-                    let (loss, recon, kl) = local.terms(x, kl_weight, iwae_samples);
+                    let (loss, recon, kl) = local.terms(x, noise, kl_weight, iwae_samples);
                     let share = rows.len() as f64;
                     let grads = loss.clone().mul_scalar(share / n as f64).backward();
                     let grads = GradientsParams::from_grads(grads, &local);
@@ -885,6 +1009,7 @@ fn parallel_step<M: Objective + Sync>(
                     exchange += start.elapsed();
                     let terms = summed_terms(&loss, recon, kl, rows.len()).to_device(main);
                     Ok((loss.detach().to_device(main), terms, grads, exchange))
+                    })
                 })
             })
             .collect();
@@ -935,7 +1060,8 @@ fn test_terms<M: Objective>(
         let end = (start + batch_size).min(test_set.len());
         let x = batcher.images(test_set, start..end, device);
         // The test figures are always the ELBO's, whatever the training objective.
-        let (loss, recon, kl) = model.terms(x, 1.0, 1);
+        let noise = model.noise(end - start, 1, device);
+        let (loss, recon, kl) = model.terms(x, noise, 1.0, 1);
         let m = (end - start) as f64;
         l += scalar(loss)? * m;
         r += scalar(recon)? * m;
