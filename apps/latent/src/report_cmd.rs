@@ -7,14 +7,16 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::{Device, Distribution as Noise, Tensor, TensorData};
 use clap::Args;
 use latent_data::Split;
-use latent_train::{evaluate, load_run, EpochMetrics, ModelKind, TrainConfig, TrainedModel};
+use latent_train::{evaluate_on, load_run, EpochMetrics, ModelKind, TrainConfig, TrainedModel};
 use latent_viz::pca::PrincipalPlane;
 use latent_viz::plot::{bar_plot, labelled_grid, line_plot, scatter_plot, Labels, Series};
 use latent_viz::report::Report;
 use latent_viz::Grid;
 
+use crate::backend::Backend;
 use crate::train_cmd::{
-    digits_and_labels, encode_decode, latent_gmm_codes, manifold_codes, reconstructions, values,
+    cpu_replicas, digits_and_labels, encode_decode, latent_gmm_codes, manifold_codes,
+    reconstructions, values, Replicas,
 };
 
 #[derive(Debug, Args)]
@@ -67,7 +69,7 @@ fn first_of_each_class(labels: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
+pub fn run_report(args: ReportArgs, backend: Backend, device: &Device) -> Result<()> {
     if args.limit == 0 {
         bail!("--limit must be at least 1");
     }
@@ -306,13 +308,15 @@ pub fn run_report(args: ReportArgs, device: &Device) -> Result<()> {
             args.iw_samples
         );
         let test = config.load_split(Split::Test, None)?.truncated(args.limit);
-        let eval = evaluate(
+        // One importance-sampling worker per CPU thread, as `latent eval` does by default.
+        let workers = cpu_replicas(backend, device, Replicas::Auto, usize::MAX)?;
+        let eval = evaluate_on(
             vae_model,
             &test,
             args.iw_samples,
             latent_train::DEFAULT_IW_CHUNK,
             100,
-            device,
+            &workers,
         )?;
         summary.push((
             format!("test ELBO ({} digits)", eval.images),

@@ -11,7 +11,7 @@ use latent_data::mnist::PIXELS;
 use latent_data::{default_mnist_dir, MnistBatcher, Split};
 use latent_models::{Activation, Architecture, GmmConfig, Likelihood, VaeConfig};
 use latent_train::{
-    evaluate, load_run, load_vae, train_on, ModelKind, NamedDevice, TrainConfig, TrainedModel,
+    evaluate_on, load_run, load_vae, train_on, ModelKind, NamedDevice, TrainConfig, TrainedModel,
 };
 
 use crate::backend::{named_devices, Backend};
@@ -151,24 +151,21 @@ fn parse_replicas(value: &str) -> std::result::Result<Replicas, String> {
 const IMAGES_PER_REPLICA: usize = 64;
 
 /// The CPU replicas of `--replicas` on `device`: each one's share of the process's threads, or
-/// the one device in the shared pool. `batch_size` is the run's images per step.
-fn cpu_replicas(
+/// the one device in the shared pool. `auto` is what `--replicas auto` means on a CPU backend
+/// (at most one replica per thread).
+pub(crate) fn cpu_replicas(
     backend: Backend,
     device: &Device,
     replicas: Replicas,
-    batch_size: usize,
+    auto: usize,
 ) -> Result<Vec<NamedDevice>> {
     let threads = rayon::current_num_threads();
     let count = match replicas {
-        Replicas::Auto if backend.is_cpu() => (batch_size / IMAGES_PER_REPLICA).clamp(1, threads),
+        Replicas::Auto if backend.is_cpu() => auto.clamp(1, threads),
         Replicas::Auto => 1,
         Replicas::Count(n) if n > 1 && !backend.is_cpu() => bail!(
-            "--replicas shares out the CPU's threads; the {} backend has no use for it \
-             (give a GPU's copies with --devices instead)",
+            "--replicas shares out the CPU's threads; the {} backend has no use for it",
             backend.name()
-        ),
-        Replicas::Count(n) if n > batch_size => bail!(
-            "--replicas {n} is more than the {batch_size} images of a batch (--batch-size)"
         ),
         Replicas::Count(n) => n,
     };
@@ -222,6 +219,11 @@ pub struct EvalArgs {
     /// Evaluate on the first N test digits only.
     #[arg(long)]
     limit: Option<usize>,
+    /// On a CPU backend: share the importance sampling among N workers, each with its own share
+    /// of the --threads (the same figures, up to the order of float sums). `auto`: one per
+    /// thread [default: auto].
+    #[arg(long, value_name = "N|auto", value_parser = parse_replicas, default_value = "auto")]
+    replicas: Replicas,
     #[arg(long)]
     json: bool,
 }
@@ -617,7 +619,12 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
             "--replicas copies the --backend device; with --devices, list every device instead \
              (e.g. --devices flex,flex)"
         ),
-        (None, replicas) => cpu_replicas(backend, &local, replicas, batch_size)?,
+        (None, Replicas::Count(n)) if n > batch_size => {
+            bail!("--replicas {n} is more than the {batch_size} images of a batch (--batch-size)")
+        }
+        (None, replicas) => {
+            cpu_replicas(backend, &local, replicas, batch_size / IMAGES_PER_REPLICA)?
+        }
     };
     let device = &local;
     if devices.len() > 1 {
@@ -754,13 +761,14 @@ pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| anyhow::anyhow!("reading values back from the device: {e:?}"))
 }
 
-pub fn run_eval(args: EvalArgs, device: &Device) -> Result<()> {
+pub fn run_eval(args: EvalArgs, backend: Backend, device: &Device) -> Result<()> {
     if args.iw_samples == 0 {
         bail!("--iw-samples must be at least 1");
     }
     let (config, vae) = load_vae(&args.run, device)?;
     let test = config.load_split(Split::Test, args.limit)?;
-    let report = evaluate(&vae, &test, args.iw_samples, args.chunk, 100, device)?;
+    let workers = cpu_replicas(backend, device, args.replicas, usize::MAX)?;
+    let report = evaluate_on(&vae, &test, args.iw_samples, args.chunk, 100, &workers)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -421,6 +421,23 @@ fn train_eval_and_sample_a_small_vae() {
         assert!(report.get(key).is_some(), "missing {key}: {report}");
     }
     assert!(report["nll"].as_f64().unwrap() < -report["elbo"].as_f64().unwrap());
+    // Two importance-sampling workers (what `auto` gives with two threads) estimate what one
+    // does: the main device draws the noise.
+    let eval = |extra: &[&str]| {
+        let args = [
+            &["--threads", "2", "eval", "--run", run, "--iw-samples", "50"][..],
+            &["--limit", "50", "--json"][..],
+            extra,
+        ]
+        .concat();
+        json_of(&latent(&args))["nll"].as_f64().unwrap()
+    };
+    let (one, two) = (eval(&["--replicas", "1"]), eval(&[]));
+    assert!((one - two).abs() <= 1e-5 * one.abs(), "{one} vs {two}");
+    fails_with(
+        &["eval", "--run", run, "--replicas", "0"],
+        "at least 1 replica",
+    );
 
     let npy = dir.join("samples.npy");
     stdout(&latent(&[
@@ -770,7 +787,9 @@ fn replicas_share_out_the_cpu_threads() {
         let out = dir.join(run);
         let args = [
             pre,
-            &["train", "ae", "--epochs", "1", "--hidden", "16", "--latent", "2"][..],
+            &[
+                "train", "ae", "--epochs", "1", "--hidden", "16", "--latent", "2",
+            ][..],
             &["--limit", "256", "--test-limit", "64", "--backend", "flex"][..],
             &["--out", out.to_str().unwrap()][..],
             extra,
@@ -805,13 +824,13 @@ fn replicas_share_out_the_cpu_threads() {
     for (args, needle) in [
         (&["--replicas", "0"][..], "at least 1 replica"),
         (&["--replicas", "some"][..], "neither a number nor `auto`"),
-        (&["--replicas", "2", "--devices", "flex"][..], "list every device"),
+        (
+            &["--replicas", "2", "--devices", "flex"][..],
+            "list every device",
+        ),
         (&["--replicas", "200"][..], "more than the 128 images"),
     ] {
-        fails_with(
-            &[&["train", "ae", "--out", out][..], args].concat(),
-            needle,
-        );
+        fails_with(&[&["train", "ae", "--out", out][..], args].concat(), needle);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

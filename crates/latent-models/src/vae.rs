@@ -644,10 +644,22 @@ impl Vae {
             partial.push(log_sum_exp(self.log_importance_weights(x.clone(), m), 0));
             done += m;
         }
-        log_sum_exp(Tensor::cat(partial, 0), 0)
-            .squeeze_dim(0)
-            .sub_scalar((k as f64).ln())
+        combine_log_weight_sums(partial, k)
     }
+
+    /// log Σ_i w_i over the samples of the given noise ε (`[k, batch, latent]`): `[1, batch]`,
+    /// one chunk's part of [`Vae::log_likelihood_estimate`] (see [`combine_log_weight_sums`]).
+    pub fn log_weight_sum_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
+        log_sum_exp(self.log_importance_weights_with_noise(x, noise), 0)
+    }
+}
+
+/// The importance-sampled log p(x), `[batch]`, from the log Σ w of chunks of samples
+/// (each `[1, batch]`) that drew `k` samples per example in all: log (1/k) Σ_chunks Σ w.
+pub fn combine_log_weight_sums(chunks: Vec<Tensor<2>>, k: usize) -> Tensor<1> {
+    log_sum_exp(Tensor::cat(chunks, 0), 0)
+        .squeeze_dim(0)
+        .sub_scalar((k as f64).ln())
 }
 
 /// A deterministic autoencoder: x → code (the encoder's mean head) → decoder output.

@@ -14,7 +14,7 @@ pub mod transfer;
 pub use probe::{linear_probe, LinearProbe, ProbeReport};
 
 pub use run::{
-    device_check, evaluate, load_run, load_vae, shard_ranges, train, train_on, EpochMetrics,
-    EvalReport, Execution, ModelKind, NamedDevice, Strategy, TrainConfig, TrainError,
+    device_check, evaluate, evaluate_on, load_run, load_vae, shard_ranges, train, train_on,
+    EpochMetrics, EvalReport, Execution, ModelKind, NamedDevice, Strategy, TrainConfig, TrainError,
     TrainProgress, TrainedModel, ACTIVE_UNIT_THRESHOLD, DEFAULT_IW_CHUNK,
 };

@@ -10,6 +10,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use latent_data::mnist::PIXELS;
 use latent_data::{Domain, Mnist, MnistBatcher, Split};
+use latent_models::vae::combine_log_weight_sums;
 use latent_models::{Autoencoder, Likelihood, Vae, VaeConfig};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,8 @@ pub enum TrainError {
         epoch: usize,
         problem: String,
     },
+    #[error("device {device} failed while evaluating: {problem}")]
+    Evaluation { device: String, problem: String },
     #[error(transparent)]
     Model(#[from] latent_models::ModelError),
     #[error(transparent)]
@@ -425,8 +428,8 @@ impl Objective for Vae {
         let latent = self.latent_dim();
         // In this order: the one-device stream of earlier versions.
         let elbo = Tensor::random([n, latent], normal, device);
-        let iwae = (iwae_samples > 1)
-            .then(|| Tensor::random([iwae_samples, n, latent], normal, device));
+        let iwae =
+            (iwae_samples > 1).then(|| Tensor::random([iwae_samples, n, latent], normal, device));
         StepNoise {
             elbo: Some(elbo),
             iwae,
@@ -546,29 +549,7 @@ pub fn train_on(
         (config.clone(), 0)
     };
     config.check()?;
-    let replicas = devices
-        .iter()
-        .map(|d| {
-            let pool = match d.threads {
-                Some(0) => Err("0 threads".to_string()),
-                Some(n) => rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .thread_name(move |i| format!("latent-replica-{i}"))
-                    .build()
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
-                None => Ok(None),
-            }
-            .map_err(|problem| TrainError::InvalidSetting {
-                field: "threads",
-                problem: format!("device {}: {problem}", d.name),
-            })?;
-            Ok(Replica {
-                device: d.device.clone().autodiff(),
-                pool,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let replicas = Replica::all(devices, true)?;
     config.execution = Execution {
         strategy: if devices.len() == 1 {
             Strategy::Single
@@ -688,6 +669,42 @@ struct Replica {
 }
 
 impl Replica {
+    /// The replicas of `devices` (on their autodiff devices if `autodiff`), each with its own
+    /// thread pool where it asks for one.
+    fn all(devices: &[NamedDevice], autodiff: bool) -> Result<Vec<Self>> {
+        if devices.is_empty() {
+            return Err(TrainError::InvalidSetting {
+                field: "devices",
+                problem: "at least one device is needed".into(),
+            });
+        }
+        devices
+            .iter()
+            .map(|d| {
+                let pool = match d.threads {
+                    Some(0) => Err("0 threads".to_string()),
+                    Some(n) => rayon::ThreadPoolBuilder::new()
+                        .num_threads(n)
+                        .thread_name(move |i| format!("latent-replica-{i}"))
+                        .build()
+                        .map(Some)
+                        .map_err(|e| e.to_string()),
+                    None => Ok(None),
+                }
+                .map_err(|problem| TrainError::InvalidSetting {
+                    field: "threads",
+                    problem: format!("device {}: {problem}", d.name),
+                })?;
+                let device = if autodiff {
+                    d.device.clone().autodiff()
+                } else {
+                    d.device.clone()
+                };
+                Ok(Replica { device, pool })
+            })
+            .collect()
+    }
+
     /// Runs `work` in the device's own thread pool, or here if it has none.
     fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
         match &self.pool {
@@ -977,47 +994,36 @@ fn parallel_step<M: Objective + Sync>(
 ) -> std::result::Result<Step, String> {
     let main = &replicas[0].device;
     let n = images.dims()[0];
-    let shards = shard_ranges(n, replicas.len());
-    let results = std::thread::scope(|scope| {
-        let workers: Vec<_> = shards
-            .into_iter()
-            .zip(replicas)
-            .filter(|(rows, _)| !rows.is_empty())
-            .map(|(rows, replica)| {
-                let x = images.clone().slice(rows.clone());
-                let noise = noise.rows(rows.clone(), &replica.device);
-                scope.spawn(move || {
-                    replica.run(|| -> std::result::Result<_, String> {
-                    let synced = |device: &Device| {
-                        device
-                            .sync()
-                            .map_err(|e| e.to_string().replace("\nCaused by:\n  ", ": "))
-                    };
-                    let start = Instant::now();
-                    let local = model.clone().fork(&replica.device);
-                    let x = x.to_device(&replica.device);
-                    synced(&replica.device)?;
-                    let mut exchange = start.elapsed();
-                    let (loss, recon, kl) = local.terms(x, noise, kl_weight, iwae_samples);
-                    let share = rows.len() as f64;
-                    let grads = loss.clone().mul_scalar(share / n as f64).backward();
-                    let grads = GradientsParams::from_grads(grads, &local);
-                    synced(&replica.device)?;
-                    let start = Instant::now();
-                    let grads = grads.to_device(main, &local);
-                    synced(main)?;
-                    exchange += start.elapsed();
-                    let terms = summed_terms(&loss, recon, kl, rows.len()).to_device(main);
-                    Ok((loss.detach().to_device(main), terms, grads, exchange))
-                    })
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| worker.join().map_err(|p| panic_message(&*p))?)
-            .collect::<std::result::Result<Vec<_>, String>>()
-    })?;
+    let results = spread(replicas, n, |i, rows| {
+        let replica = &replicas[i];
+        let synced = |device: &Device| {
+            device
+                .sync()
+                .map_err(|e| e.to_string().replace("\nCaused by:\n  ", ": "))
+        };
+        let start = Instant::now();
+        let local = model.clone().fork(&replica.device);
+        let x = images
+            .clone()
+            .slice(rows.clone())
+            .to_device(&replica.device);
+        let noise = noise.rows(rows.clone(), &replica.device);
+        synced(&replica.device)?;
+        let mut exchange = start.elapsed();
+        let (loss, recon, kl) = local.terms(x, noise, kl_weight, iwae_samples);
+        let share = rows.len() as f64;
+        let grads = loss.clone().mul_scalar(share / n as f64).backward();
+        let grads = GradientsParams::from_grads(grads, &local);
+        synced(&replica.device)?;
+        let start = Instant::now();
+        let grads = grads.to_device(main, &local);
+        synced(main)?;
+        exchange += start.elapsed();
+        let terms = summed_terms(&loss, recon, kl, rows.len()).to_device(main);
+        Ok((loss.detach().to_device(main), terms, grads, exchange))
+    })?
+    .into_iter()
+    .collect::<std::result::Result<Vec<_>, String>>()?;
     let mut accumulator = GradientsAccumulator::<M>::new();
     let mut total: Option<Tensor<1>> = None;
     let mut first_loss = None;
@@ -1033,6 +1039,34 @@ fn parallel_step<M: Objective + Sync>(
         terms: total.expect("a batch has at least one image"),
         grads: accumulator.grads(),
         exchange,
+    })
+}
+
+/// Runs `work(i, rows)` for each replica i's slice of `n` rows (see [`shard_ranges`]; replicas whose
+/// slice is empty do nothing), each in a thread of its own and in its own thread pool, and
+/// returns the results in replica order; or the panic of a replica, as text. One replica works
+/// in the calling thread.
+fn spread<T: Send>(
+    replicas: &[Replica],
+    n: usize,
+    work: impl Fn(usize, std::ops::Range<usize>) -> T + Sync,
+) -> std::result::Result<Vec<T>, String> {
+    if let [only] = replicas {
+        return Ok(vec![only.run(|| work(0, 0..n))]);
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = shard_ranges(n, replicas.len())
+            .into_iter()
+            .zip(replicas)
+            .enumerate()
+            .filter(|(_, (rows, _))| !rows.is_empty())
+            .map(|(i, (rows, replica))| scope.spawn(move || replica.run(|| work(i, rows))))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().map_err(|p| panic_message(&*p)))
+            .collect()
     })
 }
 
@@ -1144,6 +1178,36 @@ pub fn evaluate(
     batch_size: usize,
     device: &Device,
 ) -> Result<EvalReport> {
+    let device = NamedDevice::new(format!("{device:?}"), device.clone());
+    evaluate_on(vae, test_set, k, chunk, batch_size, &[device])
+}
+
+/// [`evaluate`] with the importance sampling shared among `devices` (the first is the main
+/// one, on which `vae` lives): each takes a slice of every batch's images, in its own thread
+/// (and thread pool, for CPU replicas). The main device draws all the noise, so the report is
+/// the same for any number of devices, up to the order of float sums.
+pub fn evaluate_on(
+    vae: &Vae,
+    test_set: &Mnist,
+    k: usize,
+    chunk: usize,
+    batch_size: usize,
+    devices: &[NamedDevice],
+) -> Result<EvalReport> {
+    if k == 0 || batch_size == 0 {
+        return Err(TrainError::InvalidSetting {
+            field: if k == 0 { "iw_samples" } else { "batch_size" },
+            problem: "must be at least 1".into(),
+        });
+    }
+    let workers = Replica::all(devices, false)?;
+    let copies: Vec<Vae> = workers
+        .iter()
+        .map(|w| vae.clone().to_device(&w.device))
+        .collect();
+    let device = &workers[0].device;
+    let chunk = chunk.clamp(1, k);
+    let latent_dim = vae.latent_dim();
     device.seed(0);
     let batcher = evaluation_batcher(vae.likelihood);
     let n = test_set.len();
@@ -1162,7 +1226,33 @@ pub fn evaluate(
             *acc += v * m;
         }
         means.extend(to_vec(vae.posterior(x.clone()).mean)?);
-        nll -= scalar(vae.log_likelihood_estimate(x, k, chunk).sum())?;
+        // As `Vae::log_likelihood_estimate`, with each chunk's noise drawn here and split.
+        let rows = end - start;
+        let mut partial = Vec::new();
+        let mut done = 0;
+        while done < k {
+            let m = chunk.min(k - done);
+            let noise = Tensor::<3>::random(
+                [m, rows, latent_dim],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                device,
+            );
+            let parts = spread(&workers, rows, |i, slice| {
+                let here = &workers[i].device;
+                let x = x.clone().narrow(0, slice.start, slice.len());
+                let noise = noise.clone().narrow(1, slice.start, slice.len());
+                copies[i]
+                    .log_weight_sum_with_noise(x.to_device(here), noise.to_device(here))
+                    .to_device(device)
+            })
+            .map_err(|problem| TrainError::Evaluation {
+                device: failed_device(devices),
+                problem,
+            })?;
+            partial.push(Tensor::cat(parts, 1));
+            done += m;
+        }
+        nll -= scalar(combine_log_weight_sums(partial, k).sum())?;
     }
     let latent = kl_per_dim.len();
     let activity: Vec<f64> = (0..latent)

@@ -7,8 +7,8 @@ use burn::tensor::Device;
 use latent_data::{Mnist, Split};
 use latent_models::VaeConfig;
 use latent_train::{
-    evaluate, load_vae, shard_ranges, train, train_on, EpochMetrics, ModelKind, NamedDevice,
-    Strategy, TrainConfig, TrainError,
+    evaluate, evaluate_on, load_vae, shard_ranges, train, train_on, EpochMetrics, ModelKind,
+    NamedDevice, Strategy, TrainConfig, TrainError,
 };
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.
@@ -183,6 +183,22 @@ fn evaluation_orders_the_bounds_and_counts_active_units() {
     assert_eq!(counted, report.active_units);
     assert_eq!(report.kl_per_dim.len(), 4);
     assert!((report.kl_per_dim.iter().sum::<f64>() - report.kl).abs() < 1e-3);
+    // Three single-threaded workers, each importance-sampling a third of every batch, give the
+    // same report: the main device draws all the noise (1e-5 relative: float sums only).
+    let worker = NamedDevice {
+        threads: Some(1),
+        ..NamedDevice::new("ndarray", device())
+    };
+    let workers = [worker.clone(), worker.clone(), worker];
+    let shared = evaluate_on(&vae, &test, 200, 100, 50, &workers).unwrap();
+    for (a, b) in [
+        (report.nll, shared.nll),
+        (report.elbo, shared.elbo),
+        (report.kl, shared.kl),
+    ] {
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "{report:?}\n{shared:?}");
+    }
+    assert_eq!(report.active_units, shared.active_units);
     std::fs::remove_dir_all(&run).unwrap();
 }
 
@@ -429,8 +445,15 @@ fn a_replica_of_zero_threads_is_refused() {
         threads: Some(0),
         ..NamedDevice::new("ndarray", device())
     };
-    let err = train_on(&small(ModelKind::Ae, 1), &run, &[replica], false, None, |_| {})
-        .unwrap_err();
+    let err = train_on(
+        &small(ModelKind::Ae, 1),
+        &run,
+        &[replica],
+        false,
+        None,
+        |_| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("threads"), "{err}");
     assert!(!run.exists());
 }
