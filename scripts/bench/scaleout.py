@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Data-parallel training throughput of `latent train vae` on this machine: one device, two
-local devices, and two `latent serve` compute servers over loopback (127.0.0.1).
+"""Data-parallel training throughput of `latent train vae` on this machine: one device, the
+default CPU replicas (`--replicas auto`), two local devices in the shared thread pool, and two
+`latent serve` compute servers over loopback (127.0.0.1).
 
 Each configuration trains the default VAE (784-400-20, batch 128) for one epoch on the first
 --limit training digits, in a fresh run directory, --reps times; the script prints the median
@@ -10,8 +11,9 @@ back to the first one: `exchange_seconds` in metrics.jsonl).
     python3 scripts/bench/scaleout.py [--limit 12800] [--reps 3] [--profile debug]
 
 Needs the binary built first (`cargo build -p latent`, or --profile release after
-`cargo build --release -p latent`). On a 2-core machine two devices share the same two cores,
-so this measures the cost of the machinery, not a speed-up.
+`cargo build --release -p latent`). On a 2-core machine two devices share the same two cores:
+the replicas, each single-threaded in a pool of its own, gain by running their matrix products
+and element-wise work side by side; the other configurations measure the cost of the machinery.
 """
 import argparse
 import json
@@ -69,17 +71,19 @@ def main():
     servers = [serve(binary, args.backend) for _ in range(2)]
     try:
         configurations = [
-            ("1 device", []),
-            ("2 local devices", [args.backend, args.backend]),
-            ("2 loopback servers", [url for _, url in servers]),
+            ("1 device", [], ["--replicas", "1"]),
+            ("--replicas auto (default)", [], []),
+            ("2 local devices, shared pool", [args.backend, args.backend], []),
+            ("2 loopback servers", [url for _, url in servers], []),
         ]
-        results = {name: [] for name, _ in configurations}
+        results = {name: [] for name, _, _ in configurations}
         with tempfile.TemporaryDirectory() as tmp:
             for rep in range(args.reps):
                 # Alternate the configurations so that drift in the machine's load hits all.
-                for name, devices in configurations:
-                    out = pathlib.Path(tmp) / f"{rep}-{len(results[name])}-{name.replace(' ', '-')}"
-                    results[name].append(train(binary, out, args, devices, []))
+                for name, devices, extra in configurations:
+                    out = pathlib.Path(tmp) / f"{rep}-{len(results[name])}"
+                    out = out.with_name(out.name + "-" + "".join(c for c in name if c.isalnum()))
+                    results[name].append(train(binary, out, args, devices, extra))
     finally:
         for proc, _ in servers:
             proc.kill()
@@ -89,7 +93,7 @@ def main():
     print(f"# {time.strftime('%Y-%m-%d')}, {args.backend}, batch {args.batch_size}, "
           f"{args.limit} digits, median of {args.reps}, {args.profile} build")
     rows = []
-    for name, _ in configurations:
+    for name, _, _ in configurations:
         speed = statistics.median(r[0] for r in results[name])
         exchange = statistics.median(r[1] for r in results[name])
         rows.append([name, f"{speed:,.0f}", f"{speed / base:.2f}", f"{exchange * 1e3:.2f}"])

@@ -29,7 +29,7 @@ struct Cli {
     gpu: Option<usize>,
 
     /// Threads of the CPU backends (their rayon pool) [default: $RAYON_NUM_THREADS, else one
-    /// per CPU]. On the 2-CPU machine of BENCHMARKS.md, 1 trains the default VAE faster than 2.
+    /// per CPU]. `train` and `eval` share them out among CPU replicas (see their --replicas).
     #[arg(long, global = true)]
     threads: Option<usize>,
 
