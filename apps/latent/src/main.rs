@@ -162,7 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Probe(args) => train_cmd::run_probe(args, &backend.device(cli.gpu)?),
         Command::Manifold(args) => train_cmd::run_manifold(args, &backend.device(cli.gpu)?),
         Command::Report(args) => report_cmd::run_report(args, backend, &backend.device(cli.gpu)?),
-        Command::Transfer(args) => transfer_cmd::run(args, &backend.device(cli.gpu)?),
+        Command::Transfer(args) => transfer_cmd::run(args, backend, &backend.device(cli.gpu)?),
         Command::Serve(args) => serve_cmd::run(args, backend, cli.gpu),
     }
 }

@@ -309,7 +309,7 @@ pub fn run_report(args: ReportArgs, backend: Backend, device: &Device) -> Result
         );
         let test = config.load_split(Split::Test, None)?.truncated(args.limit);
         // One importance-sampling worker per CPU thread, as `latent eval` does by default.
-        let workers = cpu_replicas(backend, device, Replicas::Auto, usize::MAX)?;
+        let workers = cpu_replicas(backend, device, Replicas::Auto, None)?;
         let eval = evaluate_on(
             vae_model,
             &test,

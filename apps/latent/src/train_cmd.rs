@@ -134,7 +134,7 @@ pub enum Replicas {
     Count(usize),
 }
 
-fn parse_replicas(value: &str) -> std::result::Result<Replicas, String> {
+pub(crate) fn parse_replicas(value: &str) -> std::result::Result<Replicas, String> {
     match value {
         "auto" => Ok(Replicas::Auto),
         _ => match value.parse::<usize>() {
@@ -151,21 +151,28 @@ fn parse_replicas(value: &str) -> std::result::Result<Replicas, String> {
 const IMAGES_PER_REPLICA: usize = 64;
 
 /// The CPU replicas of `--replicas` on `device`: each one's share of the process's threads, or
-/// the one device in the shared pool. `auto` is what `--replicas auto` means on a CPU backend
-/// (at most one replica per thread).
+/// the one device in the shared pool. For training, `batch` is the images of a step: `auto`
+/// then makes one replica per [`IMAGES_PER_REPLICA`] of them; for evaluation (`None`), one per
+/// thread. Never more than one per thread.
 pub(crate) fn cpu_replicas(
     backend: Backend,
     device: &Device,
     replicas: Replicas,
-    auto: usize,
+    batch: Option<usize>,
 ) -> Result<Vec<NamedDevice>> {
     let threads = rayon::current_num_threads();
     let count = match replicas {
-        Replicas::Auto if backend.is_cpu() => auto.clamp(1, threads),
+        Replicas::Auto if backend.is_cpu() => batch
+            .map_or(threads, |b| b / IMAGES_PER_REPLICA)
+            .clamp(1, threads),
         Replicas::Auto => 1,
         Replicas::Count(n) if n > 1 && !backend.is_cpu() => bail!(
             "--replicas shares out the CPU's threads; the {} backend has no use for it",
             backend.name()
+        ),
+        Replicas::Count(n) if batch.is_some_and(|b| n > b) => bail!(
+            "--replicas {n} is more than the {} images of a batch (--batch-size)",
+            batch.unwrap_or_default()
         ),
         Replicas::Count(n) => n,
     };
@@ -619,12 +626,7 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
             "--replicas copies the --backend device; with --devices, list every device instead \
              (e.g. --devices flex,flex)"
         ),
-        (None, Replicas::Count(n)) if n > batch_size => {
-            bail!("--replicas {n} is more than the {batch_size} images of a batch (--batch-size)")
-        }
-        (None, replicas) => {
-            cpu_replicas(backend, &local, replicas, batch_size / IMAGES_PER_REPLICA)?
-        }
+        (None, replicas) => cpu_replicas(backend, &local, replicas, Some(batch_size))?,
     };
     let device = &local;
     if devices.len() > 1 {
@@ -767,7 +769,7 @@ pub fn run_eval(args: EvalArgs, backend: Backend, device: &Device) -> Result<()>
     }
     let (config, vae) = load_vae(&args.run, device)?;
     let test = config.load_split(Split::Test, args.limit)?;
-    let workers = cpu_replicas(backend, device, args.replicas, usize::MAX)?;
+    let workers = cpu_replicas(backend, device, args.replicas, None)?;
     let report = evaluate_on(&vae, &test, args.iw_samples, args.chunk, 100, &workers)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

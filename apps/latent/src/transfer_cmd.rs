@@ -9,8 +9,9 @@ use clap::Args;
 use latent_data::default_mnist_dir;
 use latent_models::VaeConfig;
 
-use crate::train_cmd::values;
-use latent_train::transfer::{run_transfer, TargetRuns, TransferConfig, TransferReport};
+use crate::backend::Backend;
+use crate::train_cmd::{cpu_replicas, parse_replicas, values, Replicas};
+use latent_train::transfer::{run_transfer_on, TargetRuns, TransferConfig, TransferReport};
 use latent_train::{ModelKind, TrainConfig};
 
 #[derive(Debug, Args)]
@@ -58,6 +59,10 @@ pub struct TransferArgs {
     hidden: Vec<usize>,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
+    /// On a CPU backend: CPU replicas for every training run and estimate, as in `latent
+    /// train` and `latent eval` [default: auto].
+    #[arg(long, value_name = "N|auto", value_parser = parse_replicas, default_value = "auto")]
+    replicas: Replicas,
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// Directory of the MNIST files [default: datasets/mnist].
@@ -68,7 +73,7 @@ pub struct TransferArgs {
     json: bool,
 }
 
-pub fn run(args: TransferArgs, device: &Device) -> Result<()> {
+pub fn run(args: TransferArgs, backend: Backend, device: &Device) -> Result<()> {
     let mnist_dir = args.mnist_dir.clone().unwrap_or_else(default_mnist_dir);
     let mnist_dir = std::fs::canonicalize(&mnist_dir).unwrap_or(mnist_dir);
     let base = TrainConfig {
@@ -100,11 +105,12 @@ pub fn run(args: TransferArgs, device: &Device) -> Result<()> {
     if args.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    let report = run_transfer(
+    let devices = cpu_replicas(backend, device, args.replicas, Some(args.batch_size))?;
+    let report = run_transfer_on(
         &config,
         &args.out,
         args.source_run.as_deref(),
-        device,
+        &devices,
         |line| eprintln!("{line}"),
     )?;
     let page = write_report(&args.out, device)?;

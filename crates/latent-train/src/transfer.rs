@@ -20,7 +20,9 @@ use latent_models::Vae;
 use serde::{Deserialize, Serialize};
 
 use crate::probe::LinearProbe;
-use crate::run::{evaluate, load_vae, train, TrainConfig, TrainError, DEFAULT_IW_CHUNK};
+use crate::run::{
+    evaluate_on, load_vae, train_on, NamedDevice, TrainConfig, TrainError, DEFAULT_IW_CHUNK,
+};
 
 type Result<T> = std::result::Result<T, TrainError>;
 
@@ -115,13 +117,13 @@ fn train_or_resume(
     config: &TrainConfig,
     dir: &Path,
     init_from: Option<&Path>,
-    device: &Device,
+    devices: &[NamedDevice],
 ) -> Result<()> {
     let resume = dir.join("state.json").exists();
-    train(
+    train_on(
         config,
         dir,
-        device,
+        devices,
         resume,
         if resume { None } else { init_from },
         |_| {},
@@ -129,8 +131,8 @@ fn train_or_resume(
     Ok(())
 }
 
-fn figures(vae: &Vae, test: &Mnist, k: usize, device: &Device) -> Result<Figures> {
-    let report = evaluate(vae, test, k, k.min(DEFAULT_IW_CHUNK), 100, device)?;
+fn figures(vae: &Vae, test: &Mnist, k: usize, devices: &[NamedDevice]) -> Result<Figures> {
+    let report = evaluate_on(vae, test, k, k.min(DEFAULT_IW_CHUNK), 100, devices)?;
     Ok(Figures {
         elbo: report.elbo,
         nll: report.nll,
@@ -157,8 +159,25 @@ pub fn run_transfer(
     out: &Path,
     source_run: Option<&Path>,
     device: &Device,
+    log: impl FnMut(&str),
+) -> Result<TransferReport> {
+    let device = NamedDevice::new(format!("{device:?}"), device.clone());
+    run_transfer_on(config, out, source_run, &[device], log)
+}
+
+/// [`run_transfer`] with every training run and likelihood estimate shared among `devices`
+/// (CPU replicas, say; see [`train_on`] and [`evaluate_on`]); the first device does the rest.
+pub fn run_transfer_on(
+    config: &TransferConfig,
+    out: &Path,
+    source_run: Option<&Path>,
+    devices: &[NamedDevice],
     mut log: impl FnMut(&str),
 ) -> Result<TransferReport> {
+    let device = &devices
+        .first()
+        .ok_or_else(|| invalid("devices", "at least one device is needed"))?
+        .device;
     if config.target_sizes.is_empty() || config.target_sizes.contains(&0) {
         return Err(invalid("target_sizes", "give at least one size, each ≥ 1"));
     }
@@ -216,7 +235,7 @@ pub fn run_transfer(
                 config.source_epochs,
                 dir.display()
             ));
-            train_or_resume(&source_config, &dir, None, device)?;
+            train_or_resume(&source_config, &dir, None, devices)?;
             dir
         }
     };
@@ -229,7 +248,7 @@ pub fn run_transfer(
         "scoring the source model on {} {target_spec} test images",
         target_test.len()
     ));
-    let source_only = figures(&source_vae, &target_test, config.iw_samples, device)?;
+    let source_only = figures(&source_vae, &target_test, config.iw_samples, devices)?;
 
     let mut runs = Vec::new();
     let mut few_label_probes = Vec::new();
@@ -267,9 +286,9 @@ pub fn run_transfer(
                     freeze_encoder: freeze,
                     ..run_config.clone()
                 };
-                train_or_resume(&cfg, &dir, init, device)?;
+                train_or_resume(&cfg, &dir, init, devices)?;
                 let (_, vae) = load_vae(&dir, device)?;
-                scores.push(figures(&vae, &target_test, config.iw_samples, device)?);
+                scores.push(figures(&vae, &target_test, config.iw_samples, devices)?);
             }
             last_fine_tuned = Some(base.join("fine-tuned"));
             runs.push(TargetRuns {
