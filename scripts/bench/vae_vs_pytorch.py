@@ -53,6 +53,11 @@ Run from anywhere (the repository root is the parent of scripts/), on an otherwi
     python3 scripts/bench/vae_vs_pytorch.py --iw-samples 1000 --eval-images 50   # lighter eval
     python3 scripts/bench/vae_vs_pytorch.py --no-eval                            # training only
 
+GPU (a wgpu build of latent and a CUDA build of torch on the same machine; see
+scripts/bench/gpu_check.sh): --backends wgpu --torch-device cuda --no-eval [--batch-size 1024].
+Every latent run then also passes --batch-size; on cuda the limit uses torch's float32 matmul
+rate on the GPU (TF32 off) instead of numpy's.
+
 Requires numpy and torch (stdlib otherwise).
 """
 import argparse
@@ -100,6 +105,12 @@ def parse_args():
                    help="training images per run (one epoch) [20000]")
     p.add_argument("--threads", type=int, default=None, metavar="T",
                    help="threads for both sides [os.cpu_count()]")
+    p.add_argument("--batch-size", type=int, default=BATCH, metavar="B",
+                   help=f"images per training step on both sides [{BATCH}]")
+    p.add_argument("--torch-device", default="cpu", choices=["cpu", "cuda"],
+                   help="where PyTorch trains (cuda: the GPU comparison for --backends wgpu; "
+                        "the hardware limit is then torch's own float32 matmul rate there) "
+                        "[cpu]")
     p.add_argument("--latent-args", default="", metavar="ARGS",
                    help="extra arguments for our training runs, e.g. \"--threads 1 --devices "
                         "flex,flex\" (the threads budget stays --threads on both sides)")
@@ -117,8 +128,10 @@ def parse_args():
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if args.threads is None:
         args.threads = os.cpu_count() or 1
-    if args.reps < 1 or args.limit < 1 or args.threads < 1 or not args.backends:
-        p.error("--reps, --limit and --threads must be at least 1, --backends non-empty")
+    if (args.reps < 1 or args.limit < 1 or args.threads < 1 or args.batch_size < 1
+            or not args.backends):
+        p.error("--reps, --limit, --threads and --batch-size must be at least 1, --backends "
+                "non-empty")
     if args.iw_samples < 1 or not 1 <= args.eval_images <= MNIST_TEST_SIZE:
         p.error(f"--iw-samples must be at least 1, --eval-images in 1..{MNIST_TEST_SIZE}")
     args.latent = (args.latent or latent_binary("release")).expanduser().resolve()
@@ -138,28 +151,31 @@ def read_images(path, n):
     return torch.from_numpy(pixels.reshape(-1, X_DIM).astype(np.float32) / 255.0)
 
 
-def torch_worker(n, threads):
-    """Child process: one epoch of the reference VAE over the first n images; prints JSON."""
+def torch_worker(n, threads, batch, device):
+    """Child process: one epoch of the reference VAE over the first n images, `batch` images a
+    step, on `device` (cpu or cuda); prints JSON. As in PyTorch's VAE example, the loss is read
+    back every step (a device synchronisation on cuda)."""
     import torch
     import torch.nn.functional as F
     from torch import nn
 
     torch.set_num_threads(threads)
     torch.manual_seed(SEED)
-    x_train = read_images(MNIST_TRAIN_IMAGES, n)
+    dev = torch.device(device)
+    x_train = read_images(MNIST_TRAIN_IMAGES, n).to(dev)
     n = x_train.shape[0]
 
     enc, enc_mean, enc_log_var = nn.Linear(X_DIM, H_DIM), nn.Linear(H_DIM, Z_DIM), \
         nn.Linear(H_DIM, Z_DIM)
     dec_hidden, dec_out = nn.Linear(Z_DIM, H_DIM), nn.Linear(H_DIM, X_DIM)
-    model = nn.ModuleList([enc, enc_mean, enc_log_var, dec_hidden, dec_out])
+    model = nn.ModuleList([enc, enc_mean, enc_log_var, dec_hidden, dec_out]).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.999))
 
     t0 = time.perf_counter()
-    perm = torch.randperm(n)
+    perm = torch.randperm(n, device=dev)
     loss_sum = 0.0
-    for start in range(0, n, BATCH):
-        x = torch.bernoulli(x_train[perm[start:start + BATCH]])
+    for start in range(0, n, batch):
+        x = torch.bernoulli(x_train[perm[start:start + batch]])
         h = F.relu(enc(x))
         mean, log_var = enc_mean(h), enc_log_var(h)
         z = mean + (0.5 * log_var).exp() * torch.randn_like(mean)
@@ -171,10 +187,30 @@ def torch_worker(n, threads):
         loss.backward()
         opt.step()
         loss_sum += loss.item() * x.shape[0]
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     print(json.dumps({"images": n, "seconds": seconds, "images_per_second": n / seconds,
                       "train_loss": loss_sum / n, "threads": torch.get_num_threads(),
-                      "torch_version": torch.__version__}), flush=True)
+                      "device": str(dev), "torch_version": torch.__version__}), flush=True)
+
+
+def torch_sgemm_gflops(device, size=4096, best_of=5):
+    """Best-of-5 float32 matmul rate of torch on `device` (TF32 off: true float32)."""
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(best_of):
+        t = time.perf_counter()
+        a @ b
+        torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * size ** 3 / best / 1e9
 
 
 def load_reference():
@@ -233,7 +269,8 @@ def run_ours(args, backend, env):
         run_dir = pathlib.Path(tmp) / "run"
         cmd = [str(args.latent), "--backend", backend, "train", "vae", "--out", str(run_dir),
                "--epochs", "1", "--limit", str(args.limit), "--test-limit", str(TEST_LIMIT),
-               "--seed", str(SEED)] + shlex.split(args.latent_args)
+               "--batch-size", str(args.batch_size), "--seed", str(SEED)] \
+            + shlex.split(args.latent_args)
         _, rss, _ = run_child(cmd, env, f"latent ({backend})")
         lines = (run_dir / "metrics.jsonl").read_text().strip().splitlines()
         if not lines:
@@ -244,7 +281,8 @@ def run_ours(args, backend, env):
 
 def run_torch(args, env):
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--torch-worker",
-           "--limit", str(args.limit), "--threads", str(args.threads)]
+           "--limit", str(args.limit), "--threads", str(args.threads),
+           "--batch-size", str(args.batch_size), "--torch-device", args.torch_device]
     stdout, rss, _ = run_child(cmd, env, "PyTorch worker")
     report = json.loads(stdout.strip().splitlines()[-1])
     return float(report["images_per_second"]), rss, cmd, report["torch_version"]
@@ -359,14 +397,14 @@ def print_report(res):
     print(f"machine:  {res['cpu_count']} logical CPUs, processor {res['processor']!r}, "
           f"threads {res['threads']} (RAYON/OMP/OPENBLAS/MKL_NUM_THREADS, "
           f"torch.set_num_threads)")
-    print(f"workload: 1 epoch over {res['limit']} MNIST images, batch {BATCH}, "
-          f"{res['reps']} repetitions alternating; torch {res['torch_version']}")
+    print(f"workload: 1 epoch over {res['limit']} MNIST images, batch {res['batch_size']}, "
+          f"{res['reps']} repetitions alternating; torch {res['torch_version']} on "
+          f"{res['torch_device']}")
     f = res["flops"]
     print(f"FLOPs/sample: forward 2*(784*400 + 400*20 + 400*20 + 20*400 + 400*784) = "
           f"{f['forward']:,}; backward 2*forward - 2*784*400 = {f['backward']:,}; "
           f"total {f['total']:,}")
-    print(f"SGEMM:    {res['sgemm_gflops']:.1f} GFLOP/s (numpy float32 1024x1024 matmul, best "
-          f"of 5; numpy's BLAS serves as this machine's achievable SGEMM rate)")
+    print(f"SGEMM:    {res['sgemm_gflops']:.1f} GFLOP/s ({res['sgemm_source']})")
     print(f"limit:    {res['limit_images_per_second']:,.0f} images/s "
           f"(SGEMM rate / FLOPs per sample)\n")
     header = ["side", "images/s (median)", "min..max", "x PyTorch", "% of limit",
@@ -441,7 +479,7 @@ def main():
     thread_env = {name: str(args.threads) for name in THREAD_VARS}
     os.environ.update(thread_env)  # before numpy is imported, for the SGEMM measurement
     if args.torch_worker:
-        return torch_worker(args.limit, args.threads)
+        return torch_worker(args.limit, args.threads, args.batch_size, args.torch_device)
     if args.torch_eval_worker:
         return torch_eval_worker(args.eval_images, args.iw_samples, args.threads)
 
@@ -475,7 +513,13 @@ def main():
               f"peak RSS {mib:7.0f} MiB", file=log, flush=True)
 
     forward, backward, total = flops_per_sample()
-    gflops = sgemm_gflops()
+    if args.torch_device == "cuda":
+        gflops = torch_sgemm_gflops("cuda")
+        sgemm_source = "torch float32 4096x4096 matmul on cuda, TF32 off, best of 5"
+    else:
+        gflops = sgemm_gflops()
+        sgemm_source = ("numpy float32 1024x1024 matmul, best of 5; numpy's BLAS serves as "
+                        "this machine's achievable SGEMM rate")
     limit_rate = gflops * 1e9 / total
     ref = statistics.median(rates["pytorch"])
     sides = [summarise(f"latent ({b})", rates[b], rss[b], cmds[b], ref, limit_rate)
@@ -488,7 +532,8 @@ def main():
         "threads": args.threads, "limit": args.limit, "reps": args.reps,
         "test_limit": TEST_LIMIT, "latent": str(args.latent), "torch_version": torch_version,
         "flops": {"forward": forward, "backward": backward, "total": total},
-        "sgemm_gflops": gflops, "sgemm_source": "numpy float32 1024x1024 matmul, best of 5",
+        "sgemm_gflops": gflops, "sgemm_source": sgemm_source, "batch_size": args.batch_size,
+        "torch_device": args.torch_device,
         "limit_images_per_second": limit_rate, "sides": sides,
     }
     if not args.no_eval:
