@@ -29,7 +29,8 @@ struct Cli {
     gpu: Option<usize>,
 
     /// Threads of the CPU backends (their rayon pool) [default: $RAYON_NUM_THREADS, else one
-    /// per CPU]. `train` and `eval` share them out among CPU replicas (see their --replicas).
+    /// per CPU]. `train`, `eval`, `transfer` and `report` share them out among CPU replicas
+    /// (see --replicas).
     #[arg(long, global = true)]
     threads: Option<usize>,
 

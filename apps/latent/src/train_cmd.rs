@@ -122,7 +122,7 @@ pub struct TrainArgs {
     /// On a CPU backend: split each step among N copies of the model, each with its own share
     /// of the --threads (data parallel within the machine: the same update as one copy, up to
     /// the order of float sums). `auto`: one per 64 images of a batch, at most one per thread
-    /// (one on wgpu or with --devices) [default: auto].
+    /// (one on wgpu or with --devices).
     #[arg(long, value_name = "N|auto", value_parser = parse_replicas, default_value = "auto")]
     replicas: Replicas,
 }
@@ -228,7 +228,7 @@ pub struct EvalArgs {
     limit: Option<usize>,
     /// On a CPU backend: share the importance sampling among N workers, each with its own share
     /// of the --threads (the same figures, up to the order of float sums). `auto`: one per
-    /// thread [default: auto].
+    /// thread.
     #[arg(long, value_name = "N|auto", value_parser = parse_replicas, default_value = "auto")]
     replicas: Replicas,
     #[arg(long)]

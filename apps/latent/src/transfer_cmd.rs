@@ -60,7 +60,7 @@ pub struct TransferArgs {
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// On a CPU backend: CPU replicas for every training run and estimate, as in `latent
-    /// train` and `latent eval` [default: auto].
+    /// train` and `latent eval`.
     #[arg(long, value_name = "N|auto", value_parser = parse_replicas, default_value = "auto")]
     replicas: Replicas,
     #[arg(long, default_value_t = 1e-3)]
