@@ -7,6 +7,7 @@
 //! every epoch — shuffling, dynamic binarisation, reparameterisation noise — so `--resume`
 //! continues exactly as an uninterrupted run would.
 
+mod grouped;
 mod probe;
 mod run;
 pub mod transfer;

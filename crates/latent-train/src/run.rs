@@ -2,6 +2,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::grouped::GroupedAdam;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
@@ -130,6 +131,12 @@ pub struct Execution {
     /// process's shared pool (`latent --threads`).
     #[serde(default)]
     pub device_threads: Vec<Option<usize>>,
+    /// Groups of parameters, each with its own Adam state (`checkpoints/optimizer.bpk`, then
+    /// `optimizer-1.bpk`, …), stepped side by side in the threads of CPU replicas: one per
+    /// replica when every device has a thread pool of its own, else 1. Fixed when a run
+    /// starts; the update is the same whatever the number.
+    #[serde(default = "one")]
+    pub optimizer_groups: usize,
 }
 
 /// How several devices share a step.
@@ -496,7 +503,6 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
 const MODEL_FILE: &str = "model.bpk";
 /// Steps between reads of the loss back to the host (progress and divergence checks).
 const READ_EVERY: usize = 50;
-const OPTIM_FILE: &str = "optimizer.bpk";
 
 /// Trains a new run in `out` (which must not hold a run), continues the run in `out` if
 /// `resume`, or starts from the weights of the run `init_from`. Returns the metrics of every
@@ -550,6 +556,14 @@ pub fn train_on(
     };
     config.check()?;
     let replicas = Replica::all(devices, true)?;
+    // A resumed run keeps its optimiser groups (its checkpoint has a file per group).
+    let optimizer_groups = if resume {
+        config.execution.optimizer_groups.max(1)
+    } else if devices.len() > 1 && devices.iter().all(|d| d.threads.is_some()) {
+        devices.len()
+    } else {
+        1
+    };
     config.execution = Execution {
         strategy: if devices.len() == 1 {
             Strategy::Single
@@ -564,6 +578,7 @@ pub fn train_on(
         effective_batch_size: config.batch_size,
         effective_lr: config.lr,
         device_threads: devices.iter().map(|d| d.threads).collect(),
+        optimizer_groups,
     };
     std::fs::create_dir_all(out.join("checkpoints")).map_err(io(out))?;
     write_json(&out.join("config.json"), &config)?;
@@ -661,7 +676,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// A device of a run, as training uses it.
-struct Replica {
+pub(crate) struct Replica {
     /// The autodiff device.
     device: Device,
     /// Its own thread pool, if it has one.
@@ -705,8 +720,13 @@ impl Replica {
             .collect()
     }
 
+    /// Whether the device works in a thread pool of its own.
+    pub(crate) fn has_pool(&self) -> bool {
+        self.pool.is_some()
+    }
+
     /// Runs `work` in the device's own thread pool, or here if it has none.
-    fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
+    pub(crate) fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
         match &self.pool {
             Some(pool) => pool.install(work),
             None => work(),
@@ -771,19 +791,15 @@ fn run_epochs<M: Objective + Sync>(
     } = *session;
     let device = &replicas[0].device;
     let checkpoints = out.join("checkpoints");
-    let mut optim = config.adam().init();
     if start_epoch > 0 {
         model = load_checkpoint(model, &checkpoints.join(MODEL_FILE))?;
-        let optim_path = checkpoints.join(OPTIM_FILE);
-        let record = burn::optim::OptimizerRecord::load(&optim_path).map_err(|e| {
-            TrainError::Checkpoint {
-                path: optim_path.clone(),
-                problem: format!("{e:?}"),
-            }
-        })?;
-        optim = optim.load_record(record);
     } else if let Some(source) = init_from {
         model = load_checkpoint(model, &source.join("checkpoints").join(MODEL_FILE))?;
+    }
+    // The groups come from the parameters' ids, which a checkpoint restores: after loading it.
+    let mut optim = GroupedAdam::new(&config.adam(), &model, config.execution.optimizer_groups);
+    if start_epoch > 0 {
+        optim = optim.load(&checkpoints)?;
     }
     if config.freeze_encoder {
         model = model.freeze_encoder();
@@ -861,7 +877,7 @@ fn run_epochs<M: Objective + Sync>(
             accumulate(&mut sums, terms);
             seen += n;
             exchange_seconds += exchange.as_secs_f64();
-            model = optim.step(lr, model, grads);
+            model = optim.step(lr, model, grads, replicas);
             if (step + 1) % READ_EVERY == 0 || step + 1 == steps {
                 last_loss = scalar(loss)?;
                 if !last_loss.is_finite() {
@@ -916,15 +932,7 @@ fn run_epochs<M: Objective + Sync>(
         // Checkpoint first, then the state that points at it, then the metrics line: a kill
         // between any two leaves a consistent run that resumes from the last complete epoch.
         save_checkpoint(&model, &checkpoints)?;
-        let optim_tmp = checkpoints.join("optimizer.bpk.tmp");
-        optim
-            .to_record()
-            .save(&optim_tmp)
-            .map_err(|e| TrainError::Checkpoint {
-                path: optim_tmp.clone(),
-                problem: format!("{e:?}"),
-            })?;
-        std::fs::rename(&optim_tmp, checkpoints.join(OPTIM_FILE)).map_err(io(&optim_tmp))?;
+        optim.save(&checkpoints)?;
         write_json(
             &out.join("state.json"),
             &RunState {

@@ -457,3 +457,79 @@ fn a_replica_of_zero_threads_is_refused() {
     assert!(err.to_string().contains("threads"), "{err}");
     assert!(!run.exists());
 }
+
+/// Copies the run directory `from` (its files and `checkpoints/`) to `to`.
+fn copy_run(from: &Path, to: &Path) {
+    for sub in ["", "checkpoints"] {
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for entry in std::fs::read_dir(from.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, to.join(sub).join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+}
+
+/// With two CPU replicas the parameters are split between two Adam optimisers that step side by
+/// side, each checkpointed in a file of its own. A run resumes as it would have gone on, on the
+/// replicas or on one device (which then steps the two groups in turn, as the run's
+/// config.json keeps asking for two); a missing group file is refused by name.
+#[test]
+fn optimizer_groups_checkpoint_and_resume() {
+    let _guard = serial();
+    let config = |epochs| TrainConfig {
+        lr_decay: 0.5,
+        ..small(ModelKind::Vae, epochs)
+    };
+    let replica = NamedDevice {
+        threads: Some(1),
+        ..NamedDevice::new("ndarray", device())
+    };
+    let two = [replica.clone(), replica];
+    let (straight, resumed, on_one) = (
+        scratch("groups-straight"),
+        scratch("groups-resumed"),
+        scratch("groups-on-one"),
+    );
+    train_on(&config(2), &straight, &two, false, None, |_| {}).unwrap();
+    train_on(&config(1), &resumed, &two, false, None, |_| {}).unwrap();
+    for file in ["optimizer.bpk", "optimizer-1.bpk"] {
+        assert!(resumed.join("checkpoints").join(file).is_file(), "{file}");
+    }
+    copy_run(&resumed, &on_one);
+    train_on(&config(2), &resumed, &two, true, None, |_| {}).unwrap();
+    train_into(&config(2), &on_one, true, None).unwrap();
+    let (a, b, c) = (metrics(&straight), metrics(&resumed), metrics(&on_one));
+    assert_eq!((b.len(), c.len()), (2, 2));
+    for ((x, y), z) in a.iter().zip(&b).zip(&c) {
+        for (p, q, r) in [
+            (x.train_loss, y.train_loss, z.train_loss),
+            (x.test_neg_elbo, y.test_neg_elbo, z.test_neg_elbo),
+            (x.test_kl, y.test_kl, z.test_kl),
+        ] {
+            assert_eq!(p, q, "epoch {}: resumed on the replicas", x.epoch);
+            assert!(
+                (p - r).abs() <= 1e-4 * p.abs(),
+                "epoch {}: {p} vs {r}",
+                x.epoch
+            );
+        }
+    }
+    let saved: TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(on_one.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (
+            saved.execution.devices.len(),
+            saved.execution.optimizer_groups
+        ),
+        (1, 2)
+    );
+    std::fs::remove_file(resumed.join("checkpoints/optimizer-1.bpk")).unwrap();
+    let err = train_on(&config(3), &resumed, &two, true, None, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("optimizer-1.bpk"), "{err}");
+    for dir in [straight, resumed, on_one] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
