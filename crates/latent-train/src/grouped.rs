@@ -25,16 +25,17 @@ pub(crate) struct GroupedAdam {
 }
 
 impl GroupedAdam {
-    /// `groups` optimisers of `config`, the parameters of `model` dealt among them in the order
-    /// the module lists them, each to the group with the fewest elements so far: the same
-    /// groups for the same model in every process.
+    /// `groups` optimisers of `config`, the parameters of `model` dealt among them largest
+    /// first (ties in the order the module lists them), each to the group with the fewest
+    /// elements so far: the same groups for the same model in every process.
     pub(crate) fn new<M: Module>(config: &AdamConfig, model: &M, groups: usize) -> Self {
         let groups = groups.max(1);
         let mut sizes = ParamSizes::default();
         model.visit(&mut sizes);
+        let mut params = sizes.0;
+        params.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
         let mut totals = vec![0usize; groups];
-        let owner = sizes
-            .0
+        let owner = params
             .into_iter()
             .map(|(id, size)| {
                 let group = (0..groups).min_by_key(|&g| totals[g]).unwrap_or(0);
@@ -214,5 +215,31 @@ impl ModuleMapper for PutValues {
             }
             None => param,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latent_models::VaeConfig;
+
+    /// The default VAE's parameters dealt into two groups: every parameter in exactly one, and
+    /// the two totals apart by less than the largest parameter (the greedy deal's bound).
+    #[test]
+    fn groups_cover_every_parameter_once_and_are_balanced() {
+        #[allow(deprecated)]
+        let device = burn::tensor::Device::ndarray();
+        let vae = VaeConfig::default().init_vae(&device, 0).unwrap();
+        let adam = GroupedAdam::new(&AdamConfig::new(), &vae, 2);
+        let mut sizes = ParamSizes::default();
+        vae.visit(&mut sizes);
+        assert_eq!(adam.owner.len(), sizes.0.len());
+        let mut totals = [0usize; 2];
+        for (id, size) in &sizes.0 {
+            totals[adam.owner[id]] += size;
+        }
+        let largest = sizes.0.iter().map(|(_, s)| *s).max().unwrap();
+        assert_eq!(totals[0] + totals[1], 652_824);
+        assert!(totals[0].abs_diff(totals[1]) < largest, "{totals:?}");
     }
 }
