@@ -39,16 +39,29 @@ impl Bernoulli {
     /// evaluation (see BENCHMARKS.md). `x` may be grey levels in [0, 1] (then it is the
     /// cross-entropy, not a normalised likelihood).
     pub fn log_prob_elementwise(&self, x: Tensor<2>) -> Tensor<2> {
-        let l = self.logits.clone();
-        let r = l.clone().clamp_min(0.0);
-        let softplus = r.clone() + (l.clone() - r.mul_scalar(2.0)).exp().add_scalar(1.0).log();
-        x * l - softplus
+        bernoulli_log_prob_elementwise(self.logits.clone(), x)
     }
 
     /// Entropy per element: −[p log σ(l) + (1 − p) log σ(−l)].
     pub fn entropy_elementwise(&self) -> Tensor<2> {
         self.log_prob_elementwise(self.probs()).neg()
     }
+}
+
+/// [`Bernoulli::log_prob_elementwise`] for logits and values of any rank, `x` broadcast against
+/// `logits` (size-1 dimensions repeat): e.g. logits `[k, batch, d]` of k samples per example
+/// against the examples `[1, batch, d]`, without copying the examples k times.
+pub fn bernoulli_log_prob_elementwise<const D: usize>(
+    logits: Tensor<D>,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    let r = logits.clone().clamp_min(0.0);
+    let softplus = r.clone()
+        + (logits.clone() - r.mul_scalar(2.0))
+            .exp()
+            .add_scalar(1.0)
+            .log();
+    logits * x - softplus
 }
 
 impl Distribution for Bernoulli {
@@ -78,6 +91,22 @@ impl Distribution for Bernoulli {
 mod tests {
     use super::*;
     use crate::test_support::{device, mean_and_se, tensor2, to_vec};
+
+    /// Values broadcast over a leading sample axis give what the values copied per sample give.
+    #[test]
+    fn broadcast_values_match_copied_values() {
+        let device = device();
+        let logits = [-3.0f32, 0.5, 2.0, -0.1, 7.0, -9.0, 0.0, 1.5, -2.5, 4.0, -6.0, 0.3];
+        let x = [1.0f32, 0.0, 0.25, 1.0, 0.0, 1.0];
+        // logits [k = 2, batch = 2, d = 3] against x [batch = 2, d = 3].
+        let logits3 = Tensor::<1>::from_floats(logits, &device).reshape([2, 2, 3]);
+        let x3 = Tensor::<1>::from_floats(x, &device).reshape([1, 2, 3]);
+        let broadcast = to_vec(bernoulli_log_prob_elementwise(logits3, x3));
+        let copied: Vec<f32> = x.iter().chain(&x).copied().collect();
+        let flat = Bernoulli::new(tensor2(&logits, 4, 3, &device))
+            .log_prob_elementwise(tensor2(&copied, 4, 3, &device));
+        assert_eq!(broadcast, to_vec(flat));
+    }
 
     #[test]
     fn log_prob_gradient_is_x_minus_sigmoid_even_for_extreme_logits() {

@@ -22,7 +22,7 @@ pub mod linalg;
 mod math;
 mod normal;
 
-pub use bernoulli::Bernoulli;
+pub use bernoulli::{bernoulli_log_prob_elementwise, Bernoulli};
 pub use categorical::Categorical;
 pub use math::{log_mean_exp, log_sum_exp, mixture_log_prob, LN_2PI};
 pub use normal::Normal;
