@@ -96,7 +96,9 @@ mod tests {
     #[test]
     fn broadcast_values_match_copied_values() {
         let device = device();
-        let logits = [-3.0f32, 0.5, 2.0, -0.1, 7.0, -9.0, 0.0, 1.5, -2.5, 4.0, -6.0, 0.3];
+        let logits = [
+            -3.0f32, 0.5, 2.0, -0.1, 7.0, -9.0, 0.0, 1.5, -2.5, 4.0, -6.0, 0.3,
+        ];
         let x = [1.0f32, 0.0, 0.25, 1.0, 0.0, 1.0];
         // logits [k = 2, batch = 2, d = 3] against x [batch = 2, d = 3].
         let logits3 = Tensor::<1>::from_floats(logits, &device).reshape([2, 2, 3]);
