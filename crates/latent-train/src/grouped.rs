@@ -15,7 +15,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::tensor::Tensor;
 
-use crate::run::{Replica, TrainError};
+use crate::run::{save_via_tmp, Replica, TrainError};
 
 /// Adam over groups of parameters (one group: burn's own optimiser, unchanged).
 pub(crate) struct GroupedAdam {
@@ -79,16 +79,7 @@ impl GroupedAdam {
     /// Every group's state, written to `dir` (each through a temporary file and a rename).
     pub(crate) fn save(&self, dir: &Path) -> Result<(), TrainError> {
         for (g, optim) in self.optims.iter().enumerate() {
-            let path = Self::file(dir, g);
-            let tmp = path.with_extension("bpk.tmp");
-            optim
-                .to_record()
-                .save(&tmp)
-                .map_err(|e| TrainError::Checkpoint {
-                    path: tmp.clone(),
-                    problem: format!("{e:?}"),
-                })?;
-            std::fs::rename(&tmp, &path).map_err(|cause| TrainError::Io { path: tmp, cause })?;
+            save_via_tmp(&Self::file(dir, g), |tmp| optim.to_record().save(tmp))?;
         }
         Ok(())
     }

@@ -531,12 +531,6 @@ pub fn train_on(
     init_from: Option<&Path>,
     mut progress: impl FnMut(TrainProgress),
 ) -> Result<Vec<EpochMetrics>> {
-    if devices.is_empty() {
-        return Err(TrainError::InvalidSetting {
-            field: "devices",
-            problem: "at least one device is needed".into(),
-        });
-    }
     let (mut config, start_epoch) = if resume {
         let saved: TrainConfig = read_json(&out.join("config.json"), out)?;
         let state: RunState = read_json(&out.join("state.json"), out)?;
@@ -762,16 +756,21 @@ fn load_checkpoint<M: Module>(model: M, path: &Path) -> Result<M> {
 }
 
 fn save_checkpoint<M: Module>(model: &M, dir: &Path) -> Result<()> {
-    let path = dir.join(MODEL_FILE);
-    let tmp = dir.join("model.bpk.tmp");
-    model
-        .clone()
-        .save_file(&tmp)
-        .map_err(|e| TrainError::Checkpoint {
-            path: tmp.clone(),
-            problem: format!("{e:?}"),
-        })?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))
+    save_via_tmp(&dir.join(MODEL_FILE), |tmp| model.clone().save_file(tmp))
+}
+
+/// Writes the checkpoint file `path` with `save` into `path`.tmp and renames it into place, so
+/// that a kill never leaves a half-written checkpoint.
+pub(crate) fn save_via_tmp<E: std::fmt::Debug>(
+    path: &Path,
+    save: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> Result<()> {
+    let tmp = path.with_extension("bpk.tmp");
+    save(&tmp).map_err(|e| TrainError::Checkpoint {
+        path: tmp.clone(),
+        problem: format!("{e:?}"),
+    })?;
+    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 fn run_epochs<M: Objective + Sync>(
