@@ -43,11 +43,7 @@ impl Normal {
 
     /// log N(x; μ, σ²) per element: −½ (ln 2π + log σ² + (x − μ)² / σ²).
     pub fn log_prob_elementwise(&self, x: Tensor<2>) -> Tensor<2> {
-        let sq = (x - self.mean.clone()).powi_scalar(2);
-        let scaled = sq * self.log_var.clone().neg().exp();
-        (scaled + self.log_var.clone())
-            .add_scalar(LN_2PI)
-            .mul_scalar(-0.5)
+        normal_log_prob_elementwise(self.mean.clone(), self.log_var.clone(), x)
     }
 
     /// Reparameterised sample z = μ + σ ⊙ ε with ε ~ N(0, I) drawn on the tensors' device.
@@ -90,6 +86,34 @@ impl Normal {
             .add_scalar(1.0 + LN_2PI)
             .mul_scalar(0.5)
     }
+}
+
+/// [`Normal::log_prob_elementwise`] for tensors of any rank, broadcast against each other
+/// (size-1 dimensions repeat): e.g. the means `[k, batch, d]` of k samples per example against
+/// the examples `[1, batch, d]` and one log-variance per pixel `[1, 1, d]`, without copying
+/// the examples k times or filling a log-variance as large as the means.
+pub fn normal_log_prob_elementwise<const D: usize>(
+    mean: Tensor<D>,
+    log_var: Tensor<D>,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    let sq = (x - mean).powi_scalar(2);
+    let scaled = sq * log_var.clone().neg().exp();
+    (scaled + log_var).add_scalar(LN_2PI).mul_scalar(-0.5)
+}
+
+/// [`normal_log_prob_elementwise`] with one log-variance for every element (a float): a
+/// scaled squared error, −½ (ln 2π + log σ² + (x − μ)² / σ²).
+pub fn normal_log_prob_elementwise_fixed<const D: usize>(
+    mean: Tensor<D>,
+    log_var: f64,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    (x - mean)
+        .powi_scalar(2)
+        .mul_scalar((-log_var).exp())
+        .add_scalar(log_var + LN_2PI)
+        .mul_scalar(-0.5)
 }
 
 impl Distribution for Normal {
@@ -146,6 +170,42 @@ mod tests {
             assert!(
                 (var - sigma2).abs() < 4.0 * var_se,
                 "dim {d}: var {var} vs {sigma2}"
+            );
+        }
+    }
+
+    /// Broadcast operands give what operands copied to the full shape give, for a
+    /// log-variance per element, per column and one for all.
+    #[test]
+    fn broadcast_log_prob_matches_copied_operands() {
+        let device = device();
+        let means = [
+            0.3f32, -1.0, 2.5, 0.0, 0.7, -0.2, 1.1, -3.0, 0.05, 4.0, -0.6, 0.9,
+        ];
+        let x = [0.5f32, -0.25, 2.0, 1.0, 0.0, -0.75];
+        let col_log_var = [-1.5f32, 0.0, 2.0];
+        // means [k = 2, batch = 2, d = 3] against x [1, 2, 3].
+        let mean3 = Tensor::<1>::from_floats(means, &device).reshape([2, 2, 3]);
+        let x3 = Tensor::<1>::from_floats(x, &device).reshape([1, 2, 3]);
+        let lv3 = Tensor::<1>::from_floats(col_log_var, &device).reshape([1, 1, 3]);
+        let x_copied: Vec<f32> = x.iter().chain(&x).copied().collect();
+        let lv_copied: Vec<f32> = col_log_var.iter().cycle().take(12).copied().collect();
+        let flat = |log_var: &[f32]| {
+            to_vec(
+                Normal::new(
+                    tensor2(&means, 4, 3, &device),
+                    tensor2(log_var, 4, 3, &device),
+                )
+                .log_prob_elementwise(tensor2(&x_copied, 4, 3, &device)),
+            )
+        };
+        let per_column = to_vec(normal_log_prob_elementwise(mean3.clone(), lv3, x3.clone()));
+        assert_eq!(per_column, flat(&lv_copied));
+        let fixed = to_vec(normal_log_prob_elementwise_fixed(mean3, -0.7, x3));
+        for (got, want) in fixed.iter().zip(flat(&[-0.7; 12])) {
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{got} vs {want}"
             );
         }
     }

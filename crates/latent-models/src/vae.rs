@@ -11,7 +11,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{activation, Device, Tensor, TensorData};
 use latent_distributions::{
-    bernoulli_log_prob_elementwise, kl, log_mean_exp, log_sum_exp, Bernoulli, Distribution, Normal,
+    bernoulli_log_prob_elementwise, kl, log_mean_exp, log_sum_exp, normal_log_prob_elementwise,
+    normal_log_prob_elementwise_fixed, Normal,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -477,18 +478,32 @@ fn log_likelihood(
     x: Tensor<2>,
     output: Tensor<2>,
 ) -> Tensor<1> {
+    log_likelihood_elementwise(likelihood, pixel_log_var, x, output)
+        .sum_dim(1)
+        .squeeze_dim(1)
+}
+
+/// log p(x | output) per pixel, for decoder outputs `[…, d]` of any rank with the examples
+/// broadcast against them (size-1 dimensions repeat, e.g. `[1, batch, d]` against the k samples'
+/// outputs `[k, batch, d]`): nothing is copied to the outputs' size but the result.
+fn log_likelihood_elementwise<const D: usize>(
+    likelihood: Likelihood,
+    pixel_log_var: Option<Tensor<1>>,
+    x: Tensor<D>,
+    output: Tensor<D>,
+) -> Tensor<D> {
     match (likelihood, pixel_log_var) {
-        (Likelihood::Bernoulli, _) => Bernoulli::new(output).log_prob(x),
+        (Likelihood::Bernoulli, _) => bernoulli_log_prob_elementwise(output, x),
         (Likelihood::Gaussian { log_var }, _) => {
-            let log_var = output.zeros_like().add_scalar(log_var);
-            Normal::new(output, log_var).log_prob(x)
+            normal_log_prob_elementwise_fixed(output, log_var, x)
         }
         (Likelihood::GaussianLearned, Some(pixel_log_var)) => {
             // Floor σ at e^(−3.5) ≈ 0.03: on always-blank pixels the variance would otherwise
             // shrink towards 0 and the likelihood diverge.
             let pixel_log_var = pixel_log_var.clamp(MIN_PIXEL_LOG_VAR, MAX_PIXEL_LOG_VAR);
-            let log_var = output.zeros_like() + pixel_log_var.unsqueeze_dim(0);
-            Normal::new(output, log_var).log_prob(x)
+            let mut shape = [1; D];
+            shape[D - 1] = pixel_log_var.dims()[0];
+            normal_log_prob_elementwise(output, pixel_log_var.reshape(shape), x)
         }
         (Likelihood::GaussianLearned, None) => {
             unreachable!("a learned-variance decoder is always built with its log-variance")
@@ -607,35 +622,30 @@ impl Vae {
     }
 
     /// log w for the samples `z` (`[k, batch, latent]`) of the posterior `q` of `x`.
+    ///
+    /// The examples, the posterior's parameters and the pixel variances are broadcast over
+    /// the k samples, not copied k times: copying the examples was 8 % of an importance-sampled
+    /// evaluation (BENCHMARKS.md).
     fn importance_weights_of(&self, x: Tensor<2>, q: Normal, z: Tensor<3>) -> Tensor<2> {
         let [k, batch, latent] = z.dims();
-        let z = z.reshape([k * batch, latent]);
-        // [batch, d] → [k · batch, d], sample-major like z.
-        let repeat = |t: Tensor<2>| {
-            let d = t.dims()[1];
-            t.unsqueeze_dim::<3>(0)
-                .repeat_dim(0, k)
-                .reshape([k * batch, d])
-        };
-        let q_rep = Normal::new(repeat(q.mean.clone()), repeat(q.log_var.clone()));
-        let prior = Normal::standard(k * batch, latent, &x.device());
-        let output = self.decode(z.clone());
-        let log_px_z = match self.likelihood {
-            // Against the examples broadcast over the k samples instead of copied k times: the
-            // copy was 8 % of an importance-sampled evaluation (BENCHMARKS.md).
-            Likelihood::Bernoulli => {
-                let d = x.dims()[1];
-                bernoulli_log_prob_elementwise(
-                    output.reshape([k, batch, d]),
-                    x.unsqueeze_dim::<3>(0),
-                )
-                .sum_dim(2)
-                .reshape([k * batch])
-            }
-            _ => self.log_likelihood(repeat(x), output),
-        };
-        let log_w = log_px_z + prior.log_prob(z.clone()) - q_rep.log_prob(z);
-        log_w.reshape([k, batch])
+        let d = x.dims()[1];
+        let output = self
+            .decode(z.clone().reshape([k * batch, latent]))
+            .reshape([k, batch, d]);
+        let log_px_z = log_likelihood_elementwise(
+            self.likelihood,
+            self.pixel_log_var(),
+            x.unsqueeze_dim::<3>(0),
+            output,
+        )
+        .sum_dim(2);
+        let log_q = normal_log_prob_elementwise(
+            q.mean.unsqueeze_dim::<3>(0),
+            q.log_var.unsqueeze_dim::<3>(0),
+            z.clone(),
+        );
+        let log_prior = normal_log_prob_elementwise_fixed(z.zeros_like(), 0.0, z);
+        (log_px_z + (log_prior - log_q).sum_dim(2)).squeeze_dim(2)
     }
 
     /// The IWAE bound with k samples per example: `[batch]`. k = 1 is an unbiased one-sample

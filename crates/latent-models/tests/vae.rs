@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution as Noise, Tensor, TensorData};
 use latent_data::{Mnist, MnistBatcher, Split};
-use latent_distributions::kl;
+use latent_distributions::{kl, Distribution};
 use latent_models::{Likelihood, Vae, VaeConfig};
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.
@@ -126,6 +127,70 @@ fn gaussian_likelihood_is_a_scaled_squared_error() {
     let got = scalar(vae.log_likelihood(x, mean));
     let want = -0.5 * 20.0 * (0.25f64 * 0.25) - 10.0 * (2.0 * std::f64::consts::PI).ln();
     assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+}
+
+/// The importance weights, computed with the examples and parameters broadcast over the k
+/// samples, equal the weights computed one sample at a time from the definition
+/// log w = log p(x | z) + log p(z) − log q(z | x), for every likelihood (the learned pixel
+/// variances first moved off their initial 0 by a few Adam steps).
+#[test]
+fn importance_weights_match_their_definition_sample_by_sample() {
+    let device = device();
+    device.seed(9);
+    let ad = device.clone().autodiff();
+    let x = binary_batch(5, 20, &device);
+    for likelihood in [
+        Likelihood::Bernoulli,
+        Likelihood::Gaussian { log_var: -1.3 },
+        Likelihood::GaussianLearned,
+    ] {
+        let mut vae = small(likelihood, &ad);
+        let mut optim = AdamConfig::new().init();
+        for _ in 0..3 {
+            let loss = vae.elbo_terms(x.clone().to_device(&ad), 1.0).loss;
+            let grads = GradientsParams::from_grads(loss.backward(), &vae);
+            vae = optim.step(0.1, vae, grads);
+        }
+        let vae = vae.valid();
+        if likelihood == Likelihood::GaussianLearned {
+            let lv: Vec<f32> = vae
+                .pixel_log_var()
+                .unwrap()
+                .to_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert!(
+                lv.iter().any(|v| v.abs() > 0.05),
+                "pixel log-variances still 0"
+            );
+        }
+        let k = 3;
+        let noise = Tensor::<3>::random([k, 5, 4], Noise::Normal(0.0, 1.0), &device);
+        let got: Vec<f32> = vae
+            .log_importance_weights_with_noise(x.clone(), noise.clone())
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let q = vae.posterior(x.clone());
+        for i in 0..k {
+            let eps = noise.clone().slice([i..i + 1]).squeeze_dim::<2>(0);
+            let z = q.rsample_with_noise(eps);
+            let prior = latent_distributions::Normal::standard(5, 4, &device);
+            let want: Vec<f32> = (vae.log_likelihood(x.clone(), vae.decode(z.clone()))
+                + prior.log_prob(z.clone())
+                - q.log_prob(z))
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+            for (j, w) in want.iter().enumerate() {
+                let g = got[i * 5 + j];
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{likelihood:?}, sample {i}, example {j}: {g} vs {w}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
