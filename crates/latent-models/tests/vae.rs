@@ -173,7 +173,7 @@ fn importance_weights_match_their_definition_sample_by_sample() {
             .unwrap();
         let q = vae.posterior(x.clone());
         for i in 0..k {
-            let eps = noise.clone().slice([i..i + 1]).squeeze_dim::<2>(0);
+            let eps = noise.clone().narrow(0, i, 1).squeeze_dim::<2>(0);
             let z = q.rsample_with_noise(eps);
             let prior = latent_distributions::Normal::standard(5, 4, &device);
             let want: Vec<f32> = (vae.log_likelihood(x.clone(), vae.decode(z.clone()))
