@@ -55,6 +55,13 @@ impl Backend {
     /// The device of this backend, or an error naming the cargo feature to build with. For
     /// wgpu, `gpu` picks the n-th discrete GPU; without it wgpu's default adapter is used.
     pub fn device(self, gpu: Option<usize>) -> Result<Device> {
+        if let (Some(index), false) = (gpu, self == Backend::Wgpu) {
+            bail!(
+                "--gpu {index} picks a GPU of the wgpu backend, but the {} backend runs on the \
+                 CPU; add `--backend wgpu`, or leave --gpu out",
+                self.name(),
+            );
+        }
         if !self.compiled() {
             bail!(
                 "the {name} backend is not compiled into this binary; rebuild with \

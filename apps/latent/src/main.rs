@@ -25,7 +25,8 @@ struct Cli {
     backend: Option<Backend>,
 
     /// GPU index for the wgpu backend (the n-th discrete GPU); default: wgpu's own choice.
-    #[arg(long, global = true)]
+    /// Refused with a CPU backend.
+    #[arg(long, global = true, visible_alias = "device", value_name = "N")]
     gpu: Option<usize>,
 
     /// Threads of the CPU backends (their rayon pool) [default: $RAYON_NUM_THREADS, else one

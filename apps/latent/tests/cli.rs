@@ -126,6 +126,28 @@ fn bad_inputs_fail_with_a_message_and_nonzero_exit() {
     );
 }
 
+/// A GPU index with a CPU backend is refused, not ignored; `--device` is the same option.
+#[test]
+fn a_gpu_index_with_a_cpu_backend_is_refused() {
+    for (option, backend) in [("--gpu", "flex"), ("--device", "ndarray")] {
+        fails_with(
+            &[
+                "--backend",
+                backend,
+                option,
+                "1",
+                "data",
+                "mnist",
+                "--split",
+                "test",
+                "--limit",
+                "10",
+            ],
+            &format!("--gpu 1 picks a GPU of the wgpu backend, but the {backend} backend"),
+        );
+    }
+}
+
 #[cfg(not(feature = "wgpu"))]
 #[test]
 fn asking_for_a_backend_not_compiled_in_names_the_feature() {
