@@ -4,7 +4,7 @@
 # (wgpu against ndarray and flex), and the default VAE trains on wgpu against PyTorch CUDA on
 # the same machine, at batch 128 and 1024.
 #
-# First, where the wgpu build lives (it takes ~40 min cold on two cores):
+# First, where the wgpu build lives (it takes ~15 min cold on two cores):
 #
 #   CARGO_TARGET_DIR=~/.cache/latent/target-wgpu cargo build --release -p latent \
 #       --no-default-features --features ndarray,flex,wgpu
