@@ -126,23 +126,15 @@ fn bad_inputs_fail_with_a_message_and_nonzero_exit() {
     );
 }
 
+/// A small command that needs a device: the first ten test digits.
+const TEN_TEST_DIGITS: &[&str] = &["data", "mnist", "--split", "test", "--limit", "10"];
+
 /// A GPU index with a CPU backend is refused, not ignored; `--device` is the same option.
 #[test]
 fn a_gpu_index_with_a_cpu_backend_is_refused() {
     for (option, backend) in [("--gpu", "flex"), ("--device", "ndarray")] {
         fails_with(
-            &[
-                "--backend",
-                backend,
-                option,
-                "1",
-                "data",
-                "mnist",
-                "--split",
-                "test",
-                "--limit",
-                "10",
-            ],
+            &[&["--backend", backend, option, "1"], TEN_TEST_DIGITS].concat(),
             &format!("--gpu 1 picks a GPU of the wgpu backend, but the {backend} backend"),
         );
     }
@@ -152,16 +144,7 @@ fn a_gpu_index_with_a_cpu_backend_is_refused() {
 #[test]
 fn asking_for_a_backend_not_compiled_in_names_the_feature() {
     fails_with(
-        &[
-            "--backend",
-            "wgpu",
-            "data",
-            "mnist",
-            "--split",
-            "test",
-            "--limit",
-            "10",
-        ],
+        &[&["--backend", "wgpu"], TEN_TEST_DIGITS].concat(),
         "--features wgpu",
     );
 }

@@ -662,14 +662,9 @@ impl Vae {
     /// log p(x) estimated by importance sampling with `k` samples per example, drawn `chunk`
     /// at a time to bound memory: log (1/k) Σ_i w_i, `[batch]`.
     pub fn log_likelihood_estimate(&self, x: Tensor<2>, k: usize, chunk: usize) -> Tensor<1> {
-        let chunk = chunk.clamp(1, k.max(1));
-        let mut partial = Vec::new();
-        let mut done = 0;
-        while done < k {
-            let m = chunk.min(k - done);
-            partial.push(log_sum_exp(self.log_importance_weights(x.clone(), m), 0));
-            done += m;
-        }
+        let partial = sample_chunks(k, chunk)
+            .map(|m| log_sum_exp(self.log_importance_weights(x.clone(), m), 0))
+            .collect();
         combine_log_weight_sums(partial, k)
     }
 
@@ -678,6 +673,13 @@ impl Vae {
     pub fn log_weight_sum_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
         log_sum_exp(self.log_importance_weights_with_noise(x, noise), 0)
     }
+}
+
+/// The sizes of the chunks in which `k` samples are drawn, `chunk` (at least 1) at a time: all
+/// `chunk` but a smaller last one.
+pub fn sample_chunks(k: usize, chunk: usize) -> impl Iterator<Item = usize> {
+    let chunk = chunk.max(1);
+    (0..k).step_by(chunk).map(move |done| chunk.min(k - done))
 }
 
 /// The importance-sampled log p(x), `[batch]`, from the log Σ w of chunks of samples

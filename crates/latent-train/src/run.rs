@@ -11,7 +11,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use latent_data::mnist::PIXELS;
 use latent_data::{Domain, Mnist, MnistBatcher, Split};
-use latent_models::vae::combine_log_weight_sums;
+use latent_models::vae::{combine_log_weight_sums, sample_chunks};
 use latent_models::{Autoencoder, Likelihood, Vae, VaeConfig};
 use serde::{Deserialize, Serialize};
 
@@ -1213,7 +1213,6 @@ pub fn evaluate_on(
         .map(|w| vae.clone().to_device(&w.device))
         .collect();
     let device = &workers[0].device;
-    let chunk = chunk.clamp(1, k);
     let latent_dim = vae.latent_dim();
     device.seed(0);
     let batcher = evaluation_batcher(vae.likelihood);
@@ -1236,9 +1235,7 @@ pub fn evaluate_on(
         // As `Vae::log_likelihood_estimate`, with each chunk's noise drawn here and split.
         let rows = end - start;
         let mut partial = Vec::new();
-        let mut done = 0;
-        while done < k {
-            let m = chunk.min(k - done);
+        for m in sample_chunks(k, chunk) {
             let noise = Tensor::<3>::random(
                 [m, rows, latent_dim],
                 burn::tensor::Distribution::Normal(0.0, 1.0),
@@ -1257,7 +1254,6 @@ pub fn evaluate_on(
                 problem,
             })?;
             partial.push(Tensor::cat(parts, 1));
-            done += m;
         }
         nll -= scalar(combine_log_weight_sums(partial, k).sum())?;
     }
