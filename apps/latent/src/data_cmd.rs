@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use latent_data::{default_mnist_dir, MixtureSpec, Mnist, Points, Split};
+use latent_data::{default_mnist_dir, MixtureSpec, Mnist, Split};
 use serde::Serialize;
 
 use crate::backend::Backend;
@@ -192,19 +192,7 @@ struct PointsSummary<'a> {
 fn points(file: &Path, json: bool) -> Result<()> {
     let points = latent_data::read_points(file)?;
     let (n, d) = (points.len(), points.dim());
-    let mut column_mean = vec![0.0; d];
-    for i in 0..n {
-        for (m, v) in column_mean.iter_mut().zip(points.row(i)) {
-            *m += v / n as f64;
-        }
-    }
-    let mut column_std = vec![0.0; d];
-    for i in 0..n {
-        for ((s, v), m) in column_std.iter_mut().zip(points.row(i)).zip(&column_mean) {
-            *s += (v - m).powi(2) / n as f64;
-        }
-    }
-    column_std.iter_mut().for_each(|s| *s = s.sqrt());
+    let (column_mean, column_std) = points.column_stats();
     let summary = PointsSummary {
         file,
         n,
@@ -236,14 +224,15 @@ fn synth(args: SynthArgs) -> Result<()> {
             serde_json::from_str::<MixtureSpec>(&text)
                 .with_context(|| format!("{} is not a mixture spec", path.display()))?
         }
-        (None, Some(k)) => blobs(k, args.dim, args.separation, args.seed)?,
+        (None, Some(k)) => MixtureSpec::blobs(k, args.dim, args.separation, args.seed)
+            .context("--blobs and --dim must be at least 1")?,
         (None, None) => bail!("give either --spec FILE.json or --blobs K"),
     };
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
     let (points, labels) = spec.sample(args.n, args.seed)?;
-    write_points(&points, &args.out)?;
+    latent_data::write_points(&points, &args.out)?;
     if let Some(path) = &args.labels_out {
         let text: String = labels.iter().map(|k| format!("{k}\n")).collect();
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -256,45 +245,4 @@ fn synth(args: SynthArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
-}
-
-/// K equal-weight unit-variance blobs whose centres are drawn uniformly in a cube of side
-/// `separation · K^(1/d)`, so typical neighbours are about `separation` standard deviations apart.
-fn blobs(k: usize, dim: usize, separation: f64, seed: u64) -> Result<MixtureSpec> {
-    if k == 0 || dim == 0 {
-        bail!("--blobs and --dim must be at least 1");
-    }
-    let side = separation * (k as f64).powf(1.0 / dim as f64);
-    let centre_spec = MixtureSpec::isotropic(vec![1.0], vec![vec![0.0; dim]], &[1.0]);
-    // Uniform centres from the seeded Gaussian sampler: Φ maps N(0,1) to U(0,1).
-    let (raw, _) = centre_spec.sample(k, seed ^ 0x5EED)?;
-    let means = (0..k)
-        .map(|i| raw.row(i).iter().map(|z| side * normal_cdf(*z)).collect())
-        .collect();
-    Ok(MixtureSpec::isotropic(
-        vec![1.0 / k as f64; k],
-        means,
-        &vec![1.0; k],
-    ))
-}
-
-/// Φ(z), the standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7).
-fn normal_cdf(z: f64) -> f64 {
-    let x = z.abs() / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let poly = t
-        * (0.254_829_592
-            + t * (-0.284_496_736
-                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-    let erf = 1.0 - poly * (-x * x).exp();
-    0.5 * (1.0 + erf.copysign(z))
-}
-
-pub fn write_points(points: &Points, out: &Path) -> Result<()> {
-    let bytes = match out.extension().and_then(|e| e.to_str()) {
-        Some("csv") => points.to_csv().into_bytes(),
-        Some("npy") => latent_data::points::encode_npy(points),
-        _ => bail!("--out {} must end in .csv or .npy", out.display()),
-    };
-    std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))
 }

@@ -1,9 +1,16 @@
 //! `latent`: latent-variable generative models on burn, from the command line.
 
+mod args;
 mod backend;
 mod data_cmd;
+mod eval_cmd;
+mod export_cmd;
+mod figures_cmd;
+mod info_cmd;
 mod mixture_cmd;
+mod probe_cmd;
 mod report_cmd;
+mod sample_cmd;
 mod serve_cmd;
 mod train_cmd;
 mod transfer_cmd;
@@ -59,17 +66,22 @@ enum Command {
     /// Train a VAE or an autoencoder on MNIST into a run directory.
     Train(train_cmd::TrainArgs),
     /// Evaluate a trained VAE on the test set: ELBO, importance-sampled −log p(x), active units.
-    Eval(train_cmd::EvalArgs),
+    Eval(eval_cmd::EvalArgs),
     /// Decode samples from a trained VAE's prior, or an autoencoder's N(0, I) or latent GMM.
-    Sample(train_cmd::SampleArgs),
+    Sample(sample_cmd::SampleArgs),
     /// Test digits above their reconstructions (VAE or autoencoder run), as a PNG.
-    Reconstruct(train_cmd::ReconstructArgs),
+    Reconstruct(figures_cmd::ReconstructArgs),
     /// Decode the straight line between the codes of two test digits, as a PNG strip.
-    Interpolate(train_cmd::InterpolateArgs),
+    Interpolate(figures_cmd::InterpolateArgs),
     /// Train a linear classifier on a run's latent codes and report its test accuracy.
-    Probe(train_cmd::ProbeArgs),
+    Probe(probe_cmd::ProbeArgs),
     /// For a VAE with a 2-D latent space: decode a grid of codes (inverse-CDF of the unit square).
-    Manifold(train_cmd::ManifoldArgs),
+    Manifold(figures_cmd::ManifoldArgs),
+    /// Write a run's weights to a safetensors file in PyTorch's layout.
+    Export(export_cmd::ExportArgs),
+    /// Make a run from a safetensors file of weights (e.g. a PyTorch state dict), for
+    /// `latent eval`, `sample`, `report` or `train --init-from`.
+    Import(export_cmd::ImportArgs),
     /// Write DIR/report.html: training curves, samples, reconstructions, interpolations, the
     /// latent space, KL per dimension and a summary table (pictures also in DIR/images/).
     Report(report_cmd::ReportArgs),
@@ -152,101 +164,21 @@ fn init_logging(verbose: u8) {
 fn run(cli: Cli) -> Result<()> {
     let backend = cli.backend.unwrap_or_else(Backend::default_compiled);
     match cli.command {
-        Command::Info => info(),
+        Command::Info => info_cmd::run(),
         Command::Data(cmd) => data_cmd::run(cmd, backend, cli.gpu),
         Command::Gmm(cmd) => mixture_cmd::run_gmm(cmd, &backend.device(cli.gpu)?),
         Command::Bmm(cmd) => mixture_cmd::run_bmm(cmd, &backend.device(cli.gpu)?),
         Command::Train(args) => train_cmd::run_train(args, backend, cli.gpu),
-        Command::Eval(args) => train_cmd::run_eval(args, backend, &backend.device(cli.gpu)?),
-        Command::Sample(args) => train_cmd::run_sample(args, &backend.device(cli.gpu)?),
-        Command::Reconstruct(args) => train_cmd::run_reconstruct(args, &backend.device(cli.gpu)?),
-        Command::Interpolate(args) => train_cmd::run_interpolate(args, &backend.device(cli.gpu)?),
-        Command::Probe(args) => train_cmd::run_probe(args, &backend.device(cli.gpu)?),
-        Command::Manifold(args) => train_cmd::run_manifold(args, &backend.device(cli.gpu)?),
+        Command::Eval(args) => eval_cmd::run_eval(args, backend, &backend.device(cli.gpu)?),
+        Command::Sample(args) => sample_cmd::run_sample(args, &backend.device(cli.gpu)?),
+        Command::Reconstruct(args) => figures_cmd::run_reconstruct(args, &backend.device(cli.gpu)?),
+        Command::Interpolate(args) => figures_cmd::run_interpolate(args, &backend.device(cli.gpu)?),
+        Command::Probe(args) => probe_cmd::run_probe(args, &backend.device(cli.gpu)?),
+        Command::Manifold(args) => figures_cmd::run_manifold(args, &backend.device(cli.gpu)?),
+        Command::Export(args) => export_cmd::run_export(args, &backend.device(cli.gpu)?),
+        Command::Import(args) => export_cmd::run_import(args, &backend.device(cli.gpu)?),
         Command::Report(args) => report_cmd::run_report(args, backend, &backend.device(cli.gpu)?),
         Command::Transfer(args) => transfer_cmd::run(args, backend, &backend.device(cli.gpu)?),
         Command::Serve(args) => serve_cmd::run(args, backend, cli.gpu),
     }
-}
-
-/// The adapters wgpu can see: name, type, driver and graphics API.
-#[cfg(feature = "wgpu")]
-fn wgpu_adapters() -> Vec<String> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-        .iter()
-        .map(|adapter| {
-            let info = adapter.get_info();
-            format!(
-                "{} ({:?}; driver {} {}; {:?})",
-                info.name, info.device_type, info.driver, info.driver_info, info.backend
-            )
-        })
-        .collect()
-}
-
-/// Prints each backend, whether it is compiled in, and for those that are, the KL divergence
-/// of a fixed pair of Gaussians computed on it next to its closed form in f64.
-fn info() -> Result<()> {
-    use burn::tensor::Tensor;
-    use latent_distributions::{kl, Normal};
-
-    println!("latent {}", env!("CARGO_PKG_VERSION"));
-    let (mean, log_var) = ([0.5f32, -1.0, 2.0], [0.3f32, -0.2, 1.0]);
-    let want: f64 = mean
-        .iter()
-        .zip(&log_var)
-        .map(|(m, lv)| 0.5 * ((*lv as f64).exp() + (*m as f64).powi(2) - 1.0 - *lv as f64))
-        .sum();
-    for backend in Backend::ALL {
-        if !backend.compiled() {
-            println!(
-                "{:8} not compiled in (cargo feature `{}`)",
-                backend.name(),
-                backend.name()
-            );
-            continue;
-        }
-        #[cfg(feature = "wgpu")]
-        if backend == Backend::Wgpu {
-            let adapters = wgpu_adapters();
-            if adapters.is_empty() {
-                println!(
-                    "{:8} compiled in, but wgpu finds no adapter: no Vulkan / Metal / DX12 driver \
-                     (on Debian, `apt install mesa-vulkan-drivers` gives the lavapipe software one)",
-                    backend.name()
-                );
-                continue;
-            }
-            for adapter in adapters {
-                println!("{:8} adapter: {adapter}", backend.name());
-            }
-        }
-        let device = backend.device(None)?;
-        let normal = Normal::new(
-            Tensor::<2>::from_floats([mean], &device),
-            Tensor::<2>::from_floats([log_var], &device),
-        );
-        let got = kl::kl_normal_std_normal(&normal)
-            .try_into_scalar::<f32>()
-            .map_err(|e| anyhow::anyhow!("the {} backend failed: {e:?}", backend.name()))?;
-        let status = if (got as f64 - want).abs() < 1e-5 * want.abs().max(1.0) {
-            "ok"
-        } else {
-            "WRONG"
-        };
-        println!(
-            "{:8} compiled in: {device:?}; check KL(N(μ,σ²)‖N(0,I)) = {got:.6} (exact {want:.6}) {status}",
-            backend.name()
-        );
-    }
-    if cfg!(feature = "remote") {
-        println!(
-            "remote   built in: `latent serve`, and --devices ws://HOST:PORT or iroh://ID@HOST:PORT"
-        );
-    } else {
-        println!("remote   not compiled in (cargo feature `remote`)");
-    }
-    Ok(())
 }

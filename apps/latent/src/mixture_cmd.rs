@@ -4,36 +4,20 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::mnist::PIXELS;
-use latent_data::{default_mnist_dir, MnistBatcher, Points};
+use latent_data::Points;
+use latent_models::gmm::Criterion;
 use latent_models::{
     Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, Mixture,
 };
-use latent_viz::pca::PrincipalPlane;
-use latent_viz::plot::{Ellipse, Labels};
+use latent_train::values;
 use latent_viz::Grid;
 use serde_json::json;
 
-use crate::train_cmd::values;
-
-/// Where points come from: a .csv / .npy file, or MNIST pixels.
-#[derive(Debug, Args, Clone)]
-pub struct DataArgs {
-    /// FILE.csv, FILE.npy, or `mnist` / `mnist:train` / `mnist:test` (784 pixels per image),
-    /// optionally shifted: e.g. mnist:test:rotate=45, mnist:classes=5-9 (see `latent train --help`).
-    #[arg(long)]
-    data: String,
-    /// Keep only the first N points.
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Directory of the MNIST files [default: datasets/mnist].
-    #[arg(long)]
-    mnist_dir: Option<PathBuf>,
-}
+use crate::args::{print_figures, DataArgs};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum CovarianceArg {
@@ -187,7 +171,7 @@ pub struct GmmSelectArgs {
     covariance: Vec<CovarianceArg>,
     /// Criterion to minimise.
     #[arg(long, value_enum, default_value = "bic")]
-    criterion: Criterion,
+    criterion: CriterionArg,
     #[arg(long, default_value_t = 1)]
     restarts: usize,
     #[arg(long, default_value_t = 1e-6)]
@@ -199,8 +183,10 @@ pub struct GmmSelectArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Criterion {
+pub enum CriterionArg {
+    /// Bayesian information criterion.
     Bic,
+    /// Akaike information criterion.
     Aic,
 }
 
@@ -244,40 +230,6 @@ pub struct BmmFitArgs {
     json: bool,
 }
 
-/// Loads the points named by `args` onto `device`. `binarize` applies MNIST's fixed
-/// binarisation with that seed (files are taken as they are).
-fn load(args: &DataArgs, binarize: Option<u64>, device: &Device) -> Result<Tensor<2>> {
-    if let Some((split, domain)) = latent_data::domain::parse_source(&args.data)? {
-        let dir = args.mnist_dir.clone().unwrap_or_else(default_mnist_dir);
-        let data = domain
-            .load(&dir, split, args.limit)
-            .with_context(|| format!("loading MNIST from {}", dir.display()))?;
-        let batcher = match binarize {
-            Some(seed) => MnistBatcher::fixed(seed),
-            None => MnistBatcher::grey(),
-        };
-        return Ok(batcher.images(&data, 0..data.len(), device));
-    }
-    let path = Path::new(&args.data);
-    let points = latent_data::read_points(path)?;
-    let points = match args.limit {
-        Some(limit) if limit > points.len() => {
-            bail!(
-                "--limit {limit} but {} has only {} points",
-                path.display(),
-                points.len()
-            )
-        }
-        Some(limit) => Points::new(
-            limit,
-            points.dim(),
-            points.values()[..limit * points.dim()].to_vec(),
-        )?,
-        None => points,
-    };
-    Ok(points.to_tensor(device))
-}
-
 /// Runs an EM fit with a progress bar over its iterations on stderr (hidden when stderr is
 /// not a terminal) and returns the model with the seconds it took.
 fn timed_em<T>(
@@ -306,7 +258,7 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
     match cmd {
         GmmCommand::Fit(args) => gmm_fit(args, device),
         GmmCommand::Score { model, data, json } => {
-            let x = load(&data, None, device)?;
+            let x = data.load(None, device)?;
             print_figures(&score_figures(&Gmm::load(&model)?, &x)?, json);
             Ok(())
         }
@@ -317,7 +269,7 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
             out,
         } => {
             let gmm = Gmm::load(&model)?;
-            let x = load(&data, None, device)?;
+            let x = data.load(None, device)?;
             let text = if proba {
                 let values: Vec<f32> = values(gmm.predict_proba(&x)?)?;
                 values
@@ -331,7 +283,7 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
                     })
                     .collect::<String>()
             } else {
-                let labels = predicted_components(&gmm, &x)?;
+                let labels = gmm.predict_labels(&x)?;
                 labels.iter().map(|l| format!("{l}\n")).collect()
             };
             write_or_print(out.as_deref(), &text)
@@ -346,106 +298,17 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
     }
 }
 
-/// Each point's most probable component.
-fn predicted_components(gmm: &Gmm, x: &Tensor<2>) -> Result<Vec<usize>> {
-    Ok(gmm
-        .predict(x)?
-        .try_into_vec_as::<i64>()
-        .map_err(|e| anyhow::anyhow!("reading labels back: {e:?}"))?
-        .into_iter()
-        .map(|l| l as usize)
-        .collect())
-}
-
-/// The plane a GMM plot is drawn on: the coordinate plane for 2-D data, otherwise the data's
-/// first two principal axes.
-fn plot_plane(data: &[f64], d: usize) -> Result<PrincipalPlane> {
-    if d == 2 {
-        return Ok(PrincipalPlane {
-            mean: vec![0.0, 0.0],
-            axes: [vec![1.0, 0.0], vec![0.0, 1.0]],
-            variances: [f64::NAN, f64::NAN],
-        });
-    }
-    Ok(PrincipalPlane::fit(data, d)?)
-}
-
-/// The model's components seen on `plane`: the mixture's marginal there is the mixture of
-/// the projected Gaussians N(Pμ_k, PΣ_kPᵀ).
-fn projected_components(gmm: &Gmm, plane: &PrincipalPlane) -> Vec<Ellipse> {
-    (0..gmm.n_components())
-        .map(|k| Ellipse {
-            centre: plane.project(&gmm.means[k]),
-            covariance: plane.project_covariance(&gmm.covariance_matrix(k)),
-            class: k,
-        })
-        .collect()
-}
-
-/// log Σ_k α_k N((u, v); c_k, S_k), in f64, by log-sum-exp.
-fn plane_log_density(weights: &[f64], components: &[Ellipse], (u, v): (f64, f64)) -> f64 {
-    let terms: Vec<f64> = weights
-        .iter()
-        .zip(components)
-        .map(|(w, e)| {
-            let [[a, b], [_, c]] = e.covariance;
-            let det = a * c - b * b;
-            let (du, dv) = (u - e.centre.0, v - e.centre.1);
-            let mahalanobis = (c * du * du - 2.0 * b * du * dv + a * dv * dv) / det;
-            w.ln() - (std::f64::consts::TAU).ln() - 0.5 * det.ln() - 0.5 * mahalanobis
-        })
-        .collect();
-    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !top.is_finite() {
-        return top;
-    }
-    top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
-}
-
 fn gmm_plot(model: &Path, data: &DataArgs, out: &Path, device: &Device) -> Result<()> {
     let gmm = Gmm::load(model)?;
-    let x = load(data, None, device)?;
-    let [n, d] = x.dims();
-    if d != gmm.dim() {
-        bail!(
-            "{} is {}-dimensional but the data have {d} columns",
-            model.display(),
-            gmm.dim()
-        );
-    }
-    let labels = predicted_components(&gmm, &x)?;
-    let values: Vec<f64> = values(x)?.into_iter().map(f64::from).collect();
-    let plane = plot_plane(&values, d)?;
-    let points: Vec<(f64, f64)> = values.chunks(d).map(|row| plane.project(row)).collect();
-    let components = projected_components(&gmm, &plane);
-    let (x_label, y_label) = if d == 2 {
-        ("x₁", "x₂")
-    } else {
-        ("first principal axis", "second principal axis")
-    };
-    let title = format!(
-        "{}-component GMM ({} covariances), {n} points",
-        gmm.n_components(),
-        gmm.covariance_type.name()
-    );
-    latent_viz::plot::density_plot(
-        out,
-        Labels {
-            title: &title,
-            x: x_label,
-            y: y_label,
-        },
-        &points,
-        &labels,
-        &components,
-        &|u, v| plane_log_density(&gmm.weights, &components, (u, v)),
-    )?;
+    let x = data.load(None, device)?;
+    latent_train::gmm_plot::gmm_plot(&gmm, &x, out)
+        .with_context(|| format!("plotting {}", model.display()))?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }
 
 fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
-    let x = load(&args.data, None, device)?;
+    let x = args.data.load(None, device)?;
     let config = GmmConfig::new(args.em.components)
         .with_covariance_type(args.covariance.into())
         .with_init(args.em.init.into())
@@ -497,58 +360,42 @@ fn parse_range(text: &str) -> Result<Vec<usize>> {
 }
 
 fn gmm_select(args: GmmSelectArgs, device: &Device) -> Result<()> {
-    let x = load(&args.data, None, device)?;
+    let x = args.data.load(None, device)?;
     let ks = parse_range(&args.components)?;
     let covariances: Vec<CovarianceType> = if args.covariance.is_empty() {
         CovarianceType::ALL.to_vec()
     } else {
         args.covariance.iter().map(|c| (*c).into()).collect()
     };
-    let [n, _] = x.dims();
-    if *ks.last().unwrap() > n {
-        bail!(
-            "--components up to {} but the data have {n} points",
-            ks.last().unwrap()
-        );
-    }
-    let bar = ProgressBar::new((ks.len() * covariances.len()) as u64);
-    let mut rows = Vec::new();
-    for covariance in &covariances {
-        for k in &ks {
-            let model = GmmConfig::new(*k)
-                .with_covariance_type(*covariance)
-                .with_n_init(args.restarts)
-                .with_reg_covar(args.reg_covar)
-                .with_seed(args.seed)
-                .fit(&x)?;
-            let mut row = score_figures(&model, &x)?;
-            extend(
-                &mut row,
-                json!({
-                    "n_components": k,
-                    "covariance": covariance.name(),
-                    "converged": model.fit.as_ref().is_some_and(|f| f.converged),
-                }),
-            );
-            rows.push(row);
-            bar.inc(1);
-        }
-    }
-    bar.finish_and_clear();
-    let key = match args.criterion {
-        Criterion::Bic => "bic",
-        Criterion::Aic => "aic",
+    let base = GmmConfig::new(1)
+        .with_n_init(args.restarts)
+        .with_reg_covar(args.reg_covar)
+        .with_seed(args.seed);
+    let criterion = match args.criterion {
+        CriterionArg::Bic => Criterion::Bic,
+        CriterionArg::Aic => Criterion::Aic,
     };
-    let best = rows
+    let bar = ProgressBar::new((ks.len() * covariances.len()) as u64);
+    let selection =
+        latent_models::gmm::select(&x, &base, &ks, &covariances, criterion, |_| bar.inc(1))?;
+    bar.finish_and_clear();
+    let rows: Vec<serde_json::Value> = selection
+        .candidates
         .iter()
-        .min_by(|a, b| {
-            a[key]
-                .as_f64()
-                .unwrap()
-                .total_cmp(&b[key].as_f64().unwrap())
+        .map(|c| {
+            json!({
+                "avg_log_likelihood": c.fit.mean_log_likelihood,
+                "bic": c.fit.bic,
+                "aic": c.fit.aic,
+                "n": c.fit.n,
+                "n_components": c.model.n_components(),
+                "covariance": c.model.covariance_type.name(),
+                "converged": c.model.fit.as_ref().is_some_and(|f| f.converged),
+            })
         })
-        .expect("at least one fit")
-        .clone();
+        .collect();
+    let key = criterion.name();
+    let best = &rows[selection.best];
     if args.json {
         println!("{}", json!({"criterion": key, "best": best, "fits": rows}));
     } else {
@@ -556,20 +403,21 @@ fn gmm_select(args: GmmSelectArgs, device: &Device) -> Result<()> {
             "{:>4} {:>10} {:>14} {:>14} {:>14}",
             "K", "covariance", "mean log-lik", "BIC", "AIC"
         );
-        for row in &rows {
+        for c in &selection.candidates {
             println!(
                 "{:>4} {:>10} {:>14.4} {:>14.2} {:>14.2}",
-                row["n_components"],
-                row["covariance"].as_str().unwrap(),
-                row["avg_log_likelihood"].as_f64().unwrap(),
-                row["bic"].as_f64().unwrap(),
-                row["aic"].as_f64().unwrap()
+                c.model.n_components(),
+                c.model.covariance_type.name(),
+                c.fit.mean_log_likelihood,
+                c.fit.bic,
+                c.fit.aic
             );
         }
+        let winner = selection.best();
         println!(
             "best by {key}: K = {} ({})",
-            best["n_components"],
-            best["covariance"].as_str().unwrap()
+            winner.model.n_components(),
+            winner.model.covariance_type.name()
         );
     }
     Ok(())
@@ -578,7 +426,7 @@ fn gmm_select(args: GmmSelectArgs, device: &Device) -> Result<()> {
 pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
     match cmd {
         BmmCommand::Fit(args) => {
-            let x = load(&args.data, Some(args.binarize_seed), device)?;
+            let x = args.data.load(Some(args.binarize_seed), device)?;
             let config = BmmConfig::new(args.em.components)
                 .with_init(args.em.init.into())
                 .with_n_init(args.em.restarts)
@@ -620,7 +468,7 @@ pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
             binarize_seed,
             json,
         } => {
-            let x = load(&data, Some(binarize_seed), device)?;
+            let x = data.load(Some(binarize_seed), device)?;
             print_figures(&score_figures(&Bmm::load(&model)?, &x)?, json);
             Ok(())
         }
@@ -650,17 +498,6 @@ fn extend(figures: &mut serde_json::Value, more: serde_json::Value) {
     }
 }
 
-/// Prints figures as one JSON object, or as `key: value` lines.
-fn print_figures(figures: &serde_json::Value, json: bool) {
-    if json {
-        println!("{figures}");
-    } else if let Some(map) = figures.as_object() {
-        for (key, value) in map {
-            println!("{key}: {value}");
-        }
-    }
-}
-
 fn write_or_print(out: Option<&Path>, text: &str) -> Result<()> {
     match out {
         Some(path) => {
@@ -686,42 +523,8 @@ fn write_samples(points: &Points, out: &Path) -> Result<()> {
         let values: Vec<f32> = points.values().iter().map(|v| *v as f32).collect();
         Grid::mnist(10).write_png(&values, out)?;
     } else {
-        crate::data_cmd::write_points(points, out)?;
+        latent_data::write_points(points, out)?;
     }
     eprintln!("wrote {} samples to {}", points.len(), out.display());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// On 2-D data the plotted density is the model's own log p(x), computed independently
-    /// (host f64 here, the tensor E-step in `score_samples`).
-    #[test]
-    #[allow(deprecated)]
-    fn the_plotted_density_of_two_dimensional_data_is_the_models_own() {
-        let device = Device::ndarray();
-        let coords: Vec<f64> = (0..400)
-            .flat_map(|i| {
-                let t = i as f64;
-                let shift = if i % 2 == 0 { 4.0 } else { -1.0 };
-                [
-                    shift + 1.5 * (t * 1.3).sin(),
-                    0.5 * shift + (t * 0.7).cos() + 0.3 * (t * 2.9).sin(),
-                ]
-            })
-            .collect();
-        let x = Points::new(400, 2, coords.clone())
-            .unwrap()
-            .to_tensor(&device);
-        let gmm = GmmConfig::new(2).fit(&x).unwrap();
-        let plane = plot_plane(&coords, 2).unwrap();
-        let components = projected_components(&gmm, &plane);
-        let expected = values(gmm.score_samples(&x).unwrap()).unwrap();
-        for (row, want) in coords.chunks(2).zip(&expected).take(50) {
-            let got = plane_log_density(&gmm.weights, &components, plane.project(row));
-            assert!((got - *want as f64).abs() < 1e-4, "{got} vs {want}");
-        }
-    }
 }

@@ -22,6 +22,7 @@ use burn::data::dataset::Dataset;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
 
 use crate::mnist::{PIXELS, SIDE};
 use crate::{DataError, Mnist, Result, Split};
@@ -34,15 +35,35 @@ pub const SPEC_FORMS: &str = "mnist, optionally followed by `:`-separated shifts
 /// One shift of the data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shift {
-    Rotate { degrees: f64 },
+    /// Rotation about the image centre, counter-clockwise, bilinear.
+    Rotate {
+        /// Angle in degrees.
+        degrees: f64,
+    },
+    /// Grey level v ↦ 255 − v.
     Invert,
-    Noise { std: f64 },
-    Thicken { rounds: usize },
-    Thin { rounds: usize },
+    /// Gaussian noise added to each pixel (clamped to the grey range), seeded by the image.
+    Noise {
+        /// Standard deviation in units of full scale (0–1).
+        std: f64,
+    },
+    /// Rounds of 3 × 3 grey dilation.
+    Thicken {
+        /// How many rounds (1–10).
+        rounds: usize,
+    },
+    /// Rounds of 3 × 3 grey erosion.
+    Thin {
+        /// How many rounds (1–10).
+        rounds: usize,
+    },
 }
 
-/// A parsed data spec: the digits it keeps and the pixel shifts it applies.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A parsed data spec: the digits it keeps and the pixel shifts it applies. It is parsed once
+/// (from the command line or a run's `config.json`) and serialises as its canonical spec
+/// string, `mnist:classes=5-9:rotate=45`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Domain {
     /// Digits kept (all ten when `None`).
     pub classes: Option<Vec<u8>>,
@@ -228,6 +249,28 @@ pub fn parse_source(spec: &str) -> Result<Option<(Split, Domain)>> {
     }
 }
 
+impl std::str::FromStr for Domain {
+    type Err = DataError;
+
+    fn from_str(spec: &str) -> Result<Self> {
+        Domain::parse(spec)
+    }
+}
+
+impl TryFrom<String> for Domain {
+    type Error = DataError;
+
+    fn try_from(spec: String) -> Result<Self> {
+        Domain::parse(&spec)
+    }
+}
+
+impl From<Domain> for String {
+    fn from(domain: Domain) -> String {
+        domain.to_string()
+    }
+}
+
 impl fmt::Display for Domain {
     /// The canonical spec (classes first), parsing back to the same domain.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -343,6 +386,19 @@ fn neighbourhood(image: &[u8], pick: impl Fn(u8, u8) -> u8) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A spec is parsed once and travels through `config.json` as its canonical string; a bad
+    /// one in a file is refused with the allowed forms, as on the command line.
+    #[test]
+    fn a_domain_serialises_as_its_canonical_spec() {
+        let domain = Domain::parse("mnist:rotate=45:classes=7,5-6").unwrap();
+        let json = serde_json::to_string(&domain).unwrap();
+        assert_eq!(json, "\"mnist:classes=5-7:rotate=45\"");
+        assert_eq!(serde_json::from_str::<Domain>(&json).unwrap(), domain);
+        let err = serde_json::from_str::<Domain>("\"mnist:spin=3\"").unwrap_err();
+        assert!(err.to_string().contains("rotate=DEG"), "{err}");
+        assert_eq!("mnist".parse::<Domain>().unwrap(), Domain::default());
+    }
 
     fn mnist_dir() -> std::path::PathBuf {
         crate::default_mnist_dir()

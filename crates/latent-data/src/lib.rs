@@ -13,12 +13,14 @@ mod error;
 pub mod idx;
 pub mod mnist;
 pub mod points;
+pub mod source;
 pub mod synthetic;
 
 pub use domain::Domain;
 pub use error::{DataError, Result};
 pub use mnist::{verify_sha256sums, Mnist, MnistBatch, MnistBatcher, MnistItem, Split};
-pub use points::{read_points, Points};
+pub use points::{read_points, write_points, Points};
+pub use source::PointSource;
 pub use synthetic::MixtureSpec;
 
 use std::path::PathBuf;

@@ -58,6 +58,25 @@ impl Points {
         &self.values
     }
 
+    /// The mean and the (population) standard deviation of each column.
+    pub fn column_stats(&self) -> (Vec<f64>, Vec<f64>) {
+        let (n, d) = (self.len() as f64, self.dim());
+        let mut mean = vec![0.0; d];
+        for i in 0..self.len() {
+            for (m, v) in mean.iter_mut().zip(self.row(i)) {
+                *m += v / n;
+            }
+        }
+        let mut std = vec![0.0; d];
+        for i in 0..self.len() {
+            for ((s, v), m) in std.iter_mut().zip(self.row(i)).zip(&mean) {
+                *s += (v - m).powi(2) / n;
+            }
+        }
+        std.iter_mut().for_each(|s| *s = s.sqrt());
+        (mean, std)
+    }
+
     pub fn row(&self, i: usize) -> &[f64] {
         &self.values[i * self.d..(i + 1) * self.d]
     }
@@ -300,6 +319,20 @@ fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
     out
+}
+
+/// Writes `points` to `path`: a `.csv` (no header) or a `.npy` of f64, by its extension.
+pub fn write_points(points: &Points, path: &Path) -> Result<()> {
+    let bytes = match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => points.to_csv().into_bytes(),
+        Some("npy") => encode_npy(points),
+        _ => {
+            return Err(DataError::UnknownFormat {
+                path: path.to_path_buf(),
+            })
+        }
+    };
+    std::fs::write(path, bytes).map_err(|e| DataError::io(path, e))
 }
 
 /// Encodes points as a version-1 `.npy` file of little-endian f64, C order.

@@ -43,6 +43,29 @@ impl MixtureSpec {
     }
 
     /// The dimension D.
+    /// K equal-weight unit-variance blobs in `dim` dimensions whose centres are drawn (from
+    /// `seed`) uniformly in a cube of side `separation · K^(1/dim)`, so that typical
+    /// neighbours are about `separation` standard deviations apart.
+    pub fn blobs(k: usize, dim: usize, separation: f64, seed: u64) -> Result<Self> {
+        if k == 0 || dim == 0 {
+            return Err(DataError::InvalidMixture(
+                "blobs need at least one component and one dimension".into(),
+            ));
+        }
+        let side = separation * (k as f64).powf(1.0 / dim as f64);
+        let centre_spec = MixtureSpec::isotropic(vec![1.0], vec![vec![0.0; dim]], &[1.0]);
+        // Uniform centres from the seeded Gaussian sampler: Φ maps N(0, 1) to U(0, 1).
+        let (raw, _) = centre_spec.sample(k, seed ^ BLOB_CENTRE_SALT)?;
+        let means = (0..k)
+            .map(|i| raw.row(i).iter().map(|z| side * normal_cdf(*z)).collect())
+            .collect();
+        Ok(MixtureSpec::isotropic(
+            vec![1.0 / k as f64; k],
+            means,
+            &vec![1.0; k],
+        ))
+    }
+
     pub fn dim(&self) -> usize {
         self.means.first().map_or(0, Vec::len)
     }
@@ -125,6 +148,22 @@ impl MixtureSpec {
         }
         Ok((Points::new(n, d, values)?, labels))
     }
+}
+
+/// Mixed into the seed of the blobs' centres, so that they and the points drawn from the same
+/// seed are different streams.
+const BLOB_CENTRE_SALT: u64 = 0x5EED;
+
+/// Φ(z), the standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7).
+fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    0.5 * (1.0 + erf.copysign(z))
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@ use crate::Distribution;
 /// One row is one event (for example 784 pixels).
 #[derive(Debug, Clone)]
 pub struct Bernoulli {
+    /// The logits l = log(p / (1 − p)), `[batch, dim]`.
     pub logits: Tensor<2>,
 }
 
 impl Bernoulli {
+    /// Bern(σ(logits)), one variable per element of `logits` (`[batch, dim]`).
     pub fn new(logits: Tensor<2>) -> Self {
         Self { logits }
     }
@@ -71,7 +73,7 @@ impl Distribution for Bernoulli {
         self.log_prob_elementwise(value).sum_dim(1).squeeze_dim(1)
     }
 
-    /// x = 1[u < p] with u ~ U[0, 1).
+    /// x = 1 if u < p, else 0, with u ~ U[0, 1).
     fn sample(&self) -> Tensor<2> {
         let uniform = Tensor::random(self.logits.shape(), Noise::Default, &self.logits.device());
         uniform.lower(self.probs().detach()).float()

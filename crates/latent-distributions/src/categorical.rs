@@ -9,10 +9,12 @@ use crate::Distribution;
 /// Values are class indices `[batch]`.
 #[derive(Debug, Clone)]
 pub struct Categorical {
+    /// Unnormalised log-probabilities l, `[batch, K]`: π = softmax(l) along the classes.
     pub logits: Tensor<2>,
 }
 
 impl Categorical {
+    /// Cat(softmax(logits)), one distribution per row of `logits` (`[batch, K]`).
     pub fn new(logits: Tensor<2>) -> Self {
         Self { logits }
     }

@@ -8,7 +8,9 @@ use crate::{Distribution, LN_2PI};
 /// both `[batch, dim]`. One row is one event.
 #[derive(Debug, Clone)]
 pub struct Normal {
+    /// The mean μ, `[batch, dim]`.
     pub mean: Tensor<2>,
+    /// The log-variance log σ², `[batch, dim]` (same shape as `mean`).
     pub log_var: Tensor<2>,
 }
 

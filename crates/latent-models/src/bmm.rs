@@ -15,9 +15,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::em;
+use crate::em::{self, EmProgress, InitMethod};
 use crate::error::{invalid, ModelError, Result};
-use crate::gmm::{EmProgress, InitMethod};
 use crate::host::{matrix, to_f64, vector};
 use crate::kmeans;
 use crate::mixture::Mixture;

@@ -1,8 +1,45 @@
 //! The EM iteration shared by the mixtures: E-step, M-step, stop when the mean log-likelihood
 //! changes by less than `tol`, report progress, refuse to go on from a non-finite value.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{ModelError, Result};
-use crate::gmm::EmProgress;
+
+/// One EM iteration, for progress reporting.
+#[derive(Debug, Clone, Copy)]
+pub struct EmProgress {
+    pub restart: usize,
+    pub iteration: usize,
+    pub lower_bound: f64,
+}
+
+/// How the responsibilities of the first EM iteration are made (scikit-learn's `init_params`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InitMethod {
+    /// k-means++ seeding then Lloyd's k-means; hard assignments (the default).
+    #[serde(rename = "kmeans")]
+    Kmeans,
+    /// k-means++ seeding only; each point assigned to its nearest seed.
+    #[serde(rename = "kmeans++")]
+    KmeansPlusPlus,
+    /// Uniform random responsibilities, normalised per point.
+    #[serde(rename = "random")]
+    Random,
+    /// K distinct random points, each the sole member of one component (as scikit-learn).
+    #[serde(rename = "random-from-data")]
+    RandomFromData,
+}
+
+impl InitMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kmeans => "kmeans",
+            Self::KmeansPlusPlus => "kmeans++",
+            Self::Random => "random",
+            Self::RandomFromData => "random-from-data",
+        }
+    }
+}
 
 /// The end of one EM run.
 pub(crate) struct EmRun<P> {

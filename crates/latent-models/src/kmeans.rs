@@ -5,8 +5,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::RngExt;
 
+use crate::em::InitMethod;
 use crate::error::Result;
-use crate::gmm::InitMethod;
 use crate::host::{matrix, to_f64, to_i64};
 
 /// The responsibilities `[n, k]` that start EM, for both mixtures.

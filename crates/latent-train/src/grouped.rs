@@ -9,13 +9,14 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
-use crate::run::{save_via_tmp, Replica, TrainError};
+use crate::devices::Replica;
+use crate::error::Result;
+use crate::run_dir::RunDir;
 
 /// Adam over groups of parameters (one group: burn's own optimiser, unchanged).
 pub(crate) struct GroupedAdam {
@@ -49,37 +50,21 @@ impl GroupedAdam {
         }
     }
 
-    /// The checkpoint file of group `g` in `dir`: `optimizer.bpk`, then `optimizer-1.bpk`, ….
-    pub(crate) fn file(dir: &Path, g: usize) -> PathBuf {
-        if g == 0 {
-            dir.join("optimizer.bpk")
-        } else {
-            dir.join(format!("optimizer-{g}.bpk"))
-        }
-    }
-
-    /// Every group's state, read from `dir`.
-    pub(crate) fn load(mut self, dir: &Path) -> Result<Self, TrainError> {
+    /// Every group's state, read from the checkpoints of `run`.
+    pub(crate) fn load(mut self, run: &RunDir) -> Result<Self> {
         self.optims = std::mem::take(&mut self.optims)
             .into_iter()
             .enumerate()
-            .map(|(g, optim)| {
-                let path = Self::file(dir, g);
-                OptimizerRecord::load(&path)
-                    .map(|record| optim.load_record(record))
-                    .map_err(|e| TrainError::Checkpoint {
-                        path,
-                        problem: format!("{e:?}"),
-                    })
-            })
-            .collect::<Result<_, _>>()?;
+            .map(|(g, optim)| Ok(optim.load_record(run.load_optimizer(g)?)))
+            .collect::<Result<_>>()?;
         Ok(self)
     }
 
-    /// Every group's state, written to `dir` (each through a temporary file and a rename).
-    pub(crate) fn save(&self, dir: &Path) -> Result<(), TrainError> {
+    /// Every group's state, written to the checkpoints of `run` (each through a temporary
+    /// file and a rename).
+    pub(crate) fn save(&self, run: &RunDir) -> Result<()> {
         for (g, optim) in self.optims.iter().enumerate() {
-            save_via_tmp(&Self::file(dir, g), |tmp| optim.to_record().save(tmp))?;
+            run.save_optimizer(g, optim.to_record())?;
         }
         Ok(())
     }

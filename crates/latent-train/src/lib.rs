@@ -1,21 +1,72 @@
-//! Training and evaluation of the VAE and the autoencoder on MNIST.
+//! Training, evaluation and reporting of latent-variable models — the built-in VAE and
+//! autoencoder or any model of a user's that implements [`Trainable`] — on MNIST and its
+//! domain shifts, on one device, CPU replicas, several local devices or remote compute
+//! servers.
 //!
-//! A run is a directory: `config.json` (everything needed to rebuild the model and continue),
-//! `metrics.jsonl` (one line per epoch), `checkpoints/` (model and optimizer state, written to a
-//! temporary file and renamed, so a kill never leaves a corrupt checkpoint), `state.json` (the
-//! last completed epoch) and `summary.json`. Randomness is re-seeded from (seed, epoch) at
-//! every epoch — shuffling, dynamic binarisation, reparameterisation noise — so `--resume`
-//! continues exactly as an uninterrupted run would.
+//! - [`trainer`]: the epochs ([`train_on`] for the built-in networks, [`train_model`] for any
+//!   [`Trainable`] model with its constructor); Adam with per-epoch learning-rate decay, KL
+//!   warm-up, β, the IWAE objective; exact resume and warm start;
+//! - [`run_dir`]: the run directory ([`RunDir`] alone reads and writes its files);
+//! - [`evaluate`]: the ELBO, the importance-sampled −log p(x), KL per dimension and active
+//!   units of any [`LatentVariableModel`](latent_models::LatentVariableModel);
+//! - [`figures`] and [`report`]: reconstructions, interpolations, samples, the manifold and the
+//!   HTML report; [`probe`]: linear probes on codes; [`transfer`]: transfer studies;
+//! - [`devices`]: named devices and CPU replicas.
+//!
+//! Training a small built-in VAE for one epoch on 512 digits, then evaluating it:
+//!
+//! ```
+//! use latent_train::{evaluate, load_vae, train, EvalConfig, ModelKind, TrainConfig};
+//! use latent_data::Split;
+//!
+//! # #[allow(deprecated)]
+//! let device = burn::tensor::Device::ndarray();
+//! let mut config = TrainConfig::new(ModelKind::Vae, latent_data::default_mnist_dir());
+//! config.model.hidden = vec![32];
+//! config.model.latent = 4;
+//! config.epochs = 1;
+//! config.train_limit = Some(512);
+//! config.test_limit = Some(100);
+//! let run = std::env::temp_dir().join(format!("latent-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&run);
+//! let metrics = train(&config, &run, &device, false, None, |_| {})?;
+//! assert!(metrics[0].test_neg_elbo < 543.0); // p = ½ for every pixel would be 543 nats
+//!
+//! let (config, vae) = load_vae(&run, &device)?;
+//! let test = config.load_split(Split::Test, Some(50))?;
+//! let report = evaluate(&vae, &test, &EvalConfig::with_samples(20), &device)?;
+//! assert!(report.nll <= -report.elbo + 1e-3); // −log p(x) ≤ −ELBO
+//! # std::fs::remove_dir_all(&run).unwrap();
+//! # Ok::<(), latent_train::TrainError>(())
+//! ```
 
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod devices;
+mod error;
+pub mod evaluate;
+pub mod export;
+pub mod figures;
+pub mod gmm_plot;
 mod grouped;
-mod probe;
-mod run;
+mod load;
+pub mod probe;
+mod readback;
+pub mod report;
+pub mod run_dir;
+pub mod trainer;
 pub mod transfer;
 
-pub use probe::{linear_probe, LinearProbe, ProbeReport};
-
-pub use run::{
-    device_check, evaluate, evaluate_on, load_run, load_vae, shard_ranges, train, train_on,
-    EpochMetrics, EvalReport, Execution, ModelKind, NamedDevice, Strategy, TrainConfig, TrainError,
-    TrainProgress, TrainedModel, ACTIVE_UNIT_THRESHOLD, DEFAULT_IW_CHUNK,
+pub use config::{Execution, ModelKind, OptimizerConfig, Strategy, TrainConfig};
+pub use devices::{cpu_replicas, device_check, shard_ranges, NamedDevice, ReplicaCount};
+pub use error::{Result, TrainError};
+pub use evaluate::{
+    evaluate, evaluate_on, EvalConfig, EvalReport, ACTIVE_UNIT_THRESHOLD, DEFAULT_IW_CHUNK,
 };
+pub use export::{export_safetensors, import_safetensors};
+pub use load::{load_run, load_vae, TrainedModel};
+pub use probe::{linear_probe, probe_codes, CodeProbe, LinearProbe, ProbeReport};
+pub use readback::{scalar, values, values_f64};
+pub use run_dir::{EpochMetrics, RunDir};
+pub use trainer::{train, train_model, train_on, Start, TrainProgress};

@@ -5,13 +5,32 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+use latent_data::mnist::CLASSES;
+use latent_data::Split;
+use latent_models::Codec;
 use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::Result;
+use crate::figures::labelled_images;
+
+/// Full-batch Adam steps of a probe, unless told otherwise.
+pub const PROBE_STEPS: usize = 300;
+
+/// The probe's Adam learning rate.
+const PROBE_LR: f64 = 1e-2;
+
+/// Added to the features' standard deviations before dividing by them.
+const STD_FLOOR: f64 = 1e-6;
 
 /// Accuracy of the probe on the data it was trained on and on held-out data.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ProbeReport {
+    /// Fraction right on the training features.
     pub train_accuracy: f64,
+    /// Fraction right on the held-out features.
     pub test_accuracy: f64,
+    /// Adam steps taken.
     pub steps: usize,
 }
 
@@ -21,7 +40,9 @@ pub struct LinearProbe {
     layer: Linear,
     mean: Tensor<2>,
     std: Tensor<2>,
+    /// Fraction right on the training features.
     pub train_accuracy: f64,
+    /// Adam steps taken.
     pub steps: usize,
 }
 
@@ -31,7 +52,7 @@ impl LinearProbe {
     pub fn fit(train: Tensor<2>, train_labels: &[usize], classes: usize, steps: usize) -> Self {
         let device = train.device().without_autodiff();
         let mean = train.clone().mean_dim(0);
-        let std = train.clone().var(0).sqrt().add_scalar(1e-6);
+        let std = train.clone().var(0).sqrt().add_scalar(STD_FLOOR);
         let standardised = (train.clone() - mean.clone()) / std.clone();
         let ad = device.clone().autodiff();
         ad.seed(0);
@@ -43,7 +64,7 @@ impl LinearProbe {
             let log_probs = activation::log_softmax(layer.forward(x.clone()), 1);
             let loss = log_probs.gather(1, y.clone().unsqueeze_dim(1)).mean().neg();
             let grads = GradientsParams::from_grads(loss.backward(), &layer);
-            layer = optim.step(1e-2, layer, grads);
+            layer = optim.step(PROBE_LR, layer, grads);
         }
         let mut probe = Self {
             layer: layer.valid(),
@@ -89,6 +110,40 @@ pub fn linear_probe(
         test_accuracy: probe.accuracy(test, test_labels),
         steps,
     }
+}
+
+/// A probe on a run's codes, and the same on raw pixels when asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CodeProbe {
+    /// Softmax regression on the codes.
+    pub latent: ProbeReport,
+    /// The same on the raw pixels, for comparison.
+    pub pixels: Option<ProbeReport>,
+    /// Training images the probes saw.
+    pub train_images: usize,
+}
+
+/// Trains the linear probe on the codes by `model` of the first `train_limit` training images
+/// of the run's data (all when `None`), scores it on every test image, and with `pixels` does
+/// the same on the raw pixels.
+pub fn probe_codes<C, M: Codec>(
+    model: &M,
+    config: &TrainConfig<C>,
+    train_limit: Option<usize>,
+    steps: usize,
+    pixels: bool,
+    device: &Device,
+) -> Result<CodeProbe> {
+    let (train_x, train_y) = labelled_images(config, Split::Train, train_limit, device)?;
+    let (test_x, test_y) = labelled_images(config, Split::Test, None, device)?;
+    let (train_z, test_z) = (model.encode(train_x.clone()), model.encode(test_x.clone()));
+    let latent = linear_probe(train_z, &train_y, test_z, &test_y, CLASSES, steps);
+    let pixels = pixels.then(|| linear_probe(train_x, &train_y, test_x, &test_y, CLASSES, steps));
+    Ok(CodeProbe {
+        latent,
+        pixels,
+        train_images: train_y.len(),
+    })
 }
 
 fn labels(values: &[usize], device: &Device) -> Tensor<1, Int> {

@@ -15,16 +15,22 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
+use latent_data::mnist::CLASSES;
 use latent_data::{Domain, Mnist, MnistBatcher, Split};
 use latent_models::Vae;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{OptimizerConfig, TrainConfig};
+use crate::devices::NamedDevice;
+use crate::error::{invalid, io, Result};
+use crate::evaluate::{evaluate_on, EvalConfig, DEFAULT_IW_CHUNK, EVAL_BATCH};
+use crate::load::load_vae;
 use crate::probe::LinearProbe;
-use crate::run::{
-    evaluate_on, load_vae, train_on, NamedDevice, TrainConfig, TrainError, DEFAULT_IW_CHUNK,
-};
+use crate::run_dir::RunDir;
+use crate::trainer::train_on;
 
-type Result<T> = std::result::Result<T, TrainError>;
+/// The three arms of every (N, seed), by the names of their run directories.
+pub const ARMS: [&str; 3] = ["scratch", "fine-tuned", "decoder-only"];
 
 /// Everything a transfer study needs.
 #[derive(Debug, Clone)]
@@ -32,14 +38,17 @@ pub struct TransferConfig {
     /// Model, optimiser, batch size, first seed and MNIST directory of every run (a given
     /// source run brings its own model).
     pub base: TrainConfig,
-    /// Data specs (see [`latent_data::domain`]).
+    /// The source domain's data spec (see [`latent_data::domain`]).
     pub source: String,
+    /// The target domain's data spec.
     pub target: String,
     /// Target training sizes N.
     pub target_sizes: Vec<usize>,
     /// Seeds per target size: base.seed, base.seed + 1, …
     pub seeds: usize,
+    /// Epochs of the source model (when the study trains it).
     pub source_epochs: usize,
+    /// Source training images (the first N of the source domain; all when `None`).
     pub source_limit: Option<usize>,
     /// Epochs of every target run (the same budget for scratch and fine-tuned).
     pub target_epochs: usize,
@@ -49,12 +58,14 @@ pub struct TransferConfig {
     pub eval_limit: usize,
     /// Source training images for the cross-domain probe.
     pub probe_limit: usize,
+    /// Adam steps of every probe.
     pub probe_steps: usize,
 }
 
 /// Per test image, in nats.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
+    /// The ELBO.
     pub elbo: f64,
     /// −log p(x), importance-sampled.
     pub nll: f64,
@@ -63,10 +74,15 @@ pub struct Figures {
 /// The three target runs of one (N, seed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetRuns {
+    /// Target training images N.
     pub n: usize,
+    /// The seed of the three runs.
     pub seed: u64,
+    /// Trained from fresh weights.
     pub scratch: Figures,
+    /// All weights tuned, from the source model.
     pub fine_tuned: Figures,
+    /// The decoder tuned, the source encoder frozen.
     pub decoder_only: Figures,
 }
 
@@ -74,55 +90,62 @@ pub struct TargetRuns {
 /// raw pixels; test accuracy on the target test images.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FewLabelProbe {
+    /// Labelled target images N.
     pub n: usize,
+    /// Test accuracy through the frozen source encoder.
     pub source_encoder: f64,
+    /// Test accuracy on raw pixels.
     pub pixels: f64,
 }
 
 /// A probe trained on source codes, scored on source and target test codes, for one encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CrossProbe {
+    /// Which encoder: `source`, or `fine-tuned (N = …)`.
     pub encoder: String,
+    /// Accuracy on source test codes.
     pub source_test: f64,
+    /// Accuracy on target test codes.
     pub target_test: f64,
 }
 
 /// What `run_transfer` measured; written as `transfer.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransferReport {
+    /// The source domain's canonical spec.
     pub source: String,
+    /// The target domain's canonical spec.
     pub target: String,
+    /// The source model's run.
     pub source_run: PathBuf,
+    /// Epochs of every target run.
     pub target_epochs: usize,
+    /// Importance samples per test image.
     pub iw_samples: usize,
+    /// Target test images scored.
     pub eval_images: usize,
     /// The source model on the target test set, without adaptation.
     pub source_only: Figures,
+    /// Every (N, seed), in the study's order.
     pub runs: Vec<TargetRuns>,
+    /// One per target size N.
     pub few_label_probes: Vec<FewLabelProbe>,
     /// Empty when the two domains share no digit class.
     pub cross_probes: Vec<CrossProbe>,
-}
-
-fn invalid(field: &'static str, problem: &str) -> TrainError {
-    TrainError::InvalidSetting {
-        field,
-        problem: problem.into(),
-    }
 }
 
 /// Trains `config` into `dir`, continuing it if `dir` already holds it (so an interrupted
 /// study picks up where it stopped).
 fn train_or_resume(
     config: &TrainConfig,
-    dir: &Path,
+    run: &RunDir,
     init_from: Option<&Path>,
     devices: &[NamedDevice],
 ) -> Result<()> {
-    let resume = dir.join("state.json").exists();
+    let resume = run.has_state();
     train_on(
         config,
-        dir,
+        run.path(),
         devices,
         resume,
         if resume { None } else { init_from },
@@ -132,7 +155,12 @@ fn train_or_resume(
 }
 
 fn figures(vae: &Vae, test: &Mnist, k: usize, devices: &[NamedDevice]) -> Result<Figures> {
-    let report = evaluate_on(vae, test, k, k.min(DEFAULT_IW_CHUNK), 100, devices)?;
+    let config = EvalConfig {
+        iw_samples: k,
+        chunk: k.min(DEFAULT_IW_CHUNK),
+        batch_size: EVAL_BATCH,
+    };
+    let report = evaluate_on(vae, test, &config, devices)?;
     Ok(Figures {
         elbo: report.elbo,
         nll: report.nll,
@@ -149,6 +177,14 @@ fn labels(data: &Mnist) -> Vec<usize> {
 
 fn codes(vae: &Vae, data: &Mnist, device: &Device) -> Tensor<2> {
     vae.posterior(grey(data, device)).mean
+}
+
+/// The (N, seed) of the fine-tuned run that stands for the study in its cross-domain probe and
+/// its report: the largest N, with its first seed (whatever order the sizes were given in).
+pub fn largest_fine_tuned(runs: &[TargetRuns]) -> Option<(usize, u64)> {
+    let n = runs.iter().map(|r| r.n).max()?;
+    let seed = runs.iter().filter(|r| r.n == n).map(|r| r.seed).min()?;
+    Some((n, seed))
 }
 
 /// Runs the study into `out` (`source/`, `n{N}-seed{S}/{scratch,fine-tuned,decoder-only}/`,
@@ -178,6 +214,7 @@ pub fn run_transfer_on(
         .first()
         .ok_or_else(|| invalid("devices", "at least one device is needed"))?
         .device;
+    let study = RunDir::new(out);
     if config.target_sizes.is_empty() || config.target_sizes.contains(&0) {
         return Err(invalid("target_sizes", "give at least one size, each ≥ 1"));
     }
@@ -193,16 +230,14 @@ pub fn run_transfer_on(
             "must be at least 1",
         ));
     }
-    let source_spec = Domain::parse(&config.source)?.to_string();
-    let target_spec = Domain::parse(&config.target)?.to_string();
-    std::fs::create_dir_all(out).map_err(|cause| TrainError::Io {
-        path: out.to_path_buf(),
-        cause,
-    })?;
+    let source_domain = Domain::parse(&config.source)?;
+    let target_domain = Domain::parse(&config.target)?;
+    let (source_spec, target_spec) = (source_domain.to_string(), target_domain.to_string());
+    std::fs::create_dir_all(out).map_err(io(out))?;
 
     // The target data, for every load below; the sizes are checked before any training.
     let target_data = TrainConfig {
-        data: target_spec.clone(),
+        data: target_domain.clone(),
         ..config.base.clone()
     };
     let target_train_all = target_data.load_split(Split::Train, None)?;
@@ -213,7 +248,7 @@ pub fn run_transfer_on(
     {
         return Err(invalid(
             "target_sizes",
-            &format!(
+            format!(
                 "{n} target images asked for, but {target_spec} has {} training images",
                 target_train_all.len()
             ),
@@ -223,9 +258,9 @@ pub fn run_transfer_on(
     let source_dir = match source_run {
         Some(dir) => dir.to_path_buf(),
         None => {
-            let dir = out.join("source");
+            let run = study.study_source();
             let source_config = TrainConfig {
-                data: source_spec.clone(),
+                data: source_domain.clone(),
                 epochs: config.source_epochs,
                 train_limit: config.source_limit,
                 ..config.base.clone()
@@ -233,10 +268,10 @@ pub fn run_transfer_on(
             log(&format!(
                 "training the source model on {source_spec} ({} epochs) in {}",
                 config.source_epochs,
-                dir.display()
+                run.path().display()
             ));
-            train_or_resume(&source_config, &dir, None, devices)?;
-            dir
+            train_or_resume(&source_config, &run, None, devices)?;
+            run.path().to_path_buf()
         }
     };
     let (source_config, source_vae) = load_vae(&source_dir, device)?;
@@ -254,43 +289,43 @@ pub fn run_transfer_on(
     let mut few_label_probes = Vec::new();
     let target_test_codes = codes(&source_vae, &target_test, device);
     let target_test_labels = labels(&target_test);
-    let mut last_fine_tuned: Option<PathBuf> = None;
     for &n in &config.target_sizes {
         for s in 0..config.seeds {
             let seed = config.base.seed + s as u64;
             let run_config = TrainConfig {
-                data: target_spec.clone(),
+                data: target_domain.clone(),
                 train_limit: Some(n),
                 test_limit: Some(target_test.len()),
                 epochs: config.target_epochs,
                 seed,
-                lr: config.base.lr,
-                lr_decay: config.base.lr_decay,
+                optimizer: OptimizerConfig {
+                    lr: config.base.optimizer.lr,
+                    lr_decay: config.base.optimizer.lr_decay,
+                    ..source_config.optimizer.clone()
+                },
                 batch_size: config.base.batch_size,
                 ..source_config.clone()
             };
-            let base = out.join(format!("n{n}-seed{seed}"));
             let mut scores = Vec::new();
             for (name, init, freeze) in [
-                ("scratch", None, false),
-                ("fine-tuned", Some(source_dir.as_path()), false),
-                ("decoder-only", Some(source_dir.as_path()), true),
+                (ARMS[0], None, false),
+                (ARMS[1], Some(source_dir.as_path()), false),
+                (ARMS[2], Some(source_dir.as_path()), true),
             ] {
-                let dir = base.join(name);
+                let run = study.study_member(n, seed, name);
                 log(&format!(
                     "N = {n}, seed {seed}: {name} ({} epochs) in {}",
                     config.target_epochs,
-                    dir.display()
+                    run.path().display()
                 ));
                 let cfg = TrainConfig {
                     freeze_encoder: freeze,
                     ..run_config.clone()
                 };
-                train_or_resume(&cfg, &dir, init, devices)?;
-                let (_, vae) = load_vae(&dir, device)?;
+                train_or_resume(&cfg, &run, init, devices)?;
+                let (_, vae) = load_vae(run.path(), device)?;
                 scores.push(figures(&vae, &target_test, config.iw_samples, devices)?);
             }
-            last_fine_tuned = Some(base.join("fine-tuned"));
             runs.push(TargetRuns {
                 n,
                 seed,
@@ -305,10 +340,11 @@ pub fn run_transfer_on(
         let on_codes = LinearProbe::fit(
             codes(&source_vae, &few, device),
             &few_labels,
-            10,
+            CLASSES,
             config.probe_steps,
         );
-        let on_pixels = LinearProbe::fit(grey(&few, device), &few_labels, 10, config.probe_steps);
+        let on_pixels =
+            LinearProbe::fit(grey(&few, device), &few_labels, CLASSES, config.probe_steps);
         few_label_probes.push(FewLabelProbe {
             n,
             source_encoder: on_codes.accuracy(target_test_codes.clone(), &target_test_labels),
@@ -330,17 +366,16 @@ pub fn run_transfer_on(
     let mut cross_probes = Vec::new();
     if shared {
         let mut encoders = vec![("source".to_string(), source_vae.clone())];
-        if let Some(dir) = &last_fine_tuned {
-            let (_, tuned) = load_vae(dir, device)?;
-            let largest = config.target_sizes.iter().max().copied().unwrap_or(0);
-            encoders.push((format!("fine-tuned (N = {largest})"), tuned));
+        if let Some((n, seed)) = largest_fine_tuned(&runs) {
+            let (_, tuned) = load_vae(study.study_member(n, seed, ARMS[1]).path(), device)?;
+            encoders.push((format!("fine-tuned (N = {n})"), tuned));
         }
         for (name, vae) in encoders {
             log(&format!("cross-domain probe with the {name} encoder"));
             let probe = LinearProbe::fit(
                 codes(&vae, &source_train, device),
                 &labels(&source_train),
-                10,
+                CLASSES,
                 config.probe_steps,
             );
             cross_probes.push(CrossProbe {
@@ -364,8 +399,152 @@ pub fn run_transfer_on(
         few_label_probes,
         cross_probes,
     };
-    let path = out.join("transfer.json");
-    let text = serde_json::to_string_pretty(&report).expect("plain data serialises");
-    std::fs::write(&path, text).map_err(|cause| TrainError::Io { path, cause })?;
+    study.write_transfer(&report)?;
     Ok(report)
+}
+
+/// Mean and sample standard deviation (0 for a single value).
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+impl TransferReport {
+    /// The runs of each target size N (all its seeds), sizes in the study's order.
+    pub fn by_size(&self) -> Vec<(usize, Vec<&TargetRuns>)> {
+        let mut sizes: Vec<usize> = Vec::new();
+        for run in &self.runs {
+            if !sizes.contains(&run.n) {
+                sizes.push(run.n);
+            }
+        }
+        sizes
+            .into_iter()
+            .map(|n| (n, self.runs.iter().filter(|r| r.n == n).collect()))
+            .collect()
+    }
+
+    /// The study as a text table: −log p(x) of each arm by N (mean ± sd over seeds), the
+    /// −ELBOs, the probes.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{} → {}: target test −log p(x) (k = {}) and −ELBO, nats, on {} images; {} epochs per target run\n",
+            self.source, self.target, self.iw_samples, self.eval_images, self.target_epochs
+        );
+        out += &format!(
+            "source only (no adaptation): −log p(x) {:.2}, −ELBO {:.2}\n",
+            self.source_only.nll, -self.source_only.elbo
+        );
+        out += "     N  seeds   scratch −log p(x)   fine-tuned          decoder-only        (−ELBO: scratch / fine-tuned / decoder-only)\n";
+        for (n, rows) in self.by_size() {
+            let stat = |f: &dyn Fn(&TargetRuns) -> f64| {
+                mean_sd(&rows.iter().map(|r| f(r)).collect::<Vec<_>>())
+            };
+            let cell = |(m, s): (f64, f64)| {
+                if rows.len() > 1 {
+                    format!("{m:8.2} ± {s:<7.2}")
+                } else {
+                    format!("{m:8.2}          ")
+                }
+            };
+            out += &format!(
+                "{n:>6}  {:>5}   {}   {}   {}   ({:.2} / {:.2} / {:.2})\n",
+                rows.len(),
+                cell(stat(&|r| r.scratch.nll)),
+                cell(stat(&|r| r.fine_tuned.nll)),
+                cell(stat(&|r| r.decoder_only.nll)),
+                -stat(&|r| r.scratch.elbo).0,
+                -stat(&|r| r.fine_tuned.elbo).0,
+                -stat(&|r| r.decoder_only.elbo).0,
+            );
+        }
+        out += "probe on N labelled target images (target test accuracy): source encoder vs raw pixels\n";
+        for p in &self.few_label_probes {
+            out += &format!(
+                "{:>6}  {:.1} % vs {:.1} %\n",
+                p.n,
+                100.0 * p.source_encoder,
+                100.0 * p.pixels
+            );
+        }
+        if self.cross_probes.is_empty() {
+            out += "no cross-domain probe: the two domains share no digit class\n";
+        }
+        for p in &self.cross_probes {
+            out += &format!(
+                "probe trained on source codes, {} encoder: source test {:.1} %, target test {:.1} %\n",
+                p.encoder,
+                100.0 * p.source_test,
+                100.0 * p.target_test
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(pairs: &[(usize, u64)]) -> Vec<TargetRuns> {
+        let figures = Figures {
+            elbo: -100.0,
+            nll: 95.0,
+        };
+        pairs
+            .iter()
+            .map(|&(n, seed)| TargetRuns {
+                n,
+                seed,
+                scratch: figures,
+                fine_tuned: figures,
+                decoder_only: figures,
+            })
+            .collect()
+    }
+
+    /// `--target-n 100,10 --seeds 2`: the cross-domain probe and the report both stand on
+    /// N = 100 with its first seed, not on the last size given (10) nor on the last seed.
+    #[test]
+    fn the_largest_fine_tuned_run_is_the_largest_n_with_its_first_seed() {
+        let study = runs(&[(100, 0), (100, 1), (10, 0), (10, 1)]);
+        assert_eq!(largest_fine_tuned(&study), Some((100, 0)));
+        assert_eq!(
+            largest_fine_tuned(&runs(&[(5, 3), (50, 3), (50, 4)])),
+            Some((50, 3))
+        );
+        assert_eq!(largest_fine_tuned(&[]), None);
+    }
+
+    #[test]
+    fn sizes_keep_the_study_order_and_group_their_seeds() {
+        let report = TransferReport {
+            source: "mnist".into(),
+            target: "mnist:invert".into(),
+            source_run: PathBuf::from("source"),
+            target_epochs: 1,
+            iw_samples: 1,
+            eval_images: 1,
+            source_only: Figures {
+                elbo: -1.0,
+                nll: 1.0,
+            },
+            runs: runs(&[(100, 0), (100, 1), (10, 0), (10, 1)]),
+            few_label_probes: Vec::new(),
+            cross_probes: Vec::new(),
+        };
+        let sizes: Vec<(usize, usize)> = report
+            .by_size()
+            .iter()
+            .map(|(n, rows)| (*n, rows.len()))
+            .collect();
+        assert_eq!(sizes, [(100, 2), (10, 2)]);
+        assert!(report.table().contains("95.00 ± 0.00"));
+    }
 }

@@ -7,8 +7,8 @@ use burn::tensor::Device;
 use latent_data::{Mnist, Split};
 use latent_models::VaeConfig;
 use latent_train::{
-    evaluate, evaluate_on, load_vae, shard_ranges, train, train_on, EpochMetrics, ModelKind,
-    NamedDevice, Strategy, TrainConfig, TrainError,
+    evaluate, evaluate_on, load_vae, shard_ranges, train, train_on, EpochMetrics, EvalConfig,
+    ModelKind, NamedDevice, Strategy, TrainConfig, TrainError,
 };
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.
@@ -104,16 +104,17 @@ fn resume_continues_exactly_as_an_uninterrupted_run() {
     let straight = scratch("straight");
     let resumed = scratch("resumed");
     // With a decaying learning rate, so the resumed epoch must also pick up the schedule.
-    let decaying = |epochs| TrainConfig {
-        lr_decay: 0.5,
-        ..small(ModelKind::Vae, epochs)
+    let decaying = |epochs| {
+        let mut config = small(ModelKind::Vae, epochs);
+        config.optimizer.lr_decay = 0.5;
+        config
     };
     train_into(&decaying(2), &straight, false, None).unwrap();
     train_into(&decaying(1), &resumed, false, None).unwrap();
     train_into(&decaying(2), &resumed, true, None).unwrap();
     let (a, b) = (metrics(&straight), metrics(&resumed));
     assert_eq!(b.len(), 2);
-    let lr = decaying(2).lr;
+    let lr = decaying(2).optimizer.lr;
     assert_eq!((b[0].lr, b[1].lr), (lr, lr * 0.5));
     for (x, y) in a.iter().zip(&b) {
         for (p, q) in [
@@ -164,7 +165,12 @@ fn evaluation_orders_the_bounds_and_counts_active_units() {
     train_into(&small(ModelKind::Vae, 2), &run, false, None).unwrap();
     let (_, vae) = load_vae(&run, &device()).unwrap();
     let test = Mnist::load(&mnist_dir(), Split::Test, Some(100)).unwrap();
-    let report = evaluate(&vae, &test, 200, 100, 50, &device()).unwrap();
+    let settings = EvalConfig {
+        iw_samples: 200,
+        chunk: 100,
+        batch_size: 50,
+    };
+    let report = evaluate(&vae, &test, &settings, &device()).unwrap();
     // −log p(x) ≤ −ELBO: the importance-sampled estimate is the tighter bound.
     assert!(report.nll < -report.elbo, "{report:?}");
     assert!(
@@ -190,7 +196,7 @@ fn evaluation_orders_the_bounds_and_counts_active_units() {
         ..NamedDevice::new("ndarray", device())
     };
     let workers = [worker.clone(), worker.clone(), worker];
-    let shared = evaluate_on(&vae, &test, 200, 100, 50, &workers).unwrap();
+    let shared = evaluate_on(&vae, &test, &settings, &workers).unwrap();
     for (a, b) in [
         (report.nll, shared.nll),
         (report.elbo, shared.elbo),
@@ -232,7 +238,7 @@ fn divergence_stops_with_a_message_and_no_checkpoint_of_the_bad_epoch() {
     let _serial = serial();
     let dir = scratch("diverge");
     let mut config = small(ModelKind::Vae, 2);
-    config.lr = 1e6;
+    config.optimizer.lr = 1e6;
     let err = train_into(&config, &dir, false, None).unwrap_err();
     assert!(
         matches!(err, TrainError::Diverged { epoch: 1, .. }),
@@ -478,9 +484,10 @@ fn copy_run(from: &Path, to: &Path) {
 #[test]
 fn optimizer_groups_checkpoint_and_resume() {
     let _guard = serial();
-    let config = |epochs| TrainConfig {
-        lr_decay: 0.5,
-        ..small(ModelKind::Vae, epochs)
+    let config = |epochs| {
+        let mut config = small(ModelKind::Vae, epochs);
+        config.optimizer.lr_decay = 0.5;
+        config
     };
     let replica = NamedDevice {
         threads: Some(1),

@@ -1,6 +1,36 @@
 //! Pictures for `latent`, from plain slices (no burn dependency): PNG grids of images, line,
 //! scatter, bar and density plots ([`plot`]), principal axes for 2-D views of higher-dimensional
 //! data ([`pca`]) and self-contained HTML reports ([`report`]).
+//!
+//! ```
+//! use latent_viz::plot::{line_plot, Labels, Series};
+//! use latent_viz::Grid;
+//!
+//! let dir = std::env::temp_dir().join(format!("latent-viz-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//!
+//! // Two 2 × 2 grey images side by side, 1 pixel apart: ink (1.0) is black, paper (0.0) white.
+//! let grid = Grid { width: 2, height: 2, columns: 2, padding: 1 };
+//! let images = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+//! let (width, height, pixels) = grid.render(&images)?;
+//! assert_eq!((width, height), (2 * 2 + 3, 2 + 2));
+//! assert_eq!((pixels[width + 1], pixels[width + 4]), (0, 255));
+//! grid.write_png(&images, &dir.join("grid.png"))?;
+//!
+//! // A line plot of one curve.
+//! let curve: Vec<(f64, f64)> = (0..50).map(|i| (i as f64, (i as f64 / 5.0).sin())).collect();
+//! let labels = Labels { title: "sin", x: "step", y: "value" };
+//! line_plot(&dir.join("line.png"), labels, &[Series::new("sin", curve)])?;
+//!
+//! for name in ["grid.png", "line.png"] {
+//!     let bytes = std::fs::read(dir.join(name))?;
+//!     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
+//! }
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod pca;
 pub mod plot;
@@ -12,17 +42,31 @@ use std::path::{Path, PathBuf};
 /// What can go wrong writing a picture.
 #[derive(Debug, thiserror::Error)]
 pub enum VizError {
+    /// A file could not be created or written (or, for [`report::Report::image`], read).
     #[error("cannot write {path}: {cause}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         cause: std::io::Error,
     },
+    /// The png crate could not encode the pixels.
     #[error("cannot encode {path} as PNG: {message}")]
-    Encode { path: PathBuf, message: String },
+    Encode {
+        /// The file being written.
+        path: PathBuf,
+        /// The encoder's error message.
+        message: String,
+    },
+    /// The images do not fit the [`Grid`]: a zero image size or column count, or a number of
+    /// values that is not a whole (positive) number of images.
     #[error("invalid image grid: {0}")]
     InvalidGrid(String),
+    /// Input data that cannot be pictured: points and class labels of different lengths, or
+    /// data for [`pca::PrincipalPlane::fit`] of the wrong length or with a non-finite value.
     #[error("invalid plot input: {0}")]
     InvalidInput(String),
+    /// plotters failed to draw.
     #[error("cannot draw the plot: {0}")]
     Plot(String),
 }
@@ -30,8 +74,9 @@ pub enum VizError {
 /// A grid layout of equally sized grey images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grid {
-    /// Width and height of one image in pixels.
+    /// Width of one image in pixels.
     pub width: usize,
+    /// Height of one image in pixels.
     pub height: usize,
     /// Images per row of the grid.
     pub columns: usize,

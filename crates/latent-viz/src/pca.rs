@@ -6,6 +6,7 @@ use crate::VizError;
 /// along `axes` after subtracting `mean`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrincipalPlane {
+    /// The data's mean, one value per dimension.
     pub mean: Vec<f64>,
     /// Two orthonormal directions, largest variance first.
     pub axes: [Vec<f64>; 2],

@@ -102,11 +102,14 @@ pub fn padded_range(values: impl IntoIterator<Item = f64>) -> Range<f64> {
 /// One named curve of a line plot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
+    /// The curve's name in the legend.
     pub name: String,
+    /// The (x, y) points, joined in order; non-finite points are left out.
     pub points: Vec<(f64, f64)>,
 }
 
 impl Series {
+    /// The curve `name` through `points`.
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Self {
             name: name.into(),
@@ -118,8 +121,11 @@ impl Series {
 /// Titles of a plot and its axes.
 #[derive(Debug, Clone, Copy)]
 pub struct Labels<'a> {
+    /// The plot's title, above it.
     pub title: &'a str,
+    /// The x axis's description.
     pub x: &'a str,
+    /// The y axis's description.
     pub y: &'a str,
 }
 
@@ -323,8 +329,11 @@ fn draw_classes<'a, 'b: 'a>(
 /// A 2-D Gaussian component to outline: its mean, covariance and class (for the colour).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ellipse {
+    /// The mean (x, y), marked with a cross by [`density_plot`].
     pub centre: (f64, f64),
+    /// The covariance Σ, `[[σxx, σxy], [σyx, σyy]]`; the off-diagonal entries are averaged.
     pub covariance: [[f64; 2]; 2],
+    /// The class whose colour, `PALETTE[class % 10]`, draws the outline.
     pub class: usize,
 }
 

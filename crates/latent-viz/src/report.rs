@@ -7,14 +7,15 @@ use base64::Engine;
 
 use crate::VizError;
 
-/// An HTML page under construction.
+/// An HTML page under construction: the builder methods append to its body in the order they
+/// are called, and all text is escaped with [`escape`].
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     title: String,
     body: String,
 }
 
-/// `text` with HTML's special characters escaped.
+/// `text` with HTML's special characters escaped (`&`, `<`, `>`, `"` and `'`, as entities).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -31,6 +32,7 @@ pub fn escape(text: &str) -> String {
 }
 
 impl Report {
+    /// An empty page titled `title` (its `<title>` and `<h1>`).
     pub fn new(title: &str) -> Self {
         Self {
             title: title.to_string(),
@@ -38,11 +40,13 @@ impl Report {
         }
     }
 
+    /// Appends a section heading (`<h2>`).
     pub fn heading(&mut self, text: &str) -> &mut Self {
         self.body += &format!("<h2>{}</h2>\n", escape(text));
         self
     }
 
+    /// Appends a paragraph of text.
     pub fn paragraph(&mut self, text: &str) -> &mut Self {
         self.body += &format!("<p>{}</p>\n", escape(text));
         self
@@ -89,6 +93,7 @@ impl Report {
         )
     }
 
+    /// Writes the page ([`Report::html`]) to `path`.
     pub fn write(&self, path: &Path) -> Result<(), VizError> {
         std::fs::write(path, self.html()).map_err(|cause| VizError::Io {
             path: path.to_path_buf(),

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::em::InitMethod;
 use crate::error::{invalid, Result};
 
 /// The shape of the component covariances (scikit-learn's `covariance_type`).
@@ -54,34 +55,6 @@ impl CovarianceType {
 impl std::fmt::Display for CovarianceType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// How the responsibilities of the first EM iteration are made (scikit-learn's `init_params`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InitMethod {
-    /// k-means++ seeding then Lloyd's k-means; hard assignments (the default).
-    #[serde(rename = "kmeans")]
-    Kmeans,
-    /// k-means++ seeding only; each point assigned to its nearest seed.
-    #[serde(rename = "kmeans++")]
-    KmeansPlusPlus,
-    /// Uniform random responsibilities, normalised per point.
-    #[serde(rename = "random")]
-    Random,
-    /// K distinct random points, each the sole member of one component (as scikit-learn).
-    #[serde(rename = "random-from-data")]
-    RandomFromData,
-}
-
-impl InitMethod {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Kmeans => "kmeans",
-            Self::KmeansPlusPlus => "kmeans++",
-            Self::Random => "random",
-            Self::RandomFromData => "random-from-data",
-        }
     }
 }
 

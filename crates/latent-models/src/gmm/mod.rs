@@ -8,8 +8,11 @@
 //! cost float32 precision.
 
 mod config;
+mod select;
 
-pub use config::{CovarianceType, GmmConfig, InitMethod};
+pub use crate::em::{EmProgress, InitMethod};
+pub use config::{CovarianceType, GmmConfig};
+pub use select::{select, Candidate, Criterion, Selection};
 
 use std::path::Path;
 
@@ -58,14 +61,6 @@ pub struct FitReport {
     /// Index of the restart that won.
     pub best_init: usize,
     pub config: GmmConfig,
-}
-
-/// One EM iteration, for progress reporting.
-#[derive(Debug, Clone, Copy)]
-pub struct EmProgress {
-    pub restart: usize,
-    pub iteration: usize,
-    pub lower_bound: f64,
 }
 
 /// The parameters EM iterates on, in centred coordinates (means minus `center`).
@@ -659,6 +654,14 @@ impl Gmm {
     /// The most probable component of each point: `[n]`.
     pub fn predict(&self, x: &Tensor<2>) -> Result<Tensor<1, Int>> {
         Ok(self.e_step(x)?.1.argmax(1).squeeze_dim(1))
+    }
+
+    /// [`Gmm::predict`] read back to the host: each point's most probable component.
+    pub fn predict_labels(&self, x: &Tensor<2>) -> Result<Vec<usize>> {
+        Ok(crate::host::to_i64(self.predict(x)?)?
+            .into_iter()
+            .map(|label| label as usize)
+            .collect())
     }
 
     /// Draws `n` points and their components, reproducibly for a given seed.

@@ -1,0 +1,247 @@
+//! The contract between a latent-variable model and the code that trains, evaluates and draws
+//! it: [`Codec`] (codes in and out), [`LatentVariableModel`] (prior, posterior, ELBO and
+//! importance weights) and [`Trainable`] (the loss of one optimisation step and its noise).
+//!
+//! [`Vae`](crate::Vae) and [`Autoencoder`](crate::Autoencoder) implement these traits like any
+//! model of a user's would; `latent-train` asks for nothing else. A user who only swaps a
+//! network plugs it into [`Vae`](crate::Vae) through the smaller traits of [`crate::vae`]
+//! ([`Encoder`](crate::vae::Encoder), [`Decoder`](crate::vae::Decoder), …) and gets these three
+//! for free.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use latent_distributions::{log_mean_exp, log_sum_exp};
+
+/// A model with codes: data x ↦ code z, and z ↦ the mean of p(x | z). Reconstructions,
+/// interpolations, latent scatters and linear probes need only this.
+pub trait Codec {
+    /// Dimension of a code.
+    fn latent_dim(&self) -> usize;
+
+    /// The code of each example of `x` (`[batch, input]` → `[batch, latent]`): the posterior
+    /// mean E_q[z | x] of a VAE, the code of an autoencoder.
+    fn encode(&self, x: Tensor<2>) -> Tensor<2>;
+
+    /// E[x | z] for codes `z` (`[n, latent]` → `[n, input]`), in the data's own units.
+    fn decode_mean(&self, z: Tensor<2>) -> Tensor<2>;
+
+    /// Whether the likelihood is over binary data: the trainer then binarises inputs in [0, 1]
+    /// (a fresh draw at every presentation while training, a fixed seeded draw for the test
+    /// figures); otherwise it feeds the grey levels as they are.
+    fn binary_data(&self) -> bool;
+}
+
+/// A latent-variable model p(z) p(x | z) with an approximate posterior q(z | x) reparameterised
+/// by standard-normal noise ε: what the ELBO, the importance-sampled log p(x), active units
+/// and prior samples are computed from.
+pub trait LatentVariableModel: Codec {
+    /// Size of the noise ε of one sample of q(z | x) for one example: the latent dimension for
+    /// one Gaussian layer (z = μ + σ ⊙ ε), the sum of the layers' sizes for a hierarchy.
+    fn noise_dim(&self) -> usize {
+        self.latent_dim()
+    }
+
+    /// `n` codes drawn from the prior p(z): `[n, latent]`.
+    fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2>;
+
+    /// The terms of the negative ELBO with weight `beta` on the KL, from one sample of q per
+    /// example given by its noise `noise` (`[batch, noise_dim]`, standard normal).
+    fn elbo_terms_with_noise(&self, x: Tensor<2>, noise: Tensor<2>, beta: f64) -> ElboTerms;
+
+    /// Log importance weights log w_i = log p(x, z_i) − log q(z_i | x) of the samples given by
+    /// `noise` (`[k, batch, noise_dim]`): `[k, batch]`.
+    fn log_importance_weights_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2>;
+
+    /// The IWAE bound log (1/k) Σ_i w_i of the samples of `noise` (`[k, batch, noise_dim]`):
+    /// `[batch]`. k = 1 is a one-sample ELBO; the bound rises towards log p(x) with k.
+    fn iwae_bound_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<1> {
+        log_mean_exp(self.log_importance_weights_with_noise(x, noise), 0).squeeze_dim(0)
+    }
+
+    /// log Σ_i w_i over the samples of `noise` (`[k, batch, noise_dim]`): `[1, batch]`, one
+    /// chunk's part of an importance-sampled log p(x) (see [`combine_log_weight_sums`]).
+    fn log_weight_sum_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
+        log_sum_exp(self.log_importance_weights_with_noise(x, noise), 0)
+    }
+}
+
+/// The terms of the (β-weighted) negative ELBO of a batch, each averaged over the batch.
+#[derive(Debug, Clone)]
+pub struct ElboTerms {
+    /// −E_q[log p(x | z)] per example (one-sample estimate).
+    pub reconstruction: Tensor<1>,
+    /// KL(q(z | x) ‖ p(z)) per example: closed form where the prior has one.
+    pub kl: Tensor<1>,
+    /// The KL per latent dimension, averaged over the batch: `[latent]` (for a prior that does
+    /// not factorise over dimensions, its whole KL sits in the first entry).
+    pub kl_per_dim: Tensor<1>,
+    /// reconstruction + β · kl: what training minimises.
+    pub loss: Tensor<1>,
+}
+
+/// The training objective of one step, as the trainer's schedule sets it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Objective {
+    /// Weight β of the KL term (the KL warm-up's value in this epoch; 1 is the ELBO).
+    pub kl_weight: f64,
+    /// Importance samples k of the bound: 1 is the ELBO, k > 1 the IWAE bound.
+    pub iwae_samples: usize,
+}
+
+impl Objective {
+    /// The plain ELBO: β = 1, one sample. The test figures of every epoch use it.
+    pub const ELBO: Objective = Objective {
+        kl_weight: 1.0,
+        iwae_samples: 1,
+    };
+}
+
+/// The loss of one step on a batch, each term averaged over the batch's examples.
+#[derive(Debug, Clone)]
+pub struct LossTerms {
+    /// What the step minimises (differentiable).
+    pub loss: Tensor<1>,
+    /// The reconstruction term −E_q[log p(x | z)] reported beside it.
+    pub reconstruction: Tensor<1>,
+    /// The KL term reported beside it (0 for a model without one).
+    pub kl: Tensor<1>,
+}
+
+/// The random numbers of one step: a list of tensors `[samples, batch, dim]` with the batch on
+/// axis 1. The trainer draws them on its main device for a whole batch and hands each device the
+/// rows of its slice of the batch, so that a step computes the same thing on one device or on
+/// several.
+#[derive(Debug, Clone, Default)]
+pub struct StepNoise {
+    parts: Vec<Tensor<3>>,
+}
+
+impl StepNoise {
+    /// No noise (a deterministic model).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// This noise with one more part `[samples, batch, dim]`.
+    pub fn with(mut self, part: Tensor<3>) -> Self {
+        self.parts.push(part);
+        self
+    }
+
+    /// Part `i`, in the order the parts were added.
+    ///
+    /// # Panics
+    /// If there is no such part: a model reads back the parts its own `draw_noise` added.
+    pub fn part(&self, i: usize) -> Tensor<3> {
+        self.parts[i].clone()
+    }
+
+    /// The number of parts.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Whether there are no parts.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// The noise of the examples `rows` of the batch, on `device`.
+    pub fn rows(&self, rows: std::ops::Range<usize>, device: &Device) -> Self {
+        Self {
+            parts: self
+                .parts
+                .iter()
+                .map(|t| {
+                    t.clone()
+                        .narrow(1, rows.start, rows.len())
+                        .to_device(device)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A model the trainer can optimise: its loss on a batch and the noise that loss needs.
+/// [`Vae`](crate::Vae) and [`Autoencoder`](crate::Autoencoder) implement it; so can any
+/// [`Module`] of a user's (see [`draw_elbo_noise`] and [`elbo_loss_terms`] for a
+/// [`LatentVariableModel`]).
+pub trait Trainable: Module + Codec + Sync {
+    /// The noise a step on `n` examples draws, on `device` (the trainer's main device, whose
+    /// random generator it seeds per epoch).
+    fn draw_noise(&self, n: usize, objective: &Objective, device: &Device) -> StepNoise;
+
+    /// The loss terms of the batch `x` with the noise `noise` (the batch's rows of what
+    /// [`Trainable::draw_noise`] drew).
+    fn loss_terms(&self, x: Tensor<2>, noise: StepNoise, objective: &Objective) -> LossTerms;
+
+    /// The same model with its encoder excluded from gradients (training then tunes the rest;
+    /// the encoder stays bit for bit).
+    fn freeze_encoder(self) -> Self;
+}
+
+/// The noise of [`elbo_loss_terms`] for `n` examples: ε of the one-sample ELBO
+/// (`[1, n, noise_dim]`), then with k = `objective.iwae_samples` > 1 that of the IWAE bound
+/// (`[k, n, noise_dim]`), drawn in that order from the generator of `device`.
+pub fn draw_elbo_noise<M: LatentVariableModel>(
+    model: &M,
+    n: usize,
+    objective: &Objective,
+    device: &Device,
+) -> StepNoise {
+    let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+    let dim = model.noise_dim();
+    let elbo = Tensor::<2>::random([n, dim], normal, device).unsqueeze_dim::<3>(0);
+    let noise = StepNoise::none().with(elbo);
+    if objective.iwae_samples > 1 {
+        noise.with(Tensor::random(
+            [objective.iwae_samples, n, dim],
+            normal,
+            device,
+        ))
+    } else {
+        noise
+    }
+}
+
+/// The loss of a [`LatentVariableModel`] under `objective`: the β-weighted negative ELBO, or
+/// with k > 1 importance samples the negative IWAE bound (its reconstruction and KL then
+/// describe the one-sample ELBO of the same batch). `noise` is what [`draw_elbo_noise`] drew.
+pub fn elbo_loss_terms<M: LatentVariableModel>(
+    model: &M,
+    x: Tensor<2>,
+    noise: StepNoise,
+    objective: &Objective,
+) -> LossTerms {
+    let elbo_noise = noise.part(0).squeeze_dim::<2>(0);
+    let terms = model.elbo_terms_with_noise(x.clone(), elbo_noise, objective.kl_weight);
+    if objective.iwae_samples > 1 {
+        let loss = model.iwae_bound_with_noise(x, noise.part(1)).mean().neg();
+        LossTerms {
+            loss,
+            reconstruction: terms.reconstruction.detach(),
+            kl: terms.kl.detach(),
+        }
+    } else {
+        LossTerms {
+            loss: terms.loss,
+            reconstruction: terms.reconstruction,
+            kl: terms.kl,
+        }
+    }
+}
+
+/// The sizes of the chunks in which `k` samples are drawn, `chunk` (at least 1) at a time: all
+/// `chunk` but a smaller last one.
+pub fn sample_chunks(k: usize, chunk: usize) -> impl Iterator<Item = usize> {
+    let chunk = chunk.max(1);
+    (0..k).step_by(chunk).map(move |done| chunk.min(k - done))
+}
+
+/// The importance-sampled log p(x), `[batch]`, from the log Σ w of chunks of samples
+/// (each `[1, batch]`) that drew `k` samples per example in all: log (1/k) Σ_chunks Σ w.
+pub fn combine_log_weight_sums(chunks: Vec<Tensor<2>>, k: usize) -> Tensor<1> {
+    log_sum_exp(Tensor::cat(chunks, 0), 0)
+        .squeeze_dim(0)
+        .sub_scalar((k as f64).ln())
+}

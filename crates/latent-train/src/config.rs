@@ -1,0 +1,355 @@
+//! The configuration of a run, saved as its `config.json`: the model's own configuration, the
+//! optimiser, the objective and its schedules, the data, and how the steps were spread over
+//! devices. Checked once, before any work.
+
+use std::path::PathBuf;
+
+use burn::optim::AdamConfig;
+use latent_data::mnist::PIXELS;
+use latent_data::{Domain, Mnist, Split};
+use latent_models::model::Objective;
+use latent_models::VaeConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::devices::{shard_ranges, NamedDevice};
+use crate::error::{invalid, Result};
+
+/// Which kind of model a run trains: what its figures mean (a VAE has a likelihood bound; an
+/// autoencoder only a reconstruction loss) and, for the built-in networks, which one to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// A variational autoencoder, trained on the ELBO or the IWAE bound.
+    Vae,
+    /// A deterministic autoencoder, trained on the reconstruction loss.
+    Ae,
+}
+
+/// Adam and its learning-rate schedule (in `config.json`, at the top level beside the other
+/// settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    /// Adam's learning rate in the first epoch.
+    pub lr: f64,
+    /// Per-epoch multiplicative learning-rate decay: epoch e (1-based) uses lr · decay^(e−1).
+    /// 1 keeps the rate constant. Depends on the epoch only, so `--resume` continues it exactly.
+    #[serde(default = "unit")]
+    pub lr_decay: f64,
+    /// Adam's β₁.
+    pub adam_beta1: f64,
+    /// Adam's β₂.
+    pub adam_beta2: f64,
+    /// L2 weight decay (0: none).
+    pub weight_decay: f64,
+}
+
+impl Default for OptimizerConfig {
+    /// PyTorch's VAE example: Adam 1e-3 with PyTorch's betas, no decay.
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            lr_decay: 1.0,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    /// The learning rate in `epoch` (1-based).
+    pub fn learning_rate(&self, epoch: usize) -> f64 {
+        self.lr * self.lr_decay.powi(epoch.saturating_sub(1) as i32)
+    }
+
+    /// burn's Adam with these betas and weight decay.
+    pub(crate) fn adam(&self) -> AdamConfig {
+        let adam = AdamConfig::new()
+            .with_beta_1(self.adam_beta1 as f32)
+            .with_beta_2(self.adam_beta2 as f32);
+        if self.weight_decay > 0.0 {
+            adam.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(
+                self.weight_decay as f32,
+            )))
+        } else {
+            adam
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(invalid("lr", "must be positive"));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return Err(invalid("lr_decay", "must be in (0, 1] (1: constant rate)"));
+        }
+        if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
+            return Err(invalid("adam_beta1/adam_beta2", "must be in [0, 1)"));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(invalid("weight_decay", "must be ≥ 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Everything a run needs, saved as its `config.json`. `M` is the model's own configuration:
+/// [`VaeConfig`] for the built-in networks, or a serialisable type of a user's, given back to
+/// the user's constructor when the run is resumed or loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig<M = VaeConfig> {
+    /// A VAE or an autoencoder.
+    pub kind: ModelKind,
+    /// The model's configuration.
+    pub model: M,
+    /// Epochs to train (in all, counting those of a resumed run).
+    pub epochs: usize,
+    /// Images per optimisation step, whatever the number of devices.
+    pub batch_size: usize,
+    /// Adam and its schedule.
+    #[serde(flatten)]
+    pub optimizer: OptimizerConfig,
+    /// Weight of the KL term (β-VAE; 1 is the ELBO).
+    pub beta: f64,
+    /// Epochs over which the KL weight rises linearly from 0 to `beta` (0: no warm-up).
+    pub warmup_epochs: usize,
+    /// Importance samples of the training objective: 1 is the ELBO, k > 1 the IWAE bound
+    /// (Burda et al. 2015).
+    #[serde(default = "one")]
+    pub iwae_samples: usize,
+    /// Seed of the initial weights and of every epoch's randomness.
+    pub seed: u64,
+    /// Use only the first N training images.
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images for the per-epoch test figures.
+    pub test_limit: Option<usize>,
+    /// Directory of the MNIST files.
+    pub mnist_dir: PathBuf,
+    /// Which data: MNIST, or a domain shift of it such as `mnist:rotate=45` (see
+    /// [`latent_data::domain`]); used for the training and the test set.
+    #[serde(default)]
+    pub data: Domain,
+    /// Train the decoder only: the encoder's parameters get no gradients (fine-tuning a
+    /// transferred model with a frozen encoder).
+    #[serde(default)]
+    pub freeze_encoder: bool,
+    /// How the steps were spread over devices, as the trainer used it (written by the trainer;
+    /// its value in a configuration given to it is replaced).
+    #[serde(default)]
+    pub execution: Execution,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn unit() -> f64 {
+    1.0
+}
+
+/// Mixed with the epoch into each epoch's seed: seed · this + epoch.
+const EPOCH_SEED_MULTIPLIER: u64 = 1_000_003;
+
+impl TrainConfig<VaeConfig> {
+    /// PyTorch's VAE example with the built-in networks: 784-400-20, Adam 1e-3, batch 128, 10
+    /// epochs, on the MNIST files in `mnist_dir`.
+    pub fn new(kind: ModelKind, mnist_dir: PathBuf) -> Self {
+        TrainConfig::with_model(kind, VaeConfig::default(), mnist_dir)
+    }
+
+    /// Checks every setting, the built-in model's included; the error names the first one
+    /// that is out of range.
+    pub fn check(&self) -> Result<()> {
+        self.check_training()?;
+        if self.model.input_dim != PIXELS {
+            return Err(invalid("model.input_dim", "must be 784 for MNIST"));
+        }
+        self.model.check()?;
+        Ok(())
+    }
+}
+
+impl<M> TrainConfig<M> {
+    /// The defaults of [`TrainConfig::new`] for a model of `kind` configured by `model`.
+    pub fn with_model(kind: ModelKind, model: M, mnist_dir: PathBuf) -> Self {
+        Self {
+            kind,
+            model,
+            epochs: 10,
+            batch_size: 128,
+            optimizer: OptimizerConfig::default(),
+            beta: 1.0,
+            warmup_epochs: 0,
+            iwae_samples: 1,
+            seed: 0,
+            train_limit: None,
+            test_limit: None,
+            mnist_dir,
+            data: Domain::default(),
+            freeze_encoder: false,
+            execution: Execution::default(),
+        }
+    }
+
+    /// The same settings for another model.
+    pub fn map_model<N>(self, f: impl FnOnce(M) -> N) -> TrainConfig<N> {
+        TrainConfig {
+            kind: self.kind,
+            model: f(self.model),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            beta: self.beta,
+            warmup_epochs: self.warmup_epochs,
+            iwae_samples: self.iwae_samples,
+            seed: self.seed,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+            mnist_dir: self.mnist_dir,
+            data: self.data,
+            freeze_encoder: self.freeze_encoder,
+            execution: self.execution,
+        }
+    }
+
+    /// Checks the training settings (not the model's own configuration, which is its
+    /// constructor's business); the error names the first one that is out of range.
+    pub fn check_training(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(invalid("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", "must be at least 1"));
+        }
+        self.optimizer.check()?;
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return Err(invalid("beta", "must be ≥ 0"));
+        }
+        if self.iwae_samples == 0 {
+            return Err(invalid(
+                "iwae_samples",
+                "must be at least 1 (1 is the ELBO)",
+            ));
+        }
+        if self.iwae_samples > 1 && (self.beta != 1.0 || self.warmup_epochs > 0) {
+            return Err(invalid(
+                "iwae_samples",
+                "the IWAE bound has no KL weight: use beta 1 and no warm-up",
+            ));
+        }
+        if self.iwae_samples > 1 && self.kind == ModelKind::Ae {
+            return Err(invalid(
+                "iwae_samples",
+                "an autoencoder has no importance-weighted bound",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A split of this run's data (its domain shift applied), the first `limit` examples.
+    pub fn load_split(&self, split: Split, limit: Option<usize>) -> Result<Mnist> {
+        Ok(self.data.load(&self.mnist_dir, split, limit)?)
+    }
+
+    /// The KL weight in `epoch` (1-based): linear warm-up, then `beta`.
+    pub fn kl_weight(&self, epoch: usize) -> f64 {
+        if self.warmup_epochs == 0 {
+            self.beta
+        } else {
+            self.beta * (epoch as f64 / self.warmup_epochs as f64).min(1.0)
+        }
+    }
+
+    /// The learning rate in `epoch` (1-based).
+    pub fn learning_rate(&self, epoch: usize) -> f64 {
+        self.optimizer.learning_rate(epoch)
+    }
+
+    /// The training objective in `epoch` (1-based).
+    pub fn objective(&self, epoch: usize) -> Objective {
+        Objective {
+            kl_weight: self.kl_weight(epoch),
+            iwae_samples: self.iwae_samples,
+        }
+    }
+
+    /// The seed of everything random in `epoch` (shuffling, binarisation, noise): a function
+    /// of the run's seed and the epoch alone, so that a resumed run draws what an
+    /// uninterrupted one would.
+    pub fn epoch_seed(&self, epoch: usize) -> u64 {
+        self.seed
+            .wrapping_mul(EPOCH_SEED_MULTIPLIER)
+            .wrapping_add(epoch as u64)
+    }
+}
+
+/// How training spreads its steps over devices; recorded in `config.json` exactly as used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// One device, or data parallel.
+    pub strategy: Strategy,
+    /// The devices by name (`flex`, `wgpu:0`, `ws://10.0.0.2:3000`, …); the first is the main
+    /// device, which holds the model and the optimizer.
+    pub devices: Vec<String>,
+    /// Images each device takes of a full batch: `batch_size` split as evenly as possible, the
+    /// first devices taking one more where it does not divide.
+    pub device_batch: Vec<usize>,
+    /// Images per optimisation step: `batch_size`, whatever the number of devices.
+    pub effective_batch_size: usize,
+    /// The learning rate of the first epoch: `lr`, not scaled with the number of devices (the
+    /// gradient is the mean over the whole effective batch, as on one device).
+    pub effective_lr: f64,
+    /// Threads of each device's own CPU thread pool; `null` where the device works in the
+    /// process's shared pool (`latent --threads`).
+    #[serde(default)]
+    pub device_threads: Vec<Option<usize>>,
+    /// Groups of parameters, each with its own Adam state (`checkpoints/optimizer.bpk`, then
+    /// `optimizer-1.bpk`, …), stepped side by side in the threads of CPU replicas: one per
+    /// replica when every device has a thread pool of its own, else 1. Fixed when a run
+    /// starts; the update is the same whatever the number.
+    #[serde(default = "one")]
+    pub optimizer_groups: usize,
+}
+
+impl Execution {
+    /// How a run with `batch_size` images a step and first learning rate `lr` spreads over
+    /// `devices`, with `optimizer_groups` Adam groups.
+    pub(crate) fn new(
+        devices: &[NamedDevice],
+        batch_size: usize,
+        lr: f64,
+        optimizer_groups: usize,
+    ) -> Self {
+        Self {
+            strategy: if devices.len() == 1 {
+                Strategy::Single
+            } else {
+                Strategy::Multi
+            },
+            devices: devices.iter().map(|d| d.name.clone()).collect(),
+            device_batch: shard_ranges(batch_size, devices.len())
+                .iter()
+                .map(|r| r.len())
+                .collect(),
+            effective_batch_size: batch_size,
+            effective_lr: lr,
+            device_threads: devices.iter().map(|d| d.threads).collect(),
+            optimizer_groups,
+        }
+    }
+}
+
+/// How several devices share a step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// One device does everything.
+    #[default]
+    Single,
+    /// Data parallel, as burn's `ExecutionStrategy::MultiDevice` with the optimizer on the main
+    /// device: every step, each device gets a copy of the weights and a slice of the batch,
+    /// computes the gradient of its slice, and sends it to the main device, which averages them
+    /// (weighted by slice size, so the result is the full batch's mean gradient) and takes one
+    /// Adam step. Works on every backend, remote devices included.
+    Multi,
+}

@@ -1,0 +1,124 @@
+//! Weights that leave the project, and come back: safetensors files laid out as PyTorch
+//! expects them.
+//!
+//! A model's tensors are named by their path in the module, enum variants left out, and
+//! linear weights are transposed to PyTorch's `[out, in]`; convolution weights are already laid
+//! out alike. The built-in VAE of `hidden` sizes `[h₁, h₂, …]` writes
+//!
+//! | tensor | shape (PyTorch) |
+//! |---|---|
+//! | `encoder.trunk.layers.{i}.weight`, `.bias` | `[hᵢ₊₁, hᵢ]`, `[hᵢ₊₁]` (h₀ = 784) |
+//! | `encoder.mean.weight`, `encoder.log_var.weight` (and `.bias`) | `[latent, h_last]` |
+//! | `decoder.trunk.layers.{i}.weight`, `.bias` | the hidden sizes mirrored, from `latent` |
+//! | `decoder.output.weight`, `.bias` | `[784, h₁]` |
+//! | `likelihood.log_var` | `[784]`, a learned-variance decoder only |
+//!
+//! and the convolutional networks add `encoder.conv1`, `encoder.conv2` (`[out, in, 4, 4]`),
+//! `decoder.expand` (a linear layer to 64 × 7 × 7) and `decoder.deconv1`, `decoder.deconv2`
+//! (`[in, out, 4, 4]`). `scripts/reference/safetensors_interop.py` holds the equivalent PyTorch
+//! modules, which load such a file with `load_state_dict` and write one back.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+
+use crate::config::{ModelKind, TrainConfig};
+use crate::error::{Result, TrainError};
+use crate::run_dir::RunDir;
+
+/// Writes `model`'s weights to the safetensors file `path` in PyTorch's layout (see the
+/// module's documentation). An existing file is not replaced.
+pub fn export_safetensors<M: Module>(model: &M, path: &Path) -> Result<()> {
+    if path.exists() {
+        return Err(TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            problem: "already exists; remove it or choose another file".into(),
+        });
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true)
+        .metadata("producer", "latent");
+    model
+        .save_into(&mut store)
+        .map_err(|e| TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        })
+}
+
+/// `model` with the weights of the safetensors file `path`, laid out as PyTorch's (a state
+/// dict saved by `safetensors.torch.save_file`, or a file of [`export_safetensors`]). Every
+/// parameter of the model must be there with its shape, and nothing else.
+pub fn import_safetensors<M: Module>(mut model: M, path: &Path) -> Result<M> {
+    let refuse = |problem: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if !path.is_file() {
+        return Err(refuse("no such file".into()));
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .skip_enum_variants(true);
+    let applied = model
+        .load_from(&mut store)
+        .map_err(|e| refuse(format!("does not fit this model: {e}")))?;
+    if !applied.unused.is_empty() {
+        return Err(refuse(format!(
+            "does not fit this model: it holds tensors the model has no place for: {:?}",
+            applied.unused
+        )));
+    }
+    Ok(model)
+}
+
+/// Exports the weights of the run of the built-in networks in `run` to `out` (see
+/// [`export_safetensors`]).
+pub fn export_run(run: &Path, out: &Path, device: &burn::tensor::Device) -> Result<()> {
+    match crate::load::load_run(run, device)?.1 {
+        crate::TrainedModel::Vae(vae) => export_safetensors(&vae, out),
+        crate::TrainedModel::Ae(ae) => export_safetensors(&ae, out),
+    }
+}
+
+/// Makes the run directory `out` of the built-in networks of `config` with the weights of the
+/// safetensors file `weights` (see [`import_safetensors`]): its `config.json` and checkpoint,
+/// and no epochs (it evaluates, samples and reports like a trained run, and warm-starts
+/// others with `--init-from`). `out` must not hold a run; nothing is written when the
+/// weights do not fit.
+pub fn import_run(
+    config: &TrainConfig,
+    weights: &Path,
+    out: &Path,
+    device: &burn::tensor::Device,
+) -> Result<()> {
+    config.check()?;
+    let run = RunDir::new(out);
+    if run.holds_run() {
+        return Err(TrainError::BadRun {
+            path: out.to_path_buf(),
+            problem: "already holds a run; choose another --out".into(),
+        });
+    }
+    /// Seed of the weights the file replaces.
+    const PLACEHOLDER_SEED: u64 = 0;
+    match config.kind {
+        ModelKind::Vae => {
+            let vae =
+                import_safetensors(config.model.init_vae(device, PLACEHOLDER_SEED)?, weights)?;
+            run.create()?;
+            run.save_model(&vae)?;
+        }
+        ModelKind::Ae => {
+            let ae = import_safetensors(
+                config.model.init_autoencoder(device, PLACEHOLDER_SEED)?,
+                weights,
+            )?;
+            run.create()?;
+            run.save_model(&ae)?;
+        }
+    }
+    run.write_config(config)
+}

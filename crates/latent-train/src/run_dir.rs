@@ -1,0 +1,327 @@
+//! The run directory, the one place that knows its format:
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `config.json` | the [`TrainConfig`]: everything needed to rebuild the model and continue |
+//! | `metrics.jsonl` | one [`EpochMetrics`] line per completed epoch |
+//! | `state.json` | the last completed epoch, written after its checkpoint |
+//! | `summary.json` | the last epoch's metrics |
+//! | `checkpoints/model.bpk` | the model's weights (burnpack) |
+//! | `checkpoints/optimizer.bpk`, `optimizer-1.bpk`, … | Adam's state, one file per parameter group |
+//! | `images/`, `report.html` | pictures and the report |
+//! | `transfer.json`, `source/`, `n{N}-seed{S}/{arm}/` | a transfer study's results and runs |
+//!
+//! Every file is written to a temporary name and renamed into place, so a kill never leaves a
+//! half-written file; the checkpoint comes before the state that points at it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::OptimizerRecord;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{io, Result, TrainError};
+
+const CONFIG_FILE: &str = "config.json";
+const METRICS_FILE: &str = "metrics.jsonl";
+const STATE_FILE: &str = "state.json";
+const SUMMARY_FILE: &str = "summary.json";
+const CHECKPOINTS: &str = "checkpoints";
+const MODEL_FILE: &str = "model.bpk";
+const TRANSFER_FILE: &str = "transfer.json";
+const IMAGES: &str = "images";
+const REPORT_FILE: &str = "report.html";
+const SOURCE_RUN: &str = "source";
+
+/// Where runs written before the likelihood became a module of its own kept a learned
+/// per-pixel log-variance, and where it is now: checkpoints of either age load.
+const LEGACY_PIXEL_LOG_VAR: (&str, &str) = ("^pixel_log_var$", "likelihood.log_var");
+
+/// One line of `metrics.jsonl`. Losses are per image in nats (negative ELBO terms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// The epoch (1-based).
+    pub epoch: usize,
+    /// The KL weight β of the epoch.
+    pub kl_weight: f64,
+    /// The learning rate of the epoch.
+    #[serde(default)]
+    pub lr: f64,
+    /// The training loss (−ELBO, −IWAE bound, or reconstruction loss), averaged over the
+    /// epoch's batches as the weights moved.
+    pub train_loss: f64,
+    /// The training reconstruction term.
+    pub train_reconstruction: f64,
+    /// The training KL term.
+    pub train_kl: f64,
+    /// −ELBO on the fixed-binarised test set (for an AE: its reconstruction loss).
+    pub test_neg_elbo: f64,
+    /// The test reconstruction term.
+    pub test_reconstruction: f64,
+    /// The test KL term.
+    pub test_kl: f64,
+    /// Seconds of training (the test figures excluded).
+    pub seconds: f64,
+    /// Training images per second.
+    pub samples_per_second: f64,
+    /// Of `seconds`, the time spent moving weights out to the devices and gradients back to
+    /// the main device (the slowest device's, summed over steps; 0 on one device).
+    #[serde(default)]
+    pub exchange_seconds: f64,
+}
+
+/// `state.json`: how far the run got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunState {
+    completed_epochs: usize,
+}
+
+/// A run directory (it may not exist yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    fn bad(&self, problem: impl Into<String>) -> TrainError {
+        TrainError::BadRun {
+            path: self.path.clone(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Whether it holds a run (its `config.json`).
+    pub fn holds_run(&self) -> bool {
+        self.file(CONFIG_FILE).is_file()
+    }
+
+    /// Whether it holds a transfer study (a `transfer.json` and no run of its own).
+    pub fn holds_study(&self) -> bool {
+        !self.holds_run() && self.file(TRANSFER_FILE).is_file()
+    }
+
+    /// Makes the directory and its `checkpoints/`.
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(self.path.join(CHECKPOINTS)).map_err(io(&self.path))
+    }
+
+    /// The run's configuration, with the model's configuration as `M`.
+    pub fn read_config<M: DeserializeOwned>(&self) -> Result<TrainConfig<M>> {
+        self.read_json(CONFIG_FILE)
+    }
+
+    /// Writes the run's configuration.
+    pub fn write_config<M: Serialize>(&self, config: &TrainConfig<M>) -> Result<()> {
+        self.write_json(CONFIG_FILE, config)
+    }
+
+    /// The epochs the run has completed (the checkpoint holds the last of them).
+    pub fn completed_epochs(&self) -> Result<usize> {
+        Ok(self.read_json::<RunState>(STATE_FILE)?.completed_epochs)
+    }
+
+    /// Whether the run has completed at least one epoch (it has a checkpoint to resume from).
+    pub fn has_state(&self) -> bool {
+        self.file(STATE_FILE).is_file()
+    }
+
+    /// Records an epoch as done: the model's checkpoint must already be written.
+    pub fn write_state(&self, completed_epochs: usize) -> Result<()> {
+        self.write_json(STATE_FILE, &RunState { completed_epochs })
+    }
+
+    /// Appends an epoch's line to `metrics.jsonl`.
+    pub fn append_metrics(&self, metrics: &EpochMetrics) -> Result<()> {
+        let path = self.file(METRICS_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        writeln!(
+            file,
+            "{}",
+            serde_json::to_string(metrics).expect("plain data serialises")
+        )
+        .map_err(io(&path))
+    }
+
+    /// Every line of `metrics.jsonl` (none where the run has none, as an imported one).
+    pub fn read_metrics(&self) -> Result<Vec<EpochMetrics>> {
+        let path = self.file(METRICS_FILE);
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_str(line).map_err(|e| {
+                    self.bad(format!(
+                        "{}, line {}: not a metrics line ({e})",
+                        path.display(),
+                        i + 1
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Writes `summary.json`: the last epoch's metrics.
+    pub fn write_summary(&self, last: &EpochMetrics) -> Result<()> {
+        self.write_json(SUMMARY_FILE, last)
+    }
+
+    /// The model's checkpoint file.
+    pub fn model_checkpoint(&self) -> PathBuf {
+        self.path.join(CHECKPOINTS).join(MODEL_FILE)
+    }
+
+    /// Saves `model`'s weights as the checkpoint.
+    pub fn save_model<M: Module>(&self, model: &M) -> Result<()> {
+        save_via_tmp(&self.model_checkpoint(), |tmp| model.clone().save_file(tmp))
+    }
+
+    /// `model` with the checkpoint's weights (and parameter ids, which Adam's state is keyed
+    /// by). A checkpoint that is missing, truncated, or of another model — a tensor it lacks,
+    /// one of another shape, or one the model has no place for — is refused.
+    pub fn load_model<M: Module>(&self, model: M) -> Result<M> {
+        load_weights(model, &self.model_checkpoint())
+    }
+
+    /// The checkpoint file of Adam's parameter group `g`: `optimizer.bpk`, then
+    /// `optimizer-1.bpk`, ….
+    pub fn optimizer_checkpoint(&self, g: usize) -> PathBuf {
+        let dir = self.path.join(CHECKPOINTS);
+        if g == 0 {
+            dir.join("optimizer.bpk")
+        } else {
+            dir.join(format!("optimizer-{g}.bpk"))
+        }
+    }
+
+    /// Saves parameter group `g`'s Adam state.
+    pub fn save_optimizer(&self, g: usize, record: OptimizerRecord) -> Result<()> {
+        save_via_tmp(&self.optimizer_checkpoint(g), |tmp| record.save(tmp))
+    }
+
+    /// Parameter group `g`'s Adam state.
+    pub fn load_optimizer(&self, g: usize) -> Result<OptimizerRecord> {
+        let path = self.optimizer_checkpoint(g);
+        OptimizerRecord::load(&path).map_err(|e| TrainError::Checkpoint {
+            path,
+            problem: format!("{e:?}"),
+        })
+    }
+
+    /// The pictures' directory, made if need be.
+    pub fn images(&self) -> Result<PathBuf> {
+        let dir = self.path.join(IMAGES);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        Ok(dir)
+    }
+
+    /// The report's page.
+    pub fn report_page(&self) -> PathBuf {
+        self.file(REPORT_FILE)
+    }
+
+    /// A transfer study's results (`transfer.json`).
+    pub fn read_transfer<T: DeserializeOwned>(&self) -> Result<T> {
+        self.read_json(TRANSFER_FILE)
+    }
+
+    /// Writes a transfer study's results.
+    pub fn write_transfer<T: Serialize>(&self, report: &T) -> Result<()> {
+        std::fs::create_dir_all(&self.path).map_err(io(&self.path))?;
+        self.write_json(TRANSFER_FILE, report)
+    }
+
+    /// The run of a transfer study's source model.
+    pub fn study_source(&self) -> RunDir {
+        RunDir::new(self.path.join(SOURCE_RUN))
+    }
+
+    /// The run of a transfer study's `arm` (`scratch`, `fine-tuned`, `decoder-only`) at target
+    /// size `n` and seed `seed`: `n{N}-seed{S}/{arm}/`.
+    pub fn study_member(&self, n: usize, seed: u64, arm: &str) -> RunDir {
+        RunDir::new(self.path.join(format!("n{n}-seed{seed}")).join(arm))
+    }
+
+    fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let text = serde_json::to_string_pretty(value).expect("plain data serialises");
+        write_atomic(&self.file(name), text.as_bytes())
+    }
+
+    fn read_json<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let path = self.file(name);
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        serde_json::from_str(&text).map_err(|e| self.bad(format!("{}: {e}", path.display())))
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Writes the checkpoint file `path` with `save` into `path`.tmp and renames it into place, so
+/// that a kill never leaves a half-written checkpoint.
+fn save_via_tmp<E: std::fmt::Debug>(
+    path: &Path,
+    save: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> Result<()> {
+    let tmp = path.with_extension("bpk.tmp");
+    save(&tmp).map_err(|e| TrainError::Checkpoint {
+        path: tmp.clone(),
+        problem: format!("{e:?}"),
+    })?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// `model` with the weights of the burnpack file `path` (see [`RunDir::load_model`]).
+pub(crate) fn load_weights<M: Module>(mut model: M, path: &Path) -> Result<M> {
+    let refuse = |problem: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if !path.is_file() {
+        return Err(refuse("no such file".into()));
+    }
+    let mut store = BurnpackStore::from_file(path)
+        .auto_extension(false)
+        .with_remap_pattern(LEGACY_PIXEL_LOG_VAR.0, LEGACY_PIXEL_LOG_VAR.1);
+    let applied = model.load_from(&mut store).map_err(|e| {
+        refuse(format!(
+            "{e} (truncated, or the checkpoint of another model?)"
+        ))
+    })?;
+    if !applied.unused.is_empty() {
+        return Err(refuse(format!(
+            "does not fit this model: it holds tensors the model has no place for: {:?}",
+            applied.unused
+        )));
+    }
+    Ok(model)
+}
