@@ -839,3 +839,83 @@ fn replicas_share_out_the_cpu_threads() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A PyTorch state dict (the interop script's fixture) imported as a run: it evaluates and
+/// samples like a trained one, exports back to the same tensors, and nothing is written over a
+/// run or a file.
+#[test]
+fn weights_from_pytorch_are_imported_evaluated_and_exported() {
+    let dir = scratch("interop");
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../crates/latent-train/tests/fixtures"
+    );
+    let weights = format!("{fixtures}/torch_mlp.safetensors");
+    let run = dir.join("imported");
+    let run = run.to_str().unwrap();
+    let shape = [
+        "--hidden",
+        "32,16",
+        "--latent",
+        "4",
+        "--activation",
+        "tanh",
+        "--decoder",
+        "gaussian-learned",
+    ];
+    let import = |out: &str, extra: &[&str]| {
+        latent(&[&["import", "--weights", &weights, "--out", out][..], extra].concat())
+    };
+    stdout(&import(run, &shape));
+    let report = json_of(&latent(&[
+        "eval",
+        "--run",
+        run,
+        "--iw-samples",
+        "20",
+        "--limit",
+        "30",
+        "--json",
+    ]));
+    assert!(report["nll"].as_f64().unwrap() < -report["elbo"].as_f64().unwrap());
+    let png = dir.join("samples.png");
+    stdout(&latent(&[
+        "sample",
+        "--run",
+        run,
+        "-n",
+        "8",
+        "--out",
+        png.to_str().unwrap(),
+    ]));
+    assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+
+    let exported = dir.join("back.safetensors");
+    let exported = exported.to_str().unwrap();
+    stdout(&latent(&["export", "--run", run, "-o", exported]));
+    // The same tensors, in the same layout: the file's data section is PyTorch's own.
+    let tail = |path: &str| {
+        let bytes = std::fs::read(path).unwrap();
+        let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        bytes.len() - 8 - header
+    };
+    assert_eq!(tail(exported), tail(&weights));
+    fails_with(&["export", "--run", run, "-o", exported], "already exists");
+    fails_with(
+        &[
+            &["import", "--weights", &weights, "--out", run][..],
+            &shape[..],
+        ]
+        .concat(),
+        "already holds a run",
+    );
+    // Another architecture: refused with the tensor at fault, and no run left behind.
+    let wrong = dir.join("wrong");
+    let out = import(
+        wrong.to_str().unwrap(),
+        &["--hidden", "32", "--latent", "4"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("encoder.mean.weight"));
+    assert!(!wrong.exists());
+}

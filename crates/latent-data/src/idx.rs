@@ -17,7 +17,9 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// An IDX array of unsigned bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdxArray {
+    /// The dimensions, outermost first (`[n]` for labels, `[n, 28, 28]` for MNIST images).
     pub dims: Vec<usize>,
+    /// The elements, row-major: the product of `dims` of them.
     pub data: Vec<u8>,
 }
 

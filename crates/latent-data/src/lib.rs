@@ -5,8 +5,36 @@
 //! Every reader validates what it reads and fails with a [`DataError`] naming the file and the
 //! problem: never a panic, never a silently short dataset.
 //!
+//! The first 100 test digits of the bundled MNIST, a batch of them as model inputs, and a
+//! shifted domain of the same split:
+//!
+//! ```
+//! use burn::data::dataset::Dataset;
+//! use latent_data::{default_mnist_dir, Domain, Mnist, MnistBatcher, Split};
+//!
+//! let data = Mnist::load(&default_mnist_dir(), Split::Test, Some(100))?;
+//! assert_eq!(data.len(), 100);
+//! assert!(data.labels().iter().all(|digit| *digit <= 9));
+//!
+//! # #[allow(deprecated)]
+//! let device = burn::tensor::Device::ndarray();
+//! let x = MnistBatcher::grey().images(&data, 0..10, &device); // grey levels / 255
+//! assert_eq!(x.dims(), [10, 784]);
+//! assert!(x.clone().min().into_scalar::<f32>() >= 0.0);
+//! assert!(x.max().into_scalar::<f32>() <= 1.0);
+//!
+//! let domain: Domain = "mnist:classes=5-9:rotate=45".parse()?;
+//! assert_eq!(domain.to_string(), "mnist:classes=5-9:rotate=45");
+//! let shifted = domain.load(&default_mnist_dir(), Split::Test, Some(10))?;
+//! assert_eq!(shifted.len(), 10);
+//! assert!(shifted.labels().iter().all(|digit| (5..=9).contains(digit)));
+//! # Ok::<(), latent_data::DataError>(())
+//! ```
+//!
 //! [`Dataset`]: burn::data::dataset::Dataset
 //! [`Batcher`]: burn::data::dataloader::batcher::Batcher
+
+#![warn(missing_docs)]
 
 pub mod domain;
 mod error;

@@ -60,8 +60,11 @@ pub struct Mnist {
 /// One example: its index in the split, its pixels (0–255) and its digit.
 #[derive(Debug, Clone)]
 pub struct MnistItem {
+    /// 0-based index of the example in its dataset (it seeds fixed binarisation).
     pub index: usize,
+    /// The 784 grey levels (0–255), row-major.
     pub pixels: Vec<u8>,
+    /// The digit, 0–9.
     pub label: u8,
 }
 
@@ -144,6 +147,7 @@ impl Mnist {
         )
     }
 
+    /// The split these examples come from.
     pub fn split(&self) -> Split {
         self.split
     }
@@ -210,7 +214,10 @@ pub enum Binarization {
     Dynamic(Box<Mutex<StdRng>>),
     /// One fixed Bernoulli draw per (image index, pixel), the same every run and every
     /// backend for a given seed, whatever the batching: for likelihood evaluation.
-    Fixed { seed: u64 },
+    Fixed {
+        /// Seed of the draws, mixed with the image index and the pixel.
+        seed: u64,
+    },
 }
 
 /// Turns [`MnistItem`]s into an [`MnistBatch`] on a device.
@@ -222,7 +229,9 @@ pub struct MnistBatcher {
 /// A batch: images `[batch, 784]` in [0, 1] (binary when binarised) and digits `[batch]`.
 #[derive(Debug, Clone)]
 pub struct MnistBatch {
+    /// The model inputs `[batch, 784]`, in [0, 1].
     pub images: Tensor<2>,
+    /// The digits `[batch]`, 0–9.
     pub labels: Tensor<1, Int>,
 }
 

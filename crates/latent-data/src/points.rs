@@ -42,18 +42,22 @@ impl Points {
         Ok(Self { n, d, values })
     }
 
+    /// The number of points N.
     pub fn len(&self) -> usize {
         self.n
     }
 
+    /// Whether there are no points (never: [`Points::new`] refuses an empty set).
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
 
+    /// The dimension D of each point.
     pub fn dim(&self) -> usize {
         self.d
     }
 
+    /// All values, point after point (`n * d` of them).
     pub fn values(&self) -> &[f64] {
         &self.values
     }
@@ -77,6 +81,7 @@ impl Points {
         (mean, std)
     }
 
+    /// Point `i` (panics if `i` is out of range).
     pub fn row(&self, i: usize) -> &[f64] {
         &self.values[i * self.d..(i + 1) * self.d]
     }
@@ -324,8 +329,8 @@ fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
 /// Writes `points` to `path`: a `.csv` (no header) or a `.npy` of f64, by its extension.
 pub fn write_points(points: &Points, path: &Path) -> Result<()> {
     let bytes = match path.extension().and_then(|e| e.to_str()) {
-        Some("csv") => points.to_csv().into_bytes(),
-        Some("npy") => encode_npy(points),
+        Some(ext) if ext.eq_ignore_ascii_case("csv") => points.to_csv().into_bytes(),
+        Some(ext) if ext.eq_ignore_ascii_case("npy") => encode_npy(points),
         _ => {
             return Err(DataError::UnknownFormat {
                 path: path.to_path_buf(),

@@ -42,7 +42,6 @@ impl MixtureSpec {
         }
     }
 
-    /// The dimension D.
     /// K equal-weight unit-variance blobs in `dim` dimensions whose centres are drawn (from
     /// `seed`) uniformly in a cube of side `separation · K^(1/dim)`, so that typical
     /// neighbours are about `separation` standard deviations apart.
@@ -66,6 +65,7 @@ impl MixtureSpec {
         ))
     }
 
+    /// The dimension D: that of the first mean (0 when there are no components).
     pub fn dim(&self) -> usize {
         self.means.first().map_or(0, Vec::len)
     }

@@ -29,12 +29,15 @@ pub struct BmmConfig {
     pub n_components: usize,
     /// Stop when the mean log-likelihood per point changes by less than this.
     pub tol: f64,
+    /// EM iterations per restart.
     pub max_iter: usize,
     /// Restarts; the best final mean log-likelihood is kept.
     pub n_init: usize,
+    /// How the responsibilities of the first iteration are made.
     pub init: InitMethod,
     /// Beta smoothing pseudo-count a > 0 added to each pixel's ones and zeros.
     pub smoothing: f64,
+    /// Seed of every random choice (restart r uses a seed derived from it and r).
     pub seed: u64,
 }
 
@@ -52,31 +55,37 @@ impl BmmConfig {
         }
     }
 
+    /// This configuration with `max_iter` EM iterations per restart.
     pub fn with_max_iter(mut self, max_iter: usize) -> Self {
         self.max_iter = max_iter;
         self
     }
 
+    /// This configuration with the convergence threshold `tol`.
     pub fn with_tol(mut self, tol: f64) -> Self {
         self.tol = tol;
         self
     }
 
+    /// This configuration with `n_init` restarts.
     pub fn with_n_init(mut self, n_init: usize) -> Self {
         self.n_init = n_init;
         self
     }
 
+    /// This configuration with the initialisation `init`.
     pub fn with_init(mut self, init: InitMethod) -> Self {
         self.init = init;
         self
     }
 
+    /// This configuration with the Beta smoothing pseudo-count `smoothing`.
     pub fn with_smoothing(mut self, smoothing: f64) -> Self {
         self.smoothing = smoothing;
         self
     }
 
+    /// This configuration with the random seed `seed`.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -238,21 +247,27 @@ pub struct Bmm {
     pub weights: Vec<f64>,
     /// p_kd, the probability that pixel d is 1 in component k (K × D), strictly inside (0, 1).
     pub probs: Vec<Vec<f64>>,
+    /// Whether the best restart stopped by `tol` (not by `max_iter`).
     pub converged: bool,
+    /// EM iterations of the best restart.
     pub n_iter: usize,
     /// Mean log-likelihood per point before the last M-step.
     pub lower_bound: f64,
+    /// The mean log-likelihood per point before each M-step of the best restart.
     pub lower_bounds: Vec<f64>,
+    /// The configuration it was fitted with.
     pub config: BmmConfig,
 }
 
 const FORMAT: &str = "latent-bmm";
 
 impl Bmm {
+    /// The number of components K.
     pub fn n_components(&self) -> usize {
         self.weights.len()
     }
 
+    /// The dimension D (pixels per point).
     pub fn dim(&self) -> usize {
         self.probs.first().map_or(0, Vec::len)
     }
@@ -312,10 +327,13 @@ impl Bmm {
         Ok((Points::new(n, self.dim(), values)?, labels))
     }
 
+    /// Writes the model as JSON.
     pub fn save(&self, path: &Path) -> Result<()> {
         model_file::save(path, FORMAT, self)
     }
 
+    /// Reads a model written by [`save`](Self::save), checking its format and consistency
+    /// (shapes, pixel probabilities strictly inside (0, 1)).
     pub fn load(path: &Path) -> Result<Self> {
         model_file::load(path, FORMAT, "Bernoulli mixture", |model: &Self| {
             let d = model.dim();

@@ -8,8 +8,12 @@ use crate::error::{ModelError, Result};
 /// One EM iteration, for progress reporting.
 #[derive(Debug, Clone, Copy)]
 pub struct EmProgress {
+    /// 0-based index of the restart (of `n_init`).
     pub restart: usize,
+    /// 1-based iteration within the restart.
     pub iteration: usize,
+    /// Mean log-likelihood per point of the data under the parameters before this
+    /// iteration's M-step, in nats.
     pub lower_bound: f64,
 }
 
@@ -31,6 +35,8 @@ pub enum InitMethod {
 }
 
 impl InitMethod {
+    /// The name used on the command line and in `config.json`: `kmeans`, `kmeans++`,
+    /// `random` or `random-from-data`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Kmeans => "kmeans",

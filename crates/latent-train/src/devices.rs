@@ -84,12 +84,14 @@ pub fn cpu_replicas(
             .map_or(threads, |b| b / IMAGES_PER_REPLICA)
             .clamp(1, threads),
         ReplicaCount::Auto => 1,
-        ReplicaCount::Count(n) if n > 1 && !cpu => return Err(invalid(
-            "replicas",
-            format!(
+        ReplicaCount::Count(n) if n > 1 && !cpu => {
+            return Err(invalid(
+                "replicas",
+                format!(
                 "CPU replicas share out the CPU's threads; the {name} backend has no use for them"
             ),
-        )),
+            ))
+        }
         ReplicaCount::Count(n) if batch.is_some_and(|b| n > b) => {
             return Err(invalid(
                 "replicas",

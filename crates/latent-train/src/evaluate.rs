@@ -26,7 +26,7 @@ pub const EVAL_BATCH: usize = 100;
 pub const DEFAULT_IW_SAMPLES: usize = 5000;
 
 /// A latent unit is active when its posterior mean varies across the data by more than this
-/// (Burda et al.'s criterion, Var_x E_q[z_u] > 0.01).
+/// (Burda et al.'s criterion, Var_x E_q\[z_u\] > 0.01).
 pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
 
 /// How to evaluate.
@@ -83,9 +83,9 @@ pub struct EvalReport {
     pub kl: f64,
     /// −E_q[log p(x | z)].
     pub recon: f64,
-    /// Latent dimensions with Var_x(E_q[z_u]) > [`ACTIVE_UNIT_THRESHOLD`].
+    /// Latent dimensions with Var_x(E_q\[z_u\]) > [`ACTIVE_UNIT_THRESHOLD`].
     pub active_units: usize,
-    /// Var_x(E_q[z_u]) per latent dimension: each unit's activity.
+    /// Var_x(E_q\[z_u\]) per latent dimension: each unit's activity.
     #[serde(default)]
     pub activity: Vec<f64>,
     /// The KL per latent dimension.

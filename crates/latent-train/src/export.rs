@@ -64,7 +64,7 @@ pub fn import_safetensors<M: Module>(mut model: M, path: &Path) -> Result<M> {
         .skip_enum_variants(true);
     let applied = model
         .load_from(&mut store)
-        .map_err(|e| refuse(format!("does not fit this model: {e}")))?;
+        .map_err(|e| refuse(format!("cannot be loaded into this model: {e}")))?;
     if !applied.unused.is_empty() {
         return Err(refuse(format!(
             "does not fit this model: it holds tensors the model has no place for: {:?}",

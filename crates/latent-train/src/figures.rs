@@ -23,7 +23,7 @@ const GRID_COLUMNS: usize = 8;
 /// Test digits in a run's `images/reconstructions.png`.
 const RUN_RECONSTRUCTIONS: usize = 8;
 
-/// A trained VAE's pictures, written after training: `images/samples.png` ([`RUN_SAMPLES`]
+/// A trained VAE's pictures, written after training: `images/samples.png` (64
 /// decoded prior samples, seeded by the run's seed) and `images/reconstructions.png` (the
 /// first test digits above their reconstructions).
 pub fn write_training_pictures<C, M: LatentVariableModel>(

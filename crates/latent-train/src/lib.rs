@@ -1,13 +1,13 @@
 //! Training, evaluation and reporting of latent-variable models — the built-in VAE and
-//! autoencoder or any model of a user's that implements [`Trainable`] — on MNIST and its
+//! autoencoder or any model of a user's that implements [`Trainable`](latent_models::Trainable) — on MNIST and its
 //! domain shifts, on one device, CPU replicas, several local devices or remote compute
 //! servers.
 //!
 //! - [`trainer`]: the epochs ([`train_on`] for the built-in networks, [`train_model`] for any
-//!   [`Trainable`] model with its constructor); Adam with per-epoch learning-rate decay, KL
+//!   `Trainable` model with its constructor); Adam with per-epoch learning-rate decay, KL
 //!   warm-up, β, the IWAE objective; exact resume and warm start;
 //! - [`run_dir`]: the run directory ([`RunDir`] alone reads and writes its files);
-//! - [`evaluate`]: the ELBO, the importance-sampled −log p(x), KL per dimension and active
+//! - [`evaluate`](mod@evaluate): the ELBO, the importance-sampled −log p(x), KL per dimension and active
 //!   units of any [`LatentVariableModel`](latent_models::LatentVariableModel);
 //! - [`figures`] and [`report`]: reconstructions, interpolations, samples, the manifold and the
 //!   HTML report; [`probe`]: linear probes on codes; [`transfer`]: transfer studies;

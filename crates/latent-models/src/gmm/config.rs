@@ -20,8 +20,10 @@ pub enum CovarianceType {
 }
 
 impl CovarianceType {
+    /// The four types, in the order full, tied, diag, spherical.
     pub const ALL: [CovarianceType; 4] = [Self::Full, Self::Tied, Self::Diag, Self::Spherical];
 
+    /// scikit-learn's name of the type: `full`, `tied`, `diag` or `spherical`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Full => "full",
@@ -31,7 +33,8 @@ impl CovarianceType {
         }
     }
 
-    /// Free covariance parameters for `k` components in dimension `d`.
+    /// Free covariance parameters for `k` components in dimension `d`: full K·D(D + 1)/2,
+    /// tied D(D + 1)/2, diag K·D, spherical K.
     pub fn n_parameters(self, k: usize, d: usize) -> usize {
         match self {
             Self::Full => k * d * (d + 1) / 2,
@@ -61,26 +64,36 @@ impl std::fmt::Display for CovarianceType {
 /// Hyper-parameters of [`Gmm`](super::Gmm) fitting; defaults are scikit-learn's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GmmConfig {
-    /// K, the number of components (1 ≤ K ≤ number of points).
+    /// K, the number of components (1 ≤ K ≤ number of points); scikit-learn's
+    /// `n_components`.
     pub n_components: usize,
+    /// The shape of the component covariances (scikit-learn's `covariance_type`).
     pub covariance_type: CovarianceType,
-    /// Stop when the mean log-likelihood changes by less than this between iterations.
+    /// Stop when the mean log-likelihood changes by less than this between iterations
+    /// (scikit-learn's `tol`).
     pub tol: f64,
-    /// Added to the covariance diagonals so they stay positive definite.
+    /// Added to the covariance diagonals so they stay positive definite (scikit-learn's
+    /// `reg_covar`).
     pub reg_covar: f64,
-    /// EM iterations per restart.
+    /// EM iterations per restart (scikit-learn's `max_iter`).
     pub max_iter: usize,
-    /// Restarts from different initialisations; the best final lower bound is kept.
+    /// Restarts from different initialisations; the best final lower bound is kept
+    /// (scikit-learn's `n_init`).
     pub n_init: usize,
+    /// How the responsibilities of the first iteration are made (scikit-learn's
+    /// `init_params`).
     pub init: InitMethod,
-    /// Seed of every random choice (restart r uses a seed derived from it and r).
+    /// Seed of every random choice (restart r uses a seed derived from it and r); the role of
+    /// scikit-learn's `random_state`.
     pub seed: u64,
-    /// Initial weights α (K, positive, summing to 1), replacing the initialisation's.
+    /// Initial weights α (K, positive, summing to 1), replacing the initialisation's
+    /// (scikit-learn's `weights_init`).
     pub weights_init: Option<Vec<f64>>,
-    /// Initial means (K × D), replacing the initialisation's.
+    /// Initial means (K × D), replacing the initialisation's (scikit-learn's `means_init`).
     pub means_init: Option<Vec<Vec<f64>>>,
     /// Initial precision matrices (inverse covariances) in the flat layout of the covariance
-    /// type: full K·D·D, tied D·D, diag K·D, spherical K.
+    /// type: full K·D·D, tied D·D, diag K·D, spherical K (scikit-learn's `precisions_init`,
+    /// flattened).
     pub precisions_init: Option<Vec<f64>>,
 }
 
@@ -103,51 +116,62 @@ impl GmmConfig {
         }
     }
 
+    /// This configuration with covariances of type `covariance_type`.
     pub fn with_covariance_type(mut self, covariance_type: CovarianceType) -> Self {
         self.covariance_type = covariance_type;
         self
     }
 
+    /// This configuration with the convergence threshold `tol`.
     pub fn with_tol(mut self, tol: f64) -> Self {
         self.tol = tol;
         self
     }
 
+    /// This configuration with `reg_covar` added to the covariance diagonals.
     pub fn with_reg_covar(mut self, reg_covar: f64) -> Self {
         self.reg_covar = reg_covar;
         self
     }
 
+    /// This configuration with `max_iter` EM iterations per restart.
     pub fn with_max_iter(mut self, max_iter: usize) -> Self {
         self.max_iter = max_iter;
         self
     }
 
+    /// This configuration with `n_init` restarts.
     pub fn with_n_init(mut self, n_init: usize) -> Self {
         self.n_init = n_init;
         self
     }
 
+    /// This configuration with the initialisation `init`.
     pub fn with_init(mut self, init: InitMethod) -> Self {
         self.init = init;
         self
     }
 
+    /// This configuration with the random seed `seed`.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
 
+    /// This configuration with the initial weights `weights` (scikit-learn's `weights_init`).
     pub fn with_weights_init(mut self, weights: Vec<f64>) -> Self {
         self.weights_init = Some(weights);
         self
     }
 
+    /// This configuration with the initial means `means` (scikit-learn's `means_init`).
     pub fn with_means_init(mut self, means: Vec<Vec<f64>>) -> Self {
         self.means_init = Some(means);
         self
     }
 
+    /// This configuration with the initial precisions `precisions`, in the flat layout of the
+    /// covariance type (scikit-learn's `precisions_init`).
     pub fn with_precisions_init(mut self, precisions: Vec<f64>) -> Self {
         self.precisions_init = Some(precisions);
         self

@@ -37,6 +37,7 @@ const NK_EPS: f64 = 10.0 * f32::EPSILON as f64;
 /// A fitted Gaussian mixture. Parameters are f64 on the host; data live on any device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gmm {
+    /// The shape of the covariances, which sets the layout of `covariances`.
     pub covariance_type: CovarianceType,
     /// α_k (K).
     pub weights: Vec<f64>,
@@ -52,14 +53,20 @@ pub struct Gmm {
 /// iteration of the best restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitReport {
+    /// Whether the best restart stopped by `tol` (not by `max_iter`); scikit-learn's
+    /// `converged_`.
     pub converged: bool,
+    /// EM iterations of the best restart (scikit-learn's `n_iter_`).
     pub n_iter: usize,
     /// Mean log-likelihood of the training data before the last M-step (scikit-learn's
     /// `lower_bound_`).
     pub lower_bound: f64,
+    /// The mean log-likelihood of the training data before each M-step of the best restart
+    /// (scikit-learn's `lower_bounds_`).
     pub lower_bounds: Vec<f64>,
     /// Index of the restart that won.
     pub best_init: usize,
+    /// The configuration it was fitted with.
     pub config: GmmConfig,
 }
 
@@ -583,10 +590,12 @@ impl Gmm {
         }
     }
 
+    /// The number of components K.
     pub fn n_components(&self) -> usize {
         self.weights.len()
     }
 
+    /// The dimension D: that of the first mean.
     pub fn dim(&self) -> usize {
         self.means.first().map_or(0, Vec::len)
     }

@@ -28,7 +28,7 @@ pub enum Likelihood {
 }
 
 impl Likelihood {
-    /// E[x] from the decoder output: σ(logits) for Bernoulli, the output itself for Gaussian.
+    /// E[x | θ] from the decoder output θ: σ(logits) for Bernoulli, θ itself for Gaussian.
     pub fn mean(self, output: Tensor<2>) -> Tensor<2> {
         match self {
             Likelihood::Bernoulli => activation::sigmoid(output),
