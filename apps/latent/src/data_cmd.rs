@@ -128,18 +128,8 @@ fn mnist(args: MnistArgs, backend: Backend, gpu: Option<usize>) -> Result<()> {
     };
     let data = Mnist::load(&dir, split, args.limit)
         .with_context(|| format!("loading MNIST from {}", dir.display()))?;
-    let mut class_counts = [0usize; 10];
-    for label in data.labels() {
-        class_counts[*label as usize] += 1;
-    }
-    let n_pixels = data.pixels().len() as f64;
-    let mean = data.pixels().iter().map(|v| *v as f64).sum::<f64>() / n_pixels / 255.0;
-    let var = data
-        .pixels()
-        .iter()
-        .map(|v| (*v as f64 / 255.0 - mean).powi(2))
-        .sum::<f64>()
-        / n_pixels;
+    let class_counts = data.class_counts();
+    let (mean, std) = data.pixel_mean_std();
     // One pass of the fixed binarisation through the batcher on the chosen device: the
     // evaluation inputs the models will see.
     let device = backend.device(gpu)?;
@@ -155,7 +145,7 @@ fn mnist(args: MnistArgs, backend: Backend, gpu: Option<usize>) -> Result<()> {
         images: data.len(),
         class_counts,
         mean_pixel: mean,
-        std_pixel: var.sqrt(),
+        std_pixel: std,
         mean_binarised,
         backend,
     };

@@ -17,19 +17,19 @@ pub struct ReportArgs {
     #[command(flatten)]
     run: RunArg,
     /// Test digits used for the evaluation and the latent-space picture (the first N).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = ReportConfig::default().limit)]
     limit: usize,
     /// Importance samples per test digit for the −log p(x) estimate (VAE runs).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = ReportConfig::default().iw_samples)]
     iw_samples: usize,
     /// Also train the linear probe on the latent codes of 10,000 training digits.
     #[arg(long)]
     probe: bool,
     /// Components of the GMM fitted to an autoencoder's codes, for its second set of samples.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = ReportConfig::default().latent_gmm)]
     latent_gmm: usize,
     /// Seed for the samples drawn in the pictures.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = ReportConfig::default().seed)]
     seed: u64,
 }
 

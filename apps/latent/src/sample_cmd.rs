@@ -28,7 +28,7 @@ pub struct SampleArgs {
     #[arg(long)]
     latent_gmm: Option<usize>,
     /// Training digits whose codes the --latent-gmm mixture is fitted to.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = latent_train::report::PROBE_TRAIN_IMAGES)]
     gmm_fit_limit: usize,
     /// Write binary images (one Bernoulli draw per pixel) instead of pixel means.
     #[arg(long)]

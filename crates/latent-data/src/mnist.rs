@@ -175,6 +175,29 @@ impl Mnist {
     pub fn pixels(&self) -> &[u8] {
         &self.pixels
     }
+
+    /// How many images of each digit 0–9 there are.
+    pub fn class_counts(&self) -> [usize; CLASSES] {
+        let mut counts = [0usize; CLASSES];
+        for label in self.labels.iter() {
+            counts[*label as usize] += 1;
+        }
+        counts
+    }
+
+    /// The mean and the (population) standard deviation of every pixel's grey level, scaled to
+    /// [0, 1].
+    pub fn pixel_mean_std(&self) -> (f64, f64) {
+        let n = self.pixels.len() as f64;
+        let mean = self.pixels.iter().map(|v| *v as f64).sum::<f64>() / n / 255.0;
+        let var = self
+            .pixels
+            .iter()
+            .map(|v| (*v as f64 / 255.0 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean, var.sqrt())
+    }
 }
 
 /// Accepts the gzipped name or, failing that, the same name without `.gz`.

@@ -25,7 +25,7 @@ use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, Sa
 
 use crate::config::{ModelKind, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::run_dir::RunDir;
+use crate::run_dir::{apply_store, RunDir};
 
 /// Writes `model`'s weights to the safetensors file `path` in PyTorch's layout (see the
 /// module's documentation). An existing file is not replaced.
@@ -51,27 +51,11 @@ pub fn export_safetensors<M: Module>(model: &M, path: &Path) -> Result<()> {
 /// `model` with the weights of the safetensors file `path`, laid out as PyTorch's (a state
 /// dict saved by `safetensors.torch.save_file`, or a file of [`export_safetensors`]). Every
 /// parameter of the model must be there with its shape, and nothing else.
-pub fn import_safetensors<M: Module>(mut model: M, path: &Path) -> Result<M> {
-    let refuse = |problem: String| TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        problem,
-    };
-    if !path.is_file() {
-        return Err(refuse("no such file".into()));
-    }
-    let mut store = SafetensorsStore::from_file(path)
+pub fn import_safetensors<M: Module>(model: M, path: &Path) -> Result<M> {
+    let store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true);
-    let applied = model
-        .load_from(&mut store)
-        .map_err(|e| refuse(format!("cannot be loaded into this model: {e}")))?;
-    if !applied.unused.is_empty() {
-        return Err(refuse(format!(
-            "does not fit this model: it holds tensors the model has no place for: {:?}",
-            applied.unused
-        )));
-    }
-    Ok(model)
+    apply_store(model, path, store)
 }
 
 /// Exports the weights of the run of the built-in networks in `run` to `out` (see

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::OptimizerRecord;
-use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -301,7 +301,21 @@ fn save_via_tmp<E: std::fmt::Debug>(
 }
 
 /// `model` with the weights of the burnpack file `path` (see [`RunDir::load_model`]).
-pub(crate) fn load_weights<M: Module>(mut model: M, path: &Path) -> Result<M> {
+pub(crate) fn load_weights<M: Module>(model: M, path: &Path) -> Result<M> {
+    let store = BurnpackStore::from_file(path)
+        .auto_extension(false)
+        .with_remap_pattern(LEGACY_PIXEL_LOG_VAR.0, LEGACY_PIXEL_LOG_VAR.1);
+    apply_store(model, path, store)
+}
+
+/// `model` with the weights `store` reads from the file `path`: every parameter of the model
+/// must be there with its shape, and nothing else (a tensor the model has no place for means
+/// the file is another model's).
+pub(crate) fn apply_store<M: Module, S: ModuleStore>(
+    mut model: M,
+    path: &Path,
+    mut store: S,
+) -> Result<M> {
     let refuse = |problem: String| TrainError::Checkpoint {
         path: path.to_path_buf(),
         problem,
@@ -309,12 +323,9 @@ pub(crate) fn load_weights<M: Module>(mut model: M, path: &Path) -> Result<M> {
     if !path.is_file() {
         return Err(refuse("no such file".into()));
     }
-    let mut store = BurnpackStore::from_file(path)
-        .auto_extension(false)
-        .with_remap_pattern(LEGACY_PIXEL_LOG_VAR.0, LEGACY_PIXEL_LOG_VAR.1);
     let applied = model.load_from(&mut store).map_err(|e| {
         refuse(format!(
-            "{e} (truncated, or the checkpoint of another model?)"
+            "cannot be loaded into this model: {e} (truncated, or another model's?)"
         ))
     })?;
     if !applied.unused.is_empty() {

@@ -124,6 +124,7 @@ fn pytorch_state_dicts_load_give_pytorchs_outputs_and_export_back_unchanged() {
             ("decoder mean", &ours.decoder_mean, &record.decoder_mean),
         ] {
             let diff = max_diff(a, b);
+            eprintln!("{name}: {what}: largest difference from PyTorch's {diff:.2e}");
             assert!(
                 diff <= 1e-5,
                 "{name}: {what} differs from PyTorch's by {diff}"

@@ -176,10 +176,14 @@ impl MlpEncoder {
     }
 }
 
+/// q(z | x) from the last hidden layer `h`: the heads' μ and log σ².
+fn gaussian_heads(mean: &Linear, log_var: &Linear, h: Tensor<2>) -> Normal {
+    Normal::new(mean.forward(h.clone()), log_var.forward(h))
+}
+
 impl Encoder for MlpEncoder {
     fn encode(&self, x: Tensor<2>) -> Normal {
-        let h = self.trunk.forward(x);
-        Normal::new(self.mean.forward(h.clone()), self.log_var.forward(h))
+        gaussian_heads(&self.mean, &self.log_var, self.trunk.forward(x))
     }
 
     fn latent_dim(&self) -> usize {
@@ -271,7 +275,7 @@ impl Encoder for ConvEncoder {
         let act = |t: Tensor<4>| self.activation.apply(t);
         let h = act(self.conv2.forward(act(self.conv1.forward(image))));
         let h = self.trunk.forward(h.reshape([batch, CONV_FLAT]));
-        Normal::new(self.mean.forward(h.clone()), self.log_var.forward(h))
+        gaussian_heads(&self.mean, &self.log_var, h)
     }
 
     fn latent_dim(&self) -> usize {
