@@ -1,13 +1,16 @@
 //! `latent train vae|ae`: flags (over an optional configuration file) → a checked
 //! [`TrainConfig`] → [`latent_train::train_on`] → the epochs printed and the run's pictures.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::Domain;
-use latent_train::{ModelKind, NamedDevice, TrainConfig, TrainError};
+use latent_models::VaeConfig;
+use latent_train::{
+    EpochMetrics, ModelKind, NamedDevice, RunDir, TrainConfig, TrainError, TrainEvent,
+};
 
 use crate::args::{base_config, KindArg, MnistDirArg, ModelArgs, ReplicasArg};
 use crate::backend::{named_devices, unreachable_servers, Backend};
@@ -62,7 +65,9 @@ pub struct TrainArgs {
     test_limit: Option<usize>,
     #[arg(long)]
     seed: Option<u64>,
-    /// Continue the run in --out from its last completed epoch (up to --epochs).
+    /// Continue the run in --out from its last completed epoch, as recorded: --epochs may
+    /// extend it, --devices, --replicas and --threads may change, any other flag that differs
+    /// from the run's config.json is refused.
     #[arg(long, conflicts_with = "init_from")]
     resume: bool,
     /// Start from the weights of another run (warm start / fine-tuning).
@@ -97,9 +102,21 @@ pub struct TrainArgs {
     replicas: ReplicasArg,
 }
 
-/// The run's configuration: the file of --config (or the defaults), then each flag given.
+/// The run's configuration: each flag given over the file of --config, or with --resume over
+/// the run's own (so that the library can refuse any that differs from it), or else over the
+/// defaults.
 fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
-    let mut config = base_config(args.config.as_deref(), args.kind, &args.mnist_dir)?;
+    let mut config = match (args.resume, &args.config) {
+        (true, None) => {
+            let mut recorded = RunDir::new(&args.out).read_config::<VaeConfig>()?;
+            recorded.kind = args.kind.into();
+            if args.mnist_dir.mnist_dir.is_some() {
+                recorded.mnist_dir = args.mnist_dir.resolve();
+            }
+            recorded
+        }
+        (_, file) => base_config(file.as_deref(), args.kind, &args.mnist_dir)?,
+    };
     args.model.apply(&mut config.model);
     macro_rules! set {
         ($($field:expr => $arg:expr),* $(,)?) => { $(if let Some(v) = $arg { $field = v; })* };
@@ -157,12 +174,7 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
         );
     }
     let local = backend.device(gpu)?;
-    // A resumed run keeps its own batch size, recorded in config.json.
-    let batch_size = if args.resume {
-        saved_batch_size(&args.out).unwrap_or(config.batch_size)
-    } else {
-        config.batch_size
-    };
+    let batch_size = config.batch_size;
     let devices = training_devices(&args, backend, &local, batch_size)?;
     if devices.len() > 1 {
         println!("{}", parallel_summary(&devices, batch_size));
@@ -187,15 +199,21 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
         &devices,
         args.resume,
         args.init_from.as_deref(),
-        |p| {
-            if p.step == 1 {
-                bar.set_length(p.steps as u64);
-                bar.set_prefix(p.epoch.to_string());
+        |event| match event {
+            TrainEvent::Step(p) => {
+                if p.step == 1 {
+                    bar.reset();
+                    bar.set_length(p.steps as u64);
+                    bar.set_prefix(p.epoch.to_string());
+                }
+                bar.set_position(p.step as u64);
+                if p.loss.is_finite() {
+                    bar.set_message(format!("{:.2}", p.loss));
+                }
             }
-            bar.set_position(p.step as u64);
-            if p.loss.is_finite() {
-                bar.set_message(format!("{:.2}", p.loss));
-            }
+            // Each epoch's line as soon as its checkpoint is written (stdout writes whole
+            // lines, so a log tail sees it at once).
+            TrainEvent::Epoch(m) => bar.suspend(|| println!("{}", epoch_line(config.kind, &m))),
         },
     );
     if quiet {
@@ -203,23 +221,33 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
     }
     bar.finish_and_clear();
     let metrics = metrics.map_err(|e| name_unreachable_servers(e, &devices))?;
-    for m in &metrics {
-        match config.kind {
-            ModelKind::Vae => println!(
-                "epoch {:>3}: train loss {:.2}, test −ELBO {:.2} (recon {:.2}, KL {:.2}), {:.0} images/s",
-                m.epoch, m.train_loss, m.test_neg_elbo, m.test_reconstruction, m.test_kl, m.samples_per_second
-            ),
-            ModelKind::Ae => println!(
-                "epoch {:>3}: train loss {:.2}, test reconstruction loss {:.2}, {:.0} images/s",
-                m.epoch, m.train_loss, m.test_reconstruction, m.samples_per_second
-            ),
-        }
+    if metrics.is_empty() && args.resume {
+        println!(
+            "{}: the run has completed its {} epochs; give a larger --epochs to train on",
+            args.out.display(),
+            config.epochs
+        );
+        return Ok(());
     }
     if config.kind == ModelKind::Vae {
         write_run_pictures(&args.out, &local)?;
     }
     println!("run written to {}", args.out.display());
     Ok(())
+}
+
+/// The line an epoch prints.
+fn epoch_line(kind: ModelKind, m: &EpochMetrics) -> String {
+    match kind {
+        ModelKind::Vae => format!(
+            "epoch {:>3}: train loss {:.2}, test −ELBO {:.2} (recon {:.2}, KL {:.2}), {:.0} images/s",
+            m.epoch, m.train_loss, m.test_neg_elbo, m.test_reconstruction, m.test_kl, m.samples_per_second
+        ),
+        ModelKind::Ae => format!(
+            "epoch {:>3}: train loss {:.2}, test reconstruction loss {:.2}, {:.0} images/s",
+            m.epoch, m.train_loss, m.test_reconstruction, m.samples_per_second
+        ),
+    }
 }
 
 /// "data parallel on 2 devices (flex, flex, 1 thread each): 128 images a step (64 + 64 per
@@ -268,12 +296,4 @@ fn name_unreachable_servers(error: TrainError, devices: &[NamedDevice]) -> Train
         }
         other => other,
     }
-}
-
-/// The batch size recorded in the run directory `out`, if it holds a readable run.
-fn saved_batch_size(out: &Path) -> Option<usize> {
-    latent_train::RunDir::new(out)
-        .read_config::<serde_json::Value>()
-        .ok()
-        .map(|c| c.batch_size)
 }

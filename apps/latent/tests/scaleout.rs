@@ -209,12 +209,15 @@ fn a_server_killed_mid_run_fails_clearly_and_the_run_resumes_locally() {
     assert!(err.contains("--resume"), "{err}");
     let done = metrics(&run).len();
     assert!((1..50).contains(&done));
-    // The run's own 50 epochs, the rest on one local device.
-    let resumed = train(
-        &run,
-        &["--backend", "flex", "--resume"],
-        Duration::from_secs(120),
-    );
+    // The run's own 50 epochs, the rest on one local device (--resume takes the run's settings).
+    let child = latent()
+        .args(["train", "vae", "--out", run.to_str().unwrap()])
+        .args(["--backend", "flex", "--resume"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let resumed = finish(child, Duration::from_secs(120));
     succeeded(&resumed);
     let after = metrics(&run);
     assert_eq!(after.len(), 50);

@@ -137,6 +137,11 @@ pub struct TrainConfig<M = VaeConfig> {
     /// its value in a configuration given to it is replaced).
     #[serde(default)]
     pub execution: Execution,
+    /// The run's identity, drawn when it starts and written into every model checkpoint, so
+    /// that another run's weights are never taken for its own (written by the trainer; runs
+    /// from before it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 fn one() -> usize {
@@ -145,6 +150,55 @@ fn one() -> usize {
 
 fn unit() -> f64 {
     1.0
+}
+
+/// The settings `--resume` may change: the epochs (to extend the run), where the data are, and
+/// how the steps are spread over devices; the trainer keeps its own record of the rest.
+pub const RESUMABLE_SETTINGS: [&str; 4] = ["epochs", "mnist_dir", "execution", "run_id"];
+
+/// The first setting in which `given` differs from `recorded` outside [`RESUMABLE_SETTINGS`]:
+/// its name as `config.json` spells it (`model.latent` for a nested one) and both values.
+pub(crate) fn first_difference<M: Serialize>(
+    given: &TrainConfig<M>,
+    recorded: &TrainConfig<M>,
+) -> Option<(String, String, String)> {
+    let as_json = |c: &TrainConfig<M>| serde_json::to_value(c).expect("plain data serialises");
+    let (mut given, mut recorded) = (as_json(given), as_json(recorded));
+    for key in RESUMABLE_SETTINGS {
+        for value in [&mut given, &mut recorded] {
+            if let Some(map) = value.as_object_mut() {
+                map.remove(key);
+            }
+        }
+    }
+    difference("", &given, &recorded)
+}
+
+fn difference(
+    prefix: &str,
+    given: &serde_json::Value,
+    recorded: &serde_json::Value,
+) -> Option<(String, String, String)> {
+    match (given, recorded) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter().find_map(|key| {
+                let null = serde_json::Value::Null;
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                difference(
+                    &name,
+                    a.get(key).unwrap_or(&null),
+                    b.get(key).unwrap_or(&null),
+                )
+            })
+        }
+        (a, b) if a != b => Some((prefix.to_string(), a.to_string(), b.to_string())),
+        _ => None,
+    }
 }
 
 /// Mixed with the epoch into each epoch's seed: seed · this + epoch.
@@ -188,6 +242,7 @@ impl<M> TrainConfig<M> {
             data: Domain::default(),
             freeze_encoder: false,
             execution: Execution::default(),
+            run_id: None,
         }
     }
 
@@ -209,6 +264,7 @@ impl<M> TrainConfig<M> {
             data: self.data,
             freeze_encoder: self.freeze_encoder,
             execution: self.execution,
+            run_id: self.run_id,
         }
     }
 
@@ -217,6 +273,17 @@ impl<M> TrainConfig<M> {
     pub fn check_training(&self) -> Result<()> {
         if self.epochs == 0 {
             return Err(invalid("epochs", "must be at least 1"));
+        }
+        for (field, limit) in [
+            ("train_limit", self.train_limit),
+            ("test_limit", self.test_limit),
+        ] {
+            if limit == Some(0) {
+                return Err(invalid(
+                    field,
+                    "must be at least 1 image (or none, for all)",
+                ));
+            }
         }
         if self.batch_size == 0 {
             return Err(invalid("batch_size", "must be at least 1"));

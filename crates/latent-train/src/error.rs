@@ -34,7 +34,8 @@ pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error(
         "training diverged in epoch {epoch}, step {step}: the loss became {value}; \
-         lower --lr or raise --warmup (the last good checkpoint is kept)"
+         lower --lr or raise --warmup ({})",
+        kept(*epoch)
     )]
     Diverged {
         /// The epoch (1-based).
@@ -53,10 +54,7 @@ pub enum TrainError {
         problem: String,
     },
     /// A device stopped answering while training (a remote server gone, say).
-    #[error(
-        "device {device} failed in epoch {epoch}: {problem}; the checkpoint of the last \
-         completed epoch is kept (`latent train --resume` continues it, on other --devices if need be)"
-    )]
+    #[error("device {device} failed in epoch {epoch}: {problem}; {}", kept_for_devices(*epoch))]
     Device {
         /// The device or devices that no longer answer.
         device: String,
@@ -73,6 +71,31 @@ pub enum TrainError {
         /// What burn said.
         problem: String,
     },
+    /// Another process is writing the run.
+    #[error(
+        "{path} is in use by another latent process{}; wait for it to finish or stop it",
+        pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The run directory.
+        path: PathBuf,
+        /// The process holding the lock, as it recorded itself.
+        pid: Option<u32>,
+    },
+    /// `--resume` was given a setting other than the run's own.
+    #[error(
+        "--resume continues the run as recorded, and `{field}` is {recorded} there, not \
+         {given}; only the number of epochs (to extend it), the devices, replicas and threads \
+         may change on resume (train a new run, or --init-from this one, to change the rest)"
+    )]
+    ResumeMismatch {
+        /// The setting, as `config.json` names it.
+        field: String,
+        /// Its value asked for.
+        given: String,
+        /// Its value in the run.
+        recorded: String,
+    },
     /// A value could not be read back from the device.
     #[error("reading values back from the device: {0}")]
     ReadBack(String),
@@ -85,6 +108,27 @@ pub enum TrainError {
     /// A picture could not be drawn or written.
     #[error(transparent)]
     Picture(#[from] latent_viz::VizError),
+}
+
+/// What a failure in `epoch` leaves behind: the previous epoch's checkpoint, or none.
+fn kept(epoch: usize) -> String {
+    match epoch.saturating_sub(1) {
+        0 => "no epoch completed, so no checkpoint was written; training the run again starts \
+              it afresh"
+            .into(),
+        done => format!("the checkpoint of epoch {done} is kept"),
+    }
+}
+
+/// [`kept`], with what `--resume` can do with it.
+fn kept_for_devices(epoch: usize) -> String {
+    match epoch.saturating_sub(1) {
+        0 => kept(epoch),
+        _ => format!(
+            "{} (`latent train --resume` continues it, on other --devices if need be)",
+            kept(epoch)
+        ),
+    }
 }
 
 /// The result of everything in this crate.

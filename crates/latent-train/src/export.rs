@@ -88,21 +88,43 @@ pub fn import_run(
     }
     /// Seed of the weights the file replaces.
     const PLACEHOLDER_SEED: u64 = 0;
+    let existed = run.path().exists();
+    let lock = run.lock()?;
+    let outcome = write_imported(config, weights, &run, device, PLACEHOLDER_SEED);
+    drop(lock);
+    if outcome.is_err() && !existed {
+        let _ = std::fs::remove_dir_all(out);
+    }
+    outcome
+}
+
+/// The run of [`import_run`], written under its lock: the weights are read first (nothing is
+/// written when they do not fit), then the configuration, then the checkpoint marked with the
+/// configuration's run id.
+fn write_imported(
+    config: &TrainConfig,
+    weights: &Path,
+    run: &RunDir,
+    device: &burn::tensor::Device,
+    seed: u64,
+) -> Result<()> {
+    let config = TrainConfig {
+        run_id: Some(crate::run_dir::new_run_id()),
+        ..config.clone()
+    };
+    let save = |save_model: &dyn Fn() -> Result<()>| -> Result<()> {
+        run.create()?;
+        run.write_config(&config)?;
+        save_model()
+    };
     match config.kind {
         ModelKind::Vae => {
-            let vae =
-                import_safetensors(config.model.init_vae(device, PLACEHOLDER_SEED)?, weights)?;
-            run.create()?;
-            run.save_model(&vae)?;
+            let vae = import_safetensors(config.model.init_vae(device, seed)?, weights)?;
+            save(&|| run.save_model(&vae))
         }
         ModelKind::Ae => {
-            let ae = import_safetensors(
-                config.model.init_autoencoder(device, PLACEHOLDER_SEED)?,
-                weights,
-            )?;
-            run.create()?;
-            run.save_model(&ae)?;
+            let ae = import_safetensors(config.model.init_autoencoder(device, seed)?, weights)?;
+            save(&|| run.save_model(&ae))
         }
     }
-    run.write_config(config)
 }

@@ -58,7 +58,9 @@ pub mod run_dir;
 pub mod trainer;
 pub mod transfer;
 
-pub use config::{Execution, ModelKind, OptimizerConfig, Strategy, TrainConfig};
+pub use config::{
+    Execution, ModelKind, OptimizerConfig, Strategy, TrainConfig, RESUMABLE_SETTINGS,
+};
 pub use devices::{cpu_replicas, device_check, shard_ranges, NamedDevice, ReplicaCount};
 pub use error::{Result, TrainError};
 pub use evaluate::{
@@ -68,5 +70,5 @@ pub use export::{export_safetensors, import_safetensors};
 pub use load::{load_run, load_vae, TrainedModel};
 pub use probe::{linear_probe, probe_codes, CodeProbe, LinearProbe, ProbeReport};
 pub use readback::{scalar, values, values_f64};
-pub use run_dir::{EpochMetrics, RunDir};
-pub use trainer::{train, train_model, train_on, Start, TrainProgress};
+pub use run_dir::{EpochMetrics, RunDir, RunLock};
+pub use trainer::{train, train_model, train_on, Start, TrainEvent, TrainProgress};

@@ -135,6 +135,12 @@ pub fn probe_codes<C, M: Codec>(
     device: &Device,
 ) -> Result<CodeProbe> {
     let (train_x, train_y) = labelled_images(config, Split::Train, train_limit, device)?;
+    if train_y.is_empty() {
+        return Err(crate::error::invalid(
+            "limit",
+            "no training images to fit the probe on",
+        ));
+    }
     let (test_x, test_y) = labelled_images(config, Split::Test, None, device)?;
     let (train_z, test_z) = (model.encode(train_x.clone()), model.encode(test_x.clone()));
     let latent = linear_probe(train_z, &train_y, test_z, &test_y, CLASSES, steps);

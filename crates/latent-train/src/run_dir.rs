@@ -36,6 +36,9 @@ const TRANSFER_FILE: &str = "transfer.json";
 const IMAGES: &str = "images";
 const REPORT_FILE: &str = "report.html";
 const SOURCE_RUN: &str = "source";
+const LOCK_FILE: &str = "run.lock";
+/// The checkpoint metadata entry that names the run a checkpoint belongs to.
+const RUN_ID_KEY: &str = "latent_run_id";
 
 /// Where runs written before the likelihood became a module of its own kept a learned
 /// per-pixel log-variance, and where it is now: checkpoints of either age load.
@@ -72,6 +75,29 @@ pub struct EpochMetrics {
     /// the main device (the slowest device's, summed over steps; 0 on one device).
     #[serde(default)]
     pub exchange_seconds: f64,
+}
+
+/// An exclusive lock on a run directory (see [`RunDir::lock`]), released when dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// The run id a checkpoint is marked with, if it has one (and can be read).
+fn checkpoint_run_id(path: &Path) -> Option<String> {
+    let reader = burn::store::burn_pack::Reader::from_file(path).ok()?;
+    reader.metadata().get(RUN_ID_KEY).cloned()
+}
+
+/// A new run id: 64 random bits, in hex.
+pub(crate) fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(now.as_nanos());
+    }
+    format!("{:016x}", hasher.finish())
 }
 
 /// `state.json`: how far the run got.
@@ -196,16 +222,135 @@ impl RunDir {
         self.path.join(CHECKPOINTS).join(MODEL_FILE)
     }
 
-    /// Saves `model`'s weights as the checkpoint.
+    /// Saves `model`'s weights as the checkpoint, marked with the run's id.
     pub fn save_model<M: Module>(&self, model: &M) -> Result<()> {
-        save_via_tmp(&self.model_checkpoint(), |tmp| model.clone().save_file(tmp))
+        let run_id = self.recorded_run_id()?;
+        save_via_tmp(&self.model_checkpoint(), |tmp| {
+            let mut store = BurnpackStore::from_file(tmp)
+                .auto_extension(false)
+                .overwrite(true);
+            if let Some(id) = &run_id {
+                store = store.metadata(RUN_ID_KEY, id.as_str());
+            }
+            model.save_into(&mut store)
+        })
     }
 
     /// `model` with the checkpoint's weights (and parameter ids, which Adam's state is keyed
-    /// by). A checkpoint that is missing, truncated, or of another model — a tensor it lacks,
-    /// one of another shape, or one the model has no place for — is refused.
+    /// by). A checkpoint that is missing, truncated, of another model — a tensor it lacks, one
+    /// of another shape, or one the model has no place for — or of another run (its run id is
+    /// not the one `config.json` records) is refused.
     pub fn load_model<M: Module>(&self, model: M) -> Result<M> {
-        load_weights(model, &self.model_checkpoint())
+        let path = self.model_checkpoint();
+        if let (Some(ours), Some(theirs)) = (self.recorded_run_id()?, checkpoint_run_id(&path)) {
+            if ours != theirs {
+                return Err(TrainError::Checkpoint {
+                    path,
+                    problem: format!(
+                        "belongs to another run (run id {theirs}; this run's is {ours}): a \
+                         checkpoint copied in from elsewhere? Use --init-from with that run, \
+                         or latent export / import, to start from another run's weights"
+                    ),
+                });
+            }
+        }
+        load_weights(model, &path)
+    }
+
+    /// The run id `config.json` records (none for a run from before run ids, or one not
+    /// started yet).
+    fn recorded_run_id(&self) -> Result<Option<String>> {
+        if !self.holds_run() {
+            return Ok(None);
+        }
+        let config: serde_json::Value = self.read_json(CONFIG_FILE)?;
+        Ok(config["run_id"].as_str().map(str::to_string))
+    }
+
+    /// Removes what a run's epochs wrote (metrics, state, summary, checkpoints), for a run that
+    /// never completed an epoch and starts again.
+    pub fn reset_progress(&self) -> Result<()> {
+        for name in [METRICS_FILE, STATE_FILE, SUMMARY_FILE] {
+            let path = self.file(name);
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+        let checkpoints = self.path.join(CHECKPOINTS);
+        if checkpoints.exists() {
+            std::fs::remove_dir_all(&checkpoints).map_err(io(&checkpoints))?;
+        }
+        Ok(())
+    }
+
+    /// Cuts `metrics.jsonl` back to the epochs the checkpoint holds (`completed`): a line of a
+    /// later epoch (written before a kill stopped its state) and a torn last line (a kill in
+    /// the middle of writing it) go; a damaged line before the last is an error.
+    pub fn trim_metrics(&self, completed: usize) -> Result<()> {
+        let path = self.file(METRICS_FILE);
+        if !path.exists() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let mut kept = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<EpochMetrics>(line) {
+                Ok(m) if m.epoch <= completed => {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+                Ok(_) => {}
+                Err(_) if i + 1 == lines.len() => {
+                    tracing::warn!("{}: the last line was cut off; dropped", path.display());
+                }
+                Err(e) => {
+                    return Err(self.bad(format!(
+                        "{}, line {}: damaged ({e}); repair or remove the line to resume",
+                        path.display(),
+                        i + 1
+                    )))
+                }
+            }
+        }
+        if kept != text {
+            write_atomic(&path, kept.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// An exclusive lock on the run, held until the returned guard is dropped (or the process
+    /// ends, however it ends): a second writer gets [`TrainError::Locked`] at once, naming the
+    /// holder's PID. Makes the directory if need be.
+    pub fn lock(&self) -> Result<RunLock> {
+        std::fs::create_dir_all(&self.path).map_err(io(&self.path))?;
+        let path = self.file(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                use std::io::Seek;
+                file.set_len(0).map_err(io(&path))?;
+                file.seek(std::io::SeekFrom::Start(0)).map_err(io(&path))?;
+                writeln!(file, "{}", std::process::id()).map_err(io(&path))?;
+                Ok(RunLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok());
+                Err(TrainError::Locked {
+                    path: self.path.clone(),
+                    pid,
+                })
+            }
+            Err(std::fs::TryLockError::Error(cause)) => Err(TrainError::Io { path, cause }),
+        }
     }
 
     /// The checkpoint file of Adam's parameter group `g`: `optimizer.bpk`, then

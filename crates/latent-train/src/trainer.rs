@@ -18,13 +18,13 @@ use latent_models::VaeConfig;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::config::{Execution, ModelKind, TrainConfig};
+use crate::config::{first_difference, Execution, ModelKind, TrainConfig};
 use crate::devices::{failed_device, is_remote, panic_message, spread, NamedDevice, Replica};
 use crate::error::{Result, TrainError};
 use crate::evaluate::test_terms;
 use crate::grouped::GroupedAdam;
 use crate::readback::{scalar, values_f64};
-use crate::run_dir::{EpochMetrics, RunDir};
+use crate::run_dir::{new_run_id, EpochMetrics, RunDir};
 
 /// Reported after every optimisation step.
 #[derive(Debug, Clone, Copy)]
@@ -67,17 +67,33 @@ impl<'a> Start<'a> {
 /// after every step would stall a GPU once per batch.
 pub const READ_EVERY: usize = 50;
 
+/// What training reports as it goes.
+#[derive(Debug, Clone)]
+pub enum TrainEvent {
+    /// After every optimisation step.
+    Step(TrainProgress),
+    /// After every epoch, once its checkpoint is written: its metrics line.
+    Epoch(EpochMetrics),
+}
+
 /// Trains a built-in model ([`TrainConfig::kind`], [`TrainConfig::model`]) into `out` on one
-/// device: a new run (`out` must not hold one), the continuation of the run in `out` if
-/// `resume`, or a new run from the weights of the run `init_from`. Returns the metrics of every
-/// epoch of this call.
+/// device: a new run (`out` must not hold one that completed an epoch), the continuation of
+/// the run in `out` if `resume`, or a new run from the weights of the run `init_from`. Returns
+/// the metrics of every epoch of this call.
+///
+/// A resumed run goes on as recorded: `config` must agree with the run's `config.json` in
+/// everything but [`RESUMABLE_SETTINGS`](crate::RESUMABLE_SETTINGS) (else [`TrainError::ResumeMismatch`] names the
+/// first difference); its `epochs` may extend the run, and a run that has done them all
+/// returns at once with no new epochs. A run directory with no completed epoch (killed or
+/// failed before its first checkpoint) starts again from the beginning. The run is locked
+/// while it trains ([`RunDir::lock`]).
 pub fn train(
     config: &TrainConfig,
     out: &Path,
     device: &Device,
     resume: bool,
     init_from: Option<&Path>,
-    progress: impl FnMut(TrainProgress),
+    progress: impl FnMut(TrainEvent),
 ) -> Result<Vec<EpochMetrics>> {
     train_on(
         config,
@@ -99,28 +115,26 @@ pub fn train_on(
     devices: &[NamedDevice],
     resume: bool,
     init_from: Option<&Path>,
-    progress: impl FnMut(TrainProgress),
+    progress: impl FnMut(TrainEvent),
 ) -> Result<Vec<EpochMetrics>> {
-    let run = RunDir::new(out);
     let start = Start::from_flags(resume, init_from);
-    let (config, start_epoch) = resolve(config, &run, start)?;
-    config.check()?;
+    let check = |c: &TrainConfig| c.check();
     match config.kind {
-        ModelKind::Vae => run_training(
+        ModelKind::Vae => train_checked(
             config,
-            &run,
+            out,
             devices,
             start,
-            start_epoch,
+            check,
             |model: &VaeConfig, device, seed| Ok(model.init_vae(device, seed)?),
             progress,
         ),
-        ModelKind::Ae => run_training(
+        ModelKind::Ae => train_checked(
             config,
-            &run,
+            out,
             devices,
             start,
-            start_epoch,
+            check,
             |model: &VaeConfig, device, seed| Ok(model.init_autoencoder(device, seed)?),
             progress,
         ),
@@ -128,50 +142,141 @@ pub fn train_on(
 }
 
 /// Trains any [`Trainable`] model into `out`, on `devices` (the first is the main one; see
-/// [`train_on`]), from `start`. `init(model configuration, device, seed)` builds the model
-/// from `config.model` (a resumed run's own) with fresh weights drawn from `seed`, which the
-/// trainer replaces with a checkpoint's when it resumes or warm-starts. The run directory
-/// records `config` — the model's configuration included — so that the same `init` builds
-/// the model again to load it ([`RunDir::load_trained`]).
+/// [`train_on`], whose rules for resuming it follows), from `start`. `init(model
+/// configuration, device, seed)` builds the model from `config.model` (a resumed run's own)
+/// with fresh weights drawn from `seed`, which the trainer replaces with a checkpoint's when it
+/// resumes or warm-starts. The run directory records `config` — the model's configuration
+/// included — so that the same `init` builds the model again to load it
+/// ([`RunDir::load_trained`]).
 pub fn train_model<C, M>(
     config: &TrainConfig<C>,
     out: &Path,
     devices: &[NamedDevice],
     start: Start,
     init: impl Fn(&C, &Device, u64) -> Result<M>,
-    progress: impl FnMut(TrainProgress),
+    progress: impl FnMut(TrainEvent),
 ) -> Result<Vec<EpochMetrics>>
 where
     C: Serialize + DeserializeOwned + Clone,
     M: Trainable,
 {
-    let run = RunDir::new(out);
-    let (config, start_epoch) = resolve(config, &run, start)?;
-    config.check_training()?;
-    run_training(config, &run, devices, start, start_epoch, init, progress)
+    train_checked(
+        config,
+        out,
+        devices,
+        start,
+        |c: &TrainConfig<C>| c.check_training(),
+        init,
+        progress,
+    )
 }
 
-/// The configuration a run goes on with, and the epochs it has already completed: a resumed
-/// run's own (more epochs may be asked for), else `config` for a directory that holds no run.
-fn resolve<C: Clone + DeserializeOwned>(
+/// The checks that need no directory, the lock, the run's own configuration, the epochs.
+fn train_checked<C, M>(
+    config: &TrainConfig<C>,
+    out: &Path,
+    devices: &[NamedDevice],
+    start: Start,
+    check: impl Fn(&TrainConfig<C>) -> Result<()>,
+    init: impl Fn(&C, &Device, u64) -> Result<M>,
+    progress: impl FnMut(TrainEvent),
+) -> Result<Vec<EpochMetrics>>
+where
+    C: Serialize + DeserializeOwned + Clone,
+    M: Trainable,
+{
+    // Refused before the directory is touched: devices that cannot be set up, and the
+    // settings of a new run.
+    let replicas = Replica::all(devices, true)?;
+    if start != Start::Resume {
+        check(config)?;
+    }
+    let run = RunDir::new(out);
+    let existed = run.path().exists();
+    let lock = run.lock()?;
+    let outcome = resolve(config, &run, start).and_then(|(config, start_epoch)| {
+        check(&config)?;
+        run_training(
+            config,
+            &run,
+            devices,
+            &replicas,
+            start,
+            start_epoch,
+            init,
+            progress,
+        )
+    });
+    drop(lock);
+    // A directory made here for a run that never began (its data refused, say) goes again.
+    if outcome.is_err() && !existed && !run.holds_run() {
+        let _ = std::fs::remove_dir_all(run.path());
+    }
+    outcome
+}
+
+/// The configuration a run goes on with, and the epochs it has already completed (read under
+/// the run's lock): for a resumed run its own, as [`train_on`] describes; for a new one
+/// `config` with a fresh run id.
+fn resolve<C: Serialize + Clone + DeserializeOwned>(
     config: &TrainConfig<C>,
     run: &RunDir,
     start: Start,
 ) -> Result<(TrainConfig<C>, usize)> {
     if start == Start::Resume {
-        let mut saved: TrainConfig<C> = run.read_config()?;
+        let recorded: TrainConfig<C> = run.read_config()?;
+        if let Some((field, given, recorded)) = first_difference(config, &recorded) {
+            return Err(TrainError::ResumeMismatch {
+                field,
+                given,
+                recorded,
+            });
+        }
+        let resumed = TrainConfig {
+            epochs: config.epochs,
+            mnist_dir: config.mnist_dir.clone(),
+            ..recorded
+        };
+        if !run.has_state() {
+            // Killed or failed before its first checkpoint: from the beginning.
+            run.reset_progress()?;
+            return Ok((resumed, 0));
+        }
         let completed = run.completed_epochs()?;
-        saved.epochs = saved.epochs.max(config.epochs);
-        return Ok((saved, completed));
+        if resumed.epochs < completed {
+            return Err(TrainError::InvalidSetting {
+                field: "epochs",
+                problem: format!(
+                    "{} asked for, but the run has already completed {completed}",
+                    resumed.epochs
+                ),
+            });
+        }
+        run.trim_metrics(completed)?;
+        return Ok((resumed, completed));
     }
     if run.holds_run() {
-        return Err(TrainError::BadRun {
-            path: run.path().to_path_buf(),
-            problem: "already holds a run; use --resume to continue it or choose another --out"
-                .into(),
-        });
+        if run.has_state() {
+            return Err(TrainError::BadRun {
+                path: run.path().to_path_buf(),
+                problem: "already holds a run; use --resume to continue it or choose another --out"
+                    .into(),
+            });
+        }
+        // A run that never completed an epoch holds nothing to keep: it starts again.
+        tracing::info!(
+            "{} holds a run with no completed epoch; starting it again",
+            run.path().display()
+        );
+        run.reset_progress()?;
     }
-    Ok((config.clone(), 0))
+    Ok((
+        TrainConfig {
+            run_id: Some(new_run_id()),
+            ..config.clone()
+        },
+        0,
+    ))
 }
 
 /// What the epochs of one training call share.
@@ -188,16 +293,17 @@ struct Session<'a, C> {
     test_set: &'a Mnist,
 }
 
+#[allow(clippy::too_many_arguments)] // the one place that gathers a run's pieces
 fn run_training<C: Serialize, M: Trainable>(
     mut config: TrainConfig<C>,
     run: &RunDir,
     devices: &[NamedDevice],
+    replicas: &[Replica],
     start: Start,
     start_epoch: usize,
     init: impl Fn(&C, &Device, u64) -> Result<M>,
-    mut progress: impl FnMut(TrainProgress),
+    mut progress: impl FnMut(TrainEvent),
 ) -> Result<Vec<EpochMetrics>> {
-    let replicas = Replica::all(devices, true)?;
     let resumed = start == Start::Resume;
     // A resumed run keeps its optimiser groups (its checkpoint has a file per group).
     let optimizer_groups = if resumed {
@@ -227,7 +333,7 @@ fn run_training<C: Serialize, M: Trainable>(
         config: &config,
         run,
         devices,
-        replicas: &replicas,
+        replicas,
         start_epoch,
         init_from: match start {
             Start::From(source) => Some(source),
@@ -262,20 +368,22 @@ fn run_training<C: Serialize, M: Trainable>(
 fn run_epochs<C, M: Trainable>(
     session: &Session<C>,
     model: M,
-    progress: &mut impl FnMut(TrainProgress),
+    progress: &mut impl FnMut(TrainEvent),
 ) -> Result<Vec<EpochMetrics>> {
     let (mut model, mut optim) = prepare(session, model)?;
     let mut all = Vec::new();
     for epoch in session.start_epoch + 1..=session.config.epochs {
         let (trained, metrics) = train_epoch(session, model, &mut optim, epoch, progress)?;
         model = trained;
-        // Checkpoint first, then the state that points at it, then the metrics line: a kill
-        // between any two leaves a consistent run that resumes from the last complete epoch.
+        // The checkpoint, its metrics line, then the state that points at both: a kill between
+        // any two leaves a run that resumes from the last state (a metrics line beyond it is cut
+        // back on resume).
         session.run.save_model(&model)?;
         optim.save(session.run)?;
-        session.run.write_state(epoch)?;
         session.run.append_metrics(&metrics)?;
+        session.run.write_state(epoch)?;
         tracing::info!(epoch, test_neg_elbo = metrics.test_neg_elbo, "epoch done");
+        progress(TrainEvent::Epoch(metrics.clone()));
         all.push(metrics);
     }
     if let Some(last) = all.last() {
@@ -318,7 +426,7 @@ fn train_epoch<C, M: Trainable>(
     mut model: M,
     optim: &mut GroupedAdam,
     epoch: usize,
-    progress: &mut impl FnMut(TrainProgress),
+    progress: &mut impl FnMut(TrainEvent),
 ) -> Result<(M, EpochMetrics)> {
     let config = session.config;
     let device = &session.replicas[0].device;
@@ -368,12 +476,12 @@ fn train_epoch<C, M: Trainable>(
                 });
             }
         }
-        progress(TrainProgress {
+        progress(TrainEvent::Step(TrainProgress {
             epoch,
             step: step + 1,
             steps,
             loss: last_loss,
-        });
+        }));
     }
     let totals = sums
         .map(values_f64)

@@ -234,6 +234,7 @@ pub fn run_transfer_on(
     let target_domain = Domain::parse(&config.target)?;
     let (source_spec, target_spec) = (source_domain.to_string(), target_domain.to_string());
     std::fs::create_dir_all(out).map_err(io(out))?;
+    let _lock = study.lock()?;
 
     // The target data, for every load below; the sizes are checked before any training.
     let target_data = TrainConfig {

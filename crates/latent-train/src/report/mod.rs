@@ -551,8 +551,15 @@ pub fn write_report(
     let run = RunDir::new(dir);
     let device = &devices[0].device;
     if run.holds_study() {
+        let _lock = run.lock()?;
         return write_transfer_report(&run, device);
     }
+    // Locked only once it is known to be a run (locking makes the directory).
+    let _lock = if run.holds_run() {
+        Some(run.lock()?)
+    } else {
+        None
+    };
     match load_run(dir, device)? {
         (config, TrainedModel::Vae(vae)) => {
             write_vae_report(&run, &config, &vae, settings, devices, log)
