@@ -2,31 +2,20 @@
 //! honouring or refusing what it is told, kill -9 before the first checkpoint and in the
 //! middle of a run, two writers at once, and epoch lines that reach a pipe as they happen.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn latent() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_latent"));
-    command
-        .env_remove("LATENT_MNIST_DIR")
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
+use common::{latent, scratch};
 
 fn run(args: &[&str]) -> Output {
     latent()
         .args(args)
         .output()
         .expect("the latent binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("latent-reliability-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// `latent train vae` on a small model, `images` training digits, into `out`.

@@ -1,26 +1,15 @@
 //! Training on several devices and on `latent serve` compute servers over loopback: the test
 //! starts and stops every server itself, and bounds every wait.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn latent() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_latent"));
-    command
-        .env_remove("LATENT_MNIST_DIR")
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("latent-scale-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{latent, scratch};
 
 /// A `latent serve` process on a free loopback port, killed when dropped.
 struct Server {

@@ -3,9 +3,10 @@
 //! likelihood — trains with exact resume and on CPU replicas, loads back through its own
 //! constructor, is evaluated with importance sampling, sampled, reconstructed and reported.
 
+mod common;
+
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::path::Path;
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -22,22 +23,7 @@ use latent_train::{
 };
 use serde::{Deserialize, Serialize};
 
-#[allow(deprecated)] // ndarray is the project's default CPU backend.
-fn device() -> Device {
-    Device::ndarray()
-}
-
-/// burn's generator is process-wide: one training at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("latent-custom-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use common::{device, scratch, serial};
 
 /// x → relu(W₁x) = h, h + relu(W₂h), then the two heads.
 #[derive(Module, Debug)]

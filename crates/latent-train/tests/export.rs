@@ -4,27 +4,20 @@
 //! committed export of a seeded model, which the script loaded into PyTorch and checked against
 //! our outputs, is still what the code exports.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use latent_models::{Vae, VaeConfig};
 use latent_train::{export_safetensors, import_safetensors, TrainError};
 use serde::{Deserialize, Serialize};
 
-#[allow(deprecated)] // ndarray is the project's default CPU backend.
-fn device() -> Device {
-    Device::ndarray()
-}
+use common::{device, scratch_file};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("latent-export-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 /// A model's configuration, inputs and outputs, as the script writes them.
@@ -135,7 +128,7 @@ fn pytorch_state_dicts_load_give_pytorchs_outputs_and_export_back_unchanged() {
         let theirs = outputs(&fresh, &record.config, &record.inputs);
         assert!(max_diff(&theirs.posterior_mean, &record.posterior_mean) > 1e-3);
 
-        let out = scratch(&format!("{name}.safetensors"));
+        let out = scratch_file(&format!("{name}.safetensors"));
         export_safetensors(&vae, &out).unwrap();
         let (exported, original) = (tensors(&out), tensors(&weights));
         assert_eq!(
@@ -166,7 +159,7 @@ fn the_committed_export_checked_in_pytorch_is_what_we_export_now() {
     let (config, vae) = seeded();
     let inputs = read_record("torch_mlp.json").inputs;
     let ours = outputs(&vae, &config, &inputs);
-    let out = scratch("seeded.safetensors");
+    let out = scratch_file("seeded.safetensors");
     export_safetensors(&vae, &out).unwrap();
     if std::env::var_os("LATENT_WRITE_FIXTURES").is_some() {
         std::fs::copy(&out, fixture("latent_mlp.safetensors")).unwrap();
@@ -200,7 +193,7 @@ fn weights_that_do_not_fit_are_refused_by_name() {
             && err.to_string().contains("[3136, 8]"),
         "{err}"
     );
-    let truncated = scratch("half.safetensors");
+    let truncated = scratch_file("half.safetensors");
     let bytes = std::fs::read(fixture("torch_mlp.safetensors")).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let err = import_safetensors(config.init_vae(&device(), 0).unwrap(), &truncated).unwrap_err();
@@ -209,7 +202,7 @@ fn weights_that_do_not_fit_are_refused_by_name() {
             && err.to_string().contains("cannot be loaded"),
         "{err}"
     );
-    let missing = scratch("missing.safetensors");
+    let missing = scratch_file("missing.safetensors");
     let err = import_safetensors(config.init_vae(&device(), 0).unwrap(), &missing).unwrap_err();
     assert!(err.to_string().contains("no such file"), "{err}");
     std::fs::remove_file(&truncated).unwrap();

@@ -3,10 +3,10 @@
 //! that never completed an epoch started again, one writer at a time, and checkpoints that
 //! belong to their run.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+mod common;
 
-use burn::tensor::Device;
+use std::path::Path;
+
 use latent_data::Split;
 use latent_models::VaeConfig;
 use latent_train::{
@@ -14,22 +14,7 @@ use latent_train::{
     TrainConfig, TrainError,
 };
 
-#[allow(deprecated)] // ndarray is the project's default CPU backend.
-fn device() -> Device {
-    Device::ndarray()
-}
-
-/// burn's generator is process-wide: one training at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("latent-runs-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use common::{device, scratch, serial};
 
 fn small(kind: ModelKind, epochs: usize) -> TrainConfig {
     let mut config = TrainConfig::new(kind, latent_data::default_mnist_dir());

@@ -1,9 +1,9 @@
 //! Runs on small MNIST slices: files written, exact resume, refused checkpoints, evaluation.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+mod common;
 
-use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+
 use latent_data::{Mnist, Split};
 use latent_models::VaeConfig;
 use latent_train::{
@@ -11,26 +11,10 @@ use latent_train::{
     ModelKind, NamedDevice, Strategy, TrainConfig, TrainError,
 };
 
-#[allow(deprecated)] // ndarray is the project's default CPU backend.
-fn device() -> Device {
-    Device::ndarray()
-}
-
-/// burn's RNG is process-wide: tests that train hold this lock so that their random draws do
-/// not interleave (that would break run-to-run reproducibility, which one test checks).
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use common::{device, scratch, serial};
 
 fn mnist_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/mnist"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("latent-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 fn small(kind: ModelKind, epochs: usize) -> TrainConfig {

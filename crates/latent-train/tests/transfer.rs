@@ -1,30 +1,14 @@
 //! Transfer on small budgets: fine-tuning beats scratch at equal N and steps (over seeds), a
 //! frozen encoder stays bit for bit, and bad studies fail clearly.
 
-use std::path::PathBuf;
+mod common;
 
-use burn::tensor::Device;
 use latent_data::{MnistBatcher, Split};
 use latent_models::VaeConfig;
 use latent_train::transfer::{run_transfer, TransferConfig};
 use latent_train::{load_vae, ModelKind, TrainConfig};
 
-#[allow(deprecated)] // ndarray is the project's default CPU backend.
-fn device() -> Device {
-    Device::ndarray()
-}
-
-/// burn's RNG is process-wide: one study at a time.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("latent-transfer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use common::{device, scratch, serial};
 
 /// Digits 0–4 as the source, 5–9 as the target; a small model and budget.
 fn study() -> TransferConfig {
