@@ -16,7 +16,7 @@ use latent_data::Split;
 use latent_distributions::Normal;
 use latent_models::vae::{Activation, Initializer, MlpDecoder, PixelLikelihood, StandardNormal};
 use latent_models::{Encoder, LatentVariableModel, Vae};
-use latent_train::figures::write_images;
+use latent_train::figures::{write_examples, GRID_COLUMNS};
 use latent_train::{
     cpu_replicas, evaluate_on, train_model, values, EvalConfig, ModelKind, ReplicaCount, RunDir,
     Start, TrainConfig,
@@ -130,7 +130,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     device.seed(0);
     let samples = vae.decode_mean(vae.sample_prior(64, &device));
     let png = run.images()?.join("samples.png");
-    write_images(&values(samples)?, 64, &png)?;
+    write_examples(
+        &values(samples)?,
+        config.example_shape(),
+        GRID_COLUMNS,
+        &png,
+    )?;
     println!("wrote {}", png.display());
     Ok(())
 }

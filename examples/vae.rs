@@ -5,7 +5,6 @@
 //! cargo run --release -p latent --example vae -- --steps 500 --out runs/vae-example
 //! ```
 
-use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;

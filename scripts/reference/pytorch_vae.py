@@ -4,14 +4,16 @@
 Trains the same model with the same protocol as the project's default VAE run and prints the
 figures the Rust run reports, so both can be compared on one machine:
 
-* Data: MNIST from datasets/mnist/ (gzip IDX files), pixels as float32 in [0, 1].
+* Data: MNIST from datasets/mnist/ (gzip IDX files), pixels as float32 in [0, 1]; or, with
+  --data-dir, any folder of the same four files (the bundled 8 x 8 digits: datasets/digits,
+  1,497 training and 300 test images; the input size is the images').
 * Training inputs: dynamic binarisation (a fresh Bernoulli(pixel) draw each time an image is
   shown), reshuffled every epoch, batch 128 (the last, partial batch of 96 is kept), global
   seed torch.manual_seed(0).
 * Test inputs: the 10,000 test images binarised once with a torch.Generator seeded with
   TEST_BINARISATION_SEED (= 1).
 * Model: encoder 784 -> 400 (ReLU) -> 20 mean and 20 log-variance heads; decoder 20 -> 400
-  (ReLU) -> 784 Bernoulli logits; default nn.Linear initialisation. Loss is the batch mean of
+  (ReLU) -> 784 Bernoulli logits (400 = --hidden, 20 = --latent); default nn.Linear initialisation. Loss is the batch mean of
   recon + KL, with recon = BCE-with-logits summed over pixels and the closed-form
   KL(q(z|x) || N(0, I)). Adam, lr 1e-3, betas (0.9, 0.999). 10 epochs by default.
 * Each epoch: train loss (mean per image over the epoch), test -ELBO per image on the fixed
@@ -29,9 +31,11 @@ Run from the repository root (install torch with
 
     python3 scripts/reference/pytorch_vae.py --epochs 10 --iw-samples 5000 --iw-limit 1000 \\
         --out /tmp/pytorch_vae.json
+    python3 scripts/reference/pytorch_vae.py --data-dir datasets/digits --hidden 64 \\
+        --latent 8 --epochs 50 --iw-samples 5000 --iw-limit 300     # the README's digits
 
-Options: --epochs (10), --iw-samples (5000), --iw-limit (1000), --threads (torch default),
---out FILE.json.
+Options: --epochs (10), --iw-samples (5000), --iw-limit (1000), --hidden (400), --latent (20),
+--data-dir (datasets/mnist), --threads (torch default), --out FILE.json.
 """
 import argparse
 import gzip
@@ -75,13 +79,14 @@ def read_idx_images(path):
 
 
 class VAE(nn.Module):
-    def __init__(self):
+    def __init__(self, x_dim=X_DIM, h_dim=H_DIM, z_dim=Z_DIM):
         super().__init__()
-        self.enc = nn.Linear(X_DIM, H_DIM)
-        self.enc_mean = nn.Linear(H_DIM, Z_DIM)
-        self.enc_log_var = nn.Linear(H_DIM, Z_DIM)
-        self.dec_hidden = nn.Linear(Z_DIM, H_DIM)
-        self.dec_out = nn.Linear(H_DIM, X_DIM)
+        self.x_dim, self.z_dim = x_dim, z_dim
+        self.enc = nn.Linear(x_dim, h_dim)
+        self.enc_mean = nn.Linear(h_dim, z_dim)
+        self.enc_log_var = nn.Linear(h_dim, z_dim)
+        self.dec_hidden = nn.Linear(z_dim, h_dim)
+        self.dec_out = nn.Linear(h_dim, x_dim)
 
     def encode(self, x):
         h = F.relu(self.enc(x))
@@ -122,6 +127,7 @@ def evaluate(model, x_test, generator):
 @torch.no_grad()
 def importance_nll(model, x, k, generator):
     """-mean_x log (1/k) sum_i p(x, z_i) / q(z_i | x), z_i ~ q(z | x)."""
+    x_dim, z_dim = model.x_dim, model.z_dim
     total = 0.0
     for start in range(0, x.shape[0], IW_IMAGES):
         xb = x[start:start + IW_IMAGES]
@@ -132,12 +138,12 @@ def importance_nll(model, x, k, generator):
         done = 0
         while done < k:
             s = min(IW_CHUNK, k - done)
-            eps = torch.randn((s, b, Z_DIM), generator=generator)
+            eps = torch.randn((s, b, z_dim), generator=generator)
             z = mean + std * eps                                    # (s, b, Z)
             log_q = -0.5 * (LOG_2PI + log_var + eps.pow(2)).sum(-1)
             log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
-            logits = model.decode(z.reshape(s * b, Z_DIM)).reshape(s, b, X_DIM)
-            log_lik = log_bernoulli(logits, xb.expand(s, b, X_DIM))
+            logits = model.decode(z.reshape(s * b, z_dim)).reshape(s, b, x_dim)
+            log_lik = log_bernoulli(logits, xb.expand(s, b, x_dim))
             log_w = (log_lik + log_prior - log_q).double()          # (s, b)
             acc = torch.logsumexp(torch.cat([acc.unsqueeze(0), log_w], 0), 0)
             done += s
@@ -150,6 +156,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--iw-samples", type=int, default=5000)
     parser.add_argument("--iw-limit", type=int, default=1000)
+    parser.add_argument("--hidden", type=int, default=H_DIM)
+    parser.add_argument("--latent", type=int, default=Z_DIM)
+    parser.add_argument("--data-dir", type=pathlib.Path, default=MNIST)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=pathlib.Path, default=None)
     args = parser.parse_args()
@@ -159,16 +168,19 @@ def main():
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, threads {threads}", flush=True)
 
+    wall0 = time.perf_counter()
     torch.manual_seed(TRAIN_SEED)
-    x_train = read_idx_images(MNIST / "train-images-idx3-ubyte.gz")
-    x_test_grey = read_idx_images(MNIST / "t10k-images-idx3-ubyte.gz")
+    x_train = read_idx_images(args.data_dir / "train-images-idx3-ubyte.gz")
+    x_test_grey = read_idx_images(args.data_dir / "t10k-images-idx3-ubyte.gz")
     test_gen = torch.Generator().manual_seed(TEST_BINARISATION_SEED)
     x_test = torch.bernoulli(x_test_grey, generator=test_gen)
     eval_gen = torch.Generator().manual_seed(EVAL_SEED)
     n_train = x_train.shape[0]
-    print(f"train {tuple(x_train.shape)}, test {tuple(x_test.shape)}", flush=True)
+    x_dim = x_train.shape[1]
+    print(f"train {tuple(x_train.shape)}, test {tuple(x_test.shape)}, "
+          f"model {x_dim}-{args.hidden}-{args.latent}", flush=True)
 
-    model = VAE()
+    model = VAE(x_dim, args.hidden, args.latent)
     opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.999))
 
     history = []
@@ -212,11 +224,16 @@ def main():
     t2 = time.perf_counter()
     nll = importance_nll(model, x_iw, args.iw_samples, torch.Generator().manual_seed(IW_SEED))
     iw_seconds = time.perf_counter() - t2
+    wall_seconds = time.perf_counter() - wall0
     print(f"-log p(x) ~ {nll:.3f} nats (k={args.iw_samples}, first {n_iw} test images, "
-          f"{iw_seconds:.1f} s); -ELBO of the same images {neg_elbo_same:.3f}", flush=True)
+          f"{iw_seconds:.1f} s); -ELBO of the same images {neg_elbo_same:.3f}; "
+          f"total {wall_seconds:.1f} s", flush=True)
 
     last = history[-1] if history else {}
     result = {
+        "data_dir": str(args.data_dir),
+        "hidden": args.hidden,
+        "latent": args.latent,
         "epochs": args.epochs,
         "train_loss": last.get("train_loss"),
         "test_neg_elbo": last.get("test_neg_elbo"),
@@ -228,6 +245,7 @@ def main():
         "neg_elbo_same_images": neg_elbo_same,
         "iw_seconds": iw_seconds,
         "train_seconds_total": total_seconds,
+        "wall_seconds": wall_seconds,
         "images_per_second_mean": n_train * args.epochs / total_seconds if total_seconds else None,
         "torch_version": torch.__version__,
         "threads": threads,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
-use latent_data::{default_mnist_dir, PointSource};
+use latent_data::{default_mnist_dir, ExampleShape, PointSource};
 use latent_models::{Activation, Architecture, Likelihood, VaeConfig};
 use latent_train::{ModelKind, NamedDevice, ReplicaCount, TrainConfig};
 
@@ -197,9 +197,11 @@ impl ModelArgs {
 /// Where a mixture's points come from.
 #[derive(Debug, Args, Clone)]
 pub struct DataArgs {
-    /// FILE.csv, FILE.npy, or `mnist` / `mnist:train` / `mnist:test` (784 pixels per image),
-    /// optionally shifted: e.g. mnist:test:rotate=45, mnist:classes=5-9 (see `latent train --help`).
-    #[arg(long, value_parser = PointSource::parse)]
+    /// Any data spec of `latent train --data` (a .csv table, a .npy array, an IDX file, a
+    /// folder of images), or `mnist` / `digits` with a split: `mnist:train`, `mnist:test`,
+    /// optionally shifted, e.g. mnist:test:rotate=45, digits:classes=5-9 (images are their
+    /// pixels' grey levels in [0, 1], one point per image).
+    #[arg(long, value_name = "SPEC", value_parser = PointSource::parse)]
     pub data: PointSource,
     /// Keep only the first N points.
     #[arg(long)]
@@ -211,9 +213,17 @@ pub struct DataArgs {
 impl DataArgs {
     /// The points on `device`; MNIST binarised with the fixed draw of seed `binarize` if given.
     pub fn load(&self, binarize: Option<u64>, device: &Device) -> Result<burn::tensor::Tensor<2>> {
-        Ok(self
-            .data
-            .load(&self.mnist_dir.resolve(), self.limit, binarize, device)?)
+        Ok(self.load_with_shape(binarize, device)?.0)
+    }
+
+    /// The points as [`DataArgs::load`] gives them, and what each was (an image's shape).
+    pub fn load_with_shape(
+        &self,
+        binarize: Option<u64>,
+        device: &Device,
+    ) -> Result<(burn::tensor::Tensor<2>, ExampleShape)> {
+        let data = self.data.examples(&self.mnist_dir.resolve(), self.limit)?;
+        Ok((PointSource::points(&data, binarize, device), data.shape()))
     }
 }
 

@@ -28,8 +28,97 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Read any data spec (as `latent train --data` takes it) and print what the trainer and
+    /// the mixtures see: the examples, their shape, value range and labels.
+    Show(ShowArgs),
     /// Draw points from a Gaussian mixture and write them as .csv or .npy.
     Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The data: mnist, digits (with an optional :train or :test), a .npy, .csv or IDX file, or
+    /// a folder of images, with options and shifts (see `latent train --help`).
+    #[arg(value_parser = latent_data::PointSource::parse)]
+    spec: latent_data::PointSource,
+    #[command(flatten)]
+    mnist_dir: crate::args::MnistDirArg,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct SourceSummary {
+    spec: String,
+    examples: usize,
+    shape: String,
+    dim: usize,
+    stored_as: &'static str,
+    min: f32,
+    max: f32,
+    in_unit_interval: bool,
+    classes: Option<Vec<String>>,
+    class_counts: Option<Vec<usize>>,
+}
+
+fn show(args: ShowArgs) -> Result<()> {
+    let data = args.spec.examples(&args.mnist_dir.resolve(), None)?;
+    let (min, max) = data.value_range();
+    let counts = data.labels().map(|_| data.class_counts());
+    let classes = counts.as_ref().map(|counts| match data.classes() {
+        Some(names) => names.to_vec(),
+        None => (0..counts.len()).map(|c| c.to_string()).collect(),
+    });
+    let summary = SourceSummary {
+        spec: args.spec.to_string(),
+        examples: data.len(),
+        shape: data.shape().to_string(),
+        dim: data.dim(),
+        stored_as: if data.is_bytes() {
+            "uint8 (scaled to [0, 1])"
+        } else {
+            "float32"
+        },
+        min,
+        max,
+        in_unit_interval: data.unit_interval(),
+        classes,
+        class_counts: counts,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
+    }
+    let values = if data.shape().image().is_some() {
+        format!(" ({} values each)", summary.dim)
+    } else {
+        String::new()
+    };
+    println!(
+        "{}: {} examples: {}{values}, stored as {}",
+        summary.spec, summary.examples, summary.shape, summary.stored_as
+    );
+    let decoders = if summary.in_unit_interval {
+        "in [0, 1]: the Bernoulli decoder (binarised afresh each epoch unless --no-binarize) \
+         or a Gaussian one"
+    } else {
+        "real: standardised with the training set's mean and deviation, for a Gaussian decoder"
+    };
+    println!("values from {min} to {max}, {decoders}");
+    match (&summary.classes, &summary.class_counts) {
+        (Some(names), Some(counts)) => {
+            let listed: Vec<String> = names
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| **n > 0)
+                .map(|(name, n)| format!("{name}: {n}"))
+                .collect();
+            println!("labels, {} classes: {}", listed.len(), listed.join(", "));
+        }
+        _ => println!("no labels (probe and the coloured latent scatter need them)"),
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +188,7 @@ pub fn run(cmd: DataCommand, backend: Backend, gpu: Option<usize>) -> Result<()>
         }
         DataCommand::Mnist(args) => mnist(args, backend, gpu),
         DataCommand::Points { file, json } => points(&file, json),
+        DataCommand::Show(args) => show(args),
         DataCommand::Synth(args) => synth(args),
     }
 }
@@ -108,7 +198,7 @@ struct MnistSummary {
     dir: PathBuf,
     split: Split,
     images: usize,
-    class_counts: [usize; 10],
+    class_counts: Vec<usize>,
     mean_pixel: f64,
     std_pixel: f64,
     mean_binarised: f64,
@@ -116,8 +206,6 @@ struct MnistSummary {
 }
 
 fn mnist(args: MnistArgs, backend: Backend, gpu: Option<usize>) -> Result<()> {
-    use burn::data::dataset::Dataset;
-
     let dir = args.dir.unwrap_or_else(default_mnist_dir);
     if args.verify {
         latent_data::verify_sha256sums(&dir)?;

@@ -1,11 +1,12 @@
 //! `latent eval`: the ELBO, the importance-sampled −log p(x) and the active units of a VAE run
-//! on its test set.
+//! on its test set, in nats per example of the data as given.
 
 use anyhow::Result;
 use burn::tensor::Device;
 use clap::Args;
 use latent_data::Split;
-use latent_train::{evaluate_on, load_vae, EvalConfig, DEFAULT_IW_CHUNK};
+use latent_models::Codec;
+use latent_train::{evaluate_inputs_on, load_vae, EvalConfig, DEFAULT_IW_CHUNK};
 
 use crate::args::{ReplicasArg, RunArg};
 use crate::backend::Backend;
@@ -21,7 +22,7 @@ pub struct EvalArgs {
     /// rows at a time).
     #[arg(long, default_value_t = DEFAULT_IW_CHUNK)]
     chunk: usize,
-    /// Evaluate on the first N test digits only.
+    /// Evaluate on the first N test examples only.
     #[arg(long)]
     limit: Option<usize>,
     #[command(flatten)]
@@ -40,12 +41,19 @@ pub fn run_eval(args: EvalArgs, backend: Backend, device: &Device) -> Result<()>
     let (config, vae) = load_vae(&args.run.run, device)?;
     let test = config.load_split(Split::Test, args.limit)?;
     let workers = args.replicas.devices(backend, device, None)?;
-    let report = evaluate_on(&vae, &test, &settings, &workers)?;
+    let report = evaluate_inputs_on(&vae, &test, &config.inputs(), &settings, &workers)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
+        let inputs = if vae.binary_data() && config.binarize {
+            "fixed binarisation"
+        } else if config.standardisation.is_some() {
+            "standardised, nats per example of the data as given"
+        } else {
+            "values as given"
+        };
         println!(
-            "{} test images, fixed binarisation: ELBO {:.2}, −log p(x) ≈ {:.2} nats (importance sampling, k = {}), \
+            "{} test examples, {inputs}: ELBO {:.2}, −log p(x) ≈ {:.2} nats (importance sampling, k = {}), \
              reconstruction {:.2}, KL {:.2}, active units {}/{}",
             report.images,
             report.elbo,

@@ -64,7 +64,7 @@ enum Command {
     #[command(subcommand)]
     Bmm(mixture_cmd::BmmCommand),
     /// Train a VAE or an autoencoder on MNIST into a run directory.
-    Train(train_cmd::TrainArgs),
+    Train(Box<train_cmd::TrainArgs>),
     /// Evaluate a trained VAE on the test set: ELBO, importance-sampled −log p(x), active units.
     Eval(eval_cmd::EvalArgs),
     /// Decode samples from a trained VAE's prior, or an autoencoder's N(0, I) or latent GMM.
@@ -168,7 +168,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd, backend, cli.gpu),
         Command::Gmm(cmd) => mixture_cmd::run_gmm(cmd, &backend.device(cli.gpu)?),
         Command::Bmm(cmd) => mixture_cmd::run_bmm(cmd, &backend.device(cli.gpu)?),
-        Command::Train(args) => train_cmd::run_train(args, backend, cli.gpu),
+        Command::Train(args) => train_cmd::run_train(*args, backend, cli.gpu),
         Command::Eval(args) => eval_cmd::run_eval(args, backend, &backend.device(cli.gpu)?),
         Command::Sample(args) => sample_cmd::run_sample(args, &backend.device(cli.gpu)?),
         Command::Reconstruct(args) => figures_cmd::run_reconstruct(args, &backend.device(cli.gpu)?),

@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::{Device, Tensor};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use latent_data::mnist::PIXELS;
 use latent_data::Points;
 use latent_models::gmm::Criterion;
 use latent_models::{
@@ -154,7 +153,8 @@ pub struct SampleArgs {
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output: .csv, .npy, or (for 784-dimensional models) .png for an image grid.
+    /// Output: .csv, .npy, or (for models of square grey images: 784 or 64 dimensions, …)
+    /// .png for an image grid.
     #[arg(long, short)]
     out: PathBuf,
 }
@@ -192,8 +192,8 @@ pub enum CriterionArg {
 
 #[derive(Debug, Subcommand)]
 pub enum BmmCommand {
-    /// Fit a Bernoulli mixture to binary data (MNIST is binarised with a fixed seed) by EM;
-    /// for 784-pixel data also writes PNG grids of the component means and of samples.
+    /// Fit a Bernoulli mixture to binary data (8-bit images are binarised with a fixed seed)
+    /// by EM; for images also writes PNG grids of the component means and of samples.
     Fit(BmmFitArgs),
     /// Mean log-likelihood per point (nats) of binary data under a saved model.
     Score {
@@ -201,13 +201,14 @@ pub enum BmmCommand {
         model: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        /// Seed of MNIST's fixed binarisation.
+        /// Seed of the fixed binarisation of 8-bit images (MNIST, digits, IDX, PNG folders).
         #[arg(long, default_value_t = 0)]
         binarize_seed: u64,
         #[arg(long)]
         json: bool,
     },
-    /// Draw binary points from a saved model (.csv, .npy, or .png grid for 784 pixels).
+    /// Draw binary points from a saved model (.csv, .npy, or a .png grid of square grey
+    /// images).
     Sample(SampleArgs),
 }
 
@@ -220,7 +221,7 @@ pub struct BmmFitArgs {
     /// Beta smoothing pseudo-count of the pixel probabilities.
     #[arg(long, default_value_t = 0.01)]
     smoothing: f64,
-    /// Seed of MNIST's fixed binarisation.
+    /// Seed of the fixed binarisation of 8-bit images (MNIST, digits, IDX, PNG folders).
     #[arg(long, default_value_t = 0)]
     binarize_seed: u64,
     /// Where to write the fitted model (JSON).
@@ -426,7 +427,9 @@ fn gmm_select(args: GmmSelectArgs, device: &Device) -> Result<()> {
 pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
     match cmd {
         BmmCommand::Fit(args) => {
-            let x = args.data.load(Some(args.binarize_seed), device)?;
+            let (x, shape) = args
+                .data
+                .load_with_shape(Some(args.binarize_seed), device)?;
             let config = BmmConfig::new(args.em.components)
                 .with_init(args.em.init.into())
                 .with_n_init(args.em.restarts)
@@ -449,13 +452,15 @@ pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
                     "model": args.out,
                 }),
             );
-            if model.dim() == PIXELS {
+            if let Some((h, w, c)) = shape.image() {
+                let grid = Grid::new(10, h, w, c);
                 let means_png = args.out.with_extension("means.png");
                 let means: Vec<f32> = model.probs.iter().flatten().map(|p| *p as f32).collect();
-                Grid::mnist(10).write_png(&means, &means_png)?;
+                grid.write_png(&means, &means_png)?;
                 let samples_png = args.out.with_extension("samples.png");
                 let (samples, _) = model.sample(100, args.em.seed)?;
-                write_samples(&samples, &samples_png)?;
+                let values: Vec<f32> = samples.values().iter().map(|v| *v as f32).collect();
+                grid.write_png(&values, &samples_png)?;
                 figures["means_png"] = json!(means_png);
                 figures["samples_png"] = json!(samples_png);
             }
@@ -510,18 +515,21 @@ fn write_or_print(out: Option<&Path>, text: &str) -> Result<()> {
     }
 }
 
-/// Writes samples as .csv / .npy, or as a PNG grid when they are 28 × 28 images.
+/// Writes samples as .csv / .npy, or as a PNG grid when they are square grey images (a saved
+/// mixture knows its dimension, not its data's shape: 784 is 28 × 28, 64 is 8 × 8).
 fn write_samples(points: &Points, out: &Path) -> Result<()> {
     if out.extension().and_then(|e| e.to_str()) == Some("png") {
-        if points.dim() != PIXELS {
+        let d = points.dim();
+        let side = (d as f64).sqrt().round() as usize;
+        if side * side != d {
             bail!(
-                "--out {}: a PNG grid needs 784-pixel samples, these have {} dimensions",
+                "--out {}: a PNG grid pictures square grey images, and these samples have {d} \
+                 dimensions; write .npy or .csv",
                 out.display(),
-                points.dim()
             );
         }
         let values: Vec<f32> = points.values().iter().map(|v| *v as f32).collect();
-        Grid::mnist(10).write_png(&values, out)?;
+        Grid::new(10, side, side, 1).write_png(&values, out)?;
     } else {
         latent_data::write_points(points, out)?;
     }

@@ -12,7 +12,7 @@ use crate::args::{print_figures, RunArg};
 pub struct ProbeArgs {
     #[command(flatten)]
     run: RunArg,
-    /// Training digits for the probe [default: all 60,000].
+    /// Training examples for the probe [default: all of the run's training set].
     #[arg(long)]
     limit: Option<usize>,
     /// Full-batch Adam steps.

@@ -1,5 +1,6 @@
-//! `latent sample`: images decoded from a VAE's prior, or from an autoencoder's N(0, I) or
-//! latent mixture; and the pictures `latent train` writes after a VAE run.
+//! `latent sample`: examples decoded from a VAE's prior, or from an autoencoder's N(0, I) or
+//! latent mixture, in the data's own units; and the pictures `latent train` writes after a
+//! VAE run.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,8 @@ use burn::tensor::Device;
 use clap::Args;
 use latent_models::Codec;
 use latent_train::figures::{
-    binarize, latent_gmm_codes, standard_normal_codes, write_images, write_training_pictures,
+    binarize, latent_gmm_codes, standard_normal_codes, write_examples, write_training_pictures,
+    GRID_COLUMNS,
 };
 use latent_train::{load_run, load_vae, values, RunDir, TrainedModel};
 
@@ -18,22 +20,31 @@ use crate::args::RunArg;
 pub struct SampleArgs {
     #[command(flatten)]
     run: RunArg,
-    /// Number of images.
+    /// Number of examples.
     #[arg(long, short, default_value_t = 64)]
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// For an autoencoder run: draw codes from a K-component Gaussian mixture fitted to the
-    /// codes of the training digits (ex-post density estimation) instead of from N(0, I).
+    /// codes of the training examples (ex-post density estimation) instead of from N(0, I).
     #[arg(long)]
     latent_gmm: Option<usize>,
-    /// Training digits whose codes the --latent-gmm mixture is fitted to.
+    /// Training examples whose codes the --latent-gmm mixture is fitted to.
     #[arg(long, default_value_t = latent_train::report::PROBE_TRAIN_IMAGES)]
     gmm_fit_limit: usize,
-    /// Write binary images (one Bernoulli draw per pixel) instead of pixel means.
-    #[arg(long)]
+    /// Write binary images (one Bernoulli draw per pixel) instead of pixel means (for data in
+    /// [0, 1]).
+    #[arg(long, conflicts_with_all = ["draw", "means"])]
     binarize: bool,
-    /// .png (a grid), .npy (float32 [n, 28, 28]) or .csv (one image of 784 values per line).
+    /// Write draws x ~ p(x | z) of the decoder's likelihood (binary values of a Bernoulli one,
+    /// the mean plus its noise for a Gaussian one) [default for vector data].
+    #[arg(long, conflicts_with = "means")]
+    draw: bool,
+    /// Write the decoder's means E[x | z] [default for images].
+    #[arg(long)]
+    means: bool,
+    /// .png (a grid of images), .npy (float32: [n, H, W] grey images, [n, H, W, C] colour
+    /// ones, [n, D] vectors) or .csv (one example per line).
     #[arg(long, short)]
     out: PathBuf,
 }
@@ -43,6 +54,12 @@ pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
         bail!("-n must be at least 1");
     }
     let (config, model) = load_run(&args.run.run, device)?;
+    if args.binarize && config.standardisation.is_some() {
+        bail!(
+            "--binarize draws binary images from pixel means in [0, 1]; this run's data are \
+             real values"
+        );
+    }
     device.seed(args.seed);
     let pixels = match &model {
         TrainedModel::Vae(vae) => {
@@ -64,13 +81,17 @@ pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
             )?,
         },
     };
-    let pixels = model.decode_mean(pixels);
-    let pixels = if args.binarize {
-        binarize(pixels)
+    let vectors = config.example_shape().image().is_none();
+    let pixels = if args.draw || (vectors && !args.means) {
+        model.decode_sample(pixels)
+    } else if args.binarize {
+        binarize(model.decode_mean(pixels))
     } else {
-        pixels
+        model.decode_mean(pixels)
     };
-    write_images(&values(pixels)?, args.n, &args.out)?;
+    let mut values = values(pixels)?;
+    config.inputs().to_data_units(&mut values);
+    write_examples(&values, config.example_shape(), GRID_COLUMNS, &args.out)?;
     eprintln!("wrote {} samples to {}", args.n, args.out.display());
     Ok(())
 }

@@ -57,10 +57,10 @@ pub struct TrainArgs {
     /// Multiply the learning rate by this factor after every epoch (e.g. 0.995; 1: constant).
     #[arg(long)]
     lr_decay: Option<f64>,
-    /// Use only the first N training digits.
+    /// Use only the first N training examples.
     #[arg(long)]
     limit: Option<usize>,
-    /// Use only the first N test digits for the per-epoch test ELBO.
+    /// Use only the first N test examples for the per-epoch test ELBO.
     #[arg(long)]
     test_limit: Option<usize>,
     #[arg(long)]
@@ -75,10 +75,39 @@ pub struct TrainArgs {
     init_from: Option<PathBuf>,
     #[command(flatten)]
     mnist_dir: MnistDirArg,
-    /// The data: `mnist`, or a shift of it, e.g. mnist:rotate=45, mnist:invert, mnist:noise=0.3,
-    /// mnist:thicken=1, mnist:thin=1, mnist:classes=5-9 (chain with `:`) [default: mnist].
-    #[arg(long)]
+    /// The data: `mnist` or `digits` (bundled), a FILE.npy ([N, D] vectors, [N, H, W] or
+    /// [N, H, W, C] images, uint8 or float), a FILE.csv table, an IDX file of images, or a
+    /// FOLDER of PNG/JPEG images (a sub-folder per class, or flat); then `:`-separated options
+    /// (labels=FILE, size=HxW, grey, channels-first) and shifts of images (rotate=DEG, invert,
+    /// noise=STD, thicken=N, thin=N, classes=SET), e.g. mnist:rotate=45, digits:classes=0-4,
+    /// photos:size=32x32, x.npy:labels=y.npy [default: mnist].
+    #[arg(long, value_name = "SPEC")]
     data: Option<Domain>,
+    /// The test set, another data spec: all its examples (a bundled one's test split)
+    /// [default: mnist's and digits' own test split, else a --test-fraction of --data].
+    #[arg(long, value_name = "SPEC", conflicts_with = "test_fraction")]
+    test_data: Option<Domain>,
+    /// Hold out this fraction of --data's examples (drawn with --seed) as the test set
+    /// [default for a file or folder: 0.1].
+    #[arg(long, value_name = "F")]
+    test_fraction: Option<f64>,
+    /// The labels of a .npy or IDX --data: a 1-D integer .npy or an IDX label file (the spec's
+    /// labels=FILE).
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    /// Resize a folder's images to H×W (the spec's size=HxW).
+    #[arg(long, value_name = "HxW", value_parser = image_size)]
+    image_size: Option<(usize, usize)>,
+    /// Convert a folder's images to grey (the spec's grey).
+    #[arg(long)]
+    grey: bool,
+    /// A 4-D .npy --data is [N, C, H, W] (the spec's channels-first).
+    #[arg(long)]
+    channels_first: bool,
+    /// With the Bernoulli decoder, take grey levels in [0, 1] as they are instead of drawing a
+    /// fresh binarisation each time an example is shown.
+    #[arg(long)]
+    no_binarize: bool,
     /// Train the decoder only; the encoder's weights stay as initialised or loaded
     /// (with --init-from: fine-tune the decoder of a transferred model).
     #[arg(long)]
@@ -130,8 +159,29 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
         config.optimizer.lr => args.lr,
         config.optimizer.lr_decay => args.lr_decay,
         config.seed => args.seed,
-        config.data => args.data.clone(),
+        config.data => args.data.clone().map(Domain::absolute),
     );
+    if args.test_data.is_some() {
+        config.test_data = args.test_data.clone().map(Domain::absolute);
+        config.test_fraction = None;
+    }
+    if args.test_fraction.is_some() {
+        config.test_fraction = args.test_fraction;
+        config.test_data = None;
+    }
+    if args.no_binarize {
+        config.binarize = false;
+    }
+    if args.labels.is_some() || args.image_size.is_some() || args.grey || args.channels_first {
+        config.data = config.data.clone().with_options(
+            args.labels
+                .as_deref()
+                .map(|p| std::fs::canonicalize(p).unwrap_or(p.to_path_buf())),
+            args.image_size,
+            args.grey,
+            args.channels_first,
+        )?;
+    }
     if args.limit.is_some() {
         config.train_limit = args.limit;
     }
@@ -234,6 +284,12 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
     }
     println!("run written to {}", args.out.display());
     Ok(())
+}
+
+/// `--image-size HxW`.
+fn image_size(text: &str) -> std::result::Result<(usize, usize), String> {
+    latent_data::domain::parse_size(text)
+        .ok_or_else(|| format!("`{text}`: give the height and width, e.g. 32x32"))
 }
 
 /// The line an epoch prints.

@@ -1,36 +1,60 @@
-//! Domain shifts of MNIST, made on the fly from the bundled files: no download, the same
-//! digits every run.
+//! Where a run's data come from — the bundled MNIST or 8 × 8 digits, or the user's own file or
+//! folder — and the domain shifts made of them on the fly: the same examples every run.
 //!
-//! A data spec is `mnist` followed by any number of `:`-separated shifts, applied in order
-//! after the class filter:
+//! A data spec is a source followed by any number of `:`-separated options and shifts:
 //!
-//! | shift | effect |
+//! | source | what it is |
+//! |---|---|
+//! | `mnist` | the bundled MNIST (28 × 28 grey digits, its own training and test splits) |
+//! | `digits` | the bundled 8 × 8 optical digits (scikit-learn's `load_digits`, split 1,497 / 300) |
+//! | `FILE.npy` | `[N, D]` vectors, `[N, H, W]` grey images or `[N, H, W, C]` images (C = 1 or 3; `[N, C, H, W]` with `channels-first`), uint8 (scaled to [0, 1]) or float32/float64, memory-mapped |
+//! | `FILE.csv` | a table, one example per row (header optional) |
+//! | an IDX file | unsigned bytes `[N, H, W]` (Fashion-MNIST, KMNIST, EMNIST) or `[N, D]`, gzipped or not |
+//! | `FOLDER` | PNG/JPEG images: one sub-folder per class (torchvision's `ImageFolder`), or flat without labels |
+//!
+//! | option | effect |
+//! |---|---|
+//! | `labels=FILE` | labels of a `.npy` or IDX source: a 1-D integer `.npy` or an IDX label file |
+//! | `size=HxW` | an image folder's images resized to H × W |
+//! | `grey` | an image folder's images converted to grey |
+//! | `channels-first` | a 4-D `.npy` is `[N, C, H, W]` |
+//!
+//! | shift (8-bit images) | effect |
 //! |---|---|
 //! | `rotate=DEG` | rotate by DEG degrees counter-clockwise about the image centre (bilinear, ink outside the frame is lost) |
 //! | `invert` | grey level v ↦ 255 − v (white digits on black become black on white) |
 //! | `noise=STD` | add Gaussian noise of standard deviation STD (in units of full scale, 0–1), clamped to [0, 255]; the same noise for the same image every run |
 //! | `thicken=N` | N rounds of 3 × 3 grey dilation (maximum): thicker strokes |
 //! | `thin=N` | N rounds of 3 × 3 grey erosion (minimum): thinner strokes |
-//! | `classes=SET` | keep only the digits in SET: `5-9`, `0,2,4`, `0-2,7` |
+//! | `classes=SET` | keep only the examples of the classes in SET: `5-9`, `0,2,4`, `0-2,7` |
 //!
-//! e.g. `mnist:rotate=45`, `mnist:classes=5-9`, `mnist:classes=0-4:thicken=1`.
+//! e.g. `mnist:rotate=45`, `mnist:classes=5-9`, `digits:classes=0-4:thicken=1`,
+//! `photos:size=32x32`, `x.npy:labels=y.npy:invert`. A path holding `:` cannot be named.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use burn::data::dataset::Dataset;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-use crate::mnist::{PIXELS, SIDE};
+use crate::examples::{ExampleShape, Examples};
+use crate::folder::{read_image_folder, FolderOptions};
+use crate::idx::{read_idx, read_idx_bytes, LABELS_MAGIC};
+use crate::mnist::{load_idx_split, SIDE};
+use crate::npy::{read_array, ArrayData};
 use crate::{DataError, Mnist, Result, Split};
 
 /// The forms a spec may take, for error messages.
-pub const SPEC_FORMS: &str = "mnist, optionally followed by `:`-separated shifts: rotate=DEG, \
-    invert, noise=STD, thicken=N, thin=N, classes=SET (e.g. 5-9 or 0,2,4); \
-    e.g. mnist:rotate=45 or mnist:classes=5-9:invert";
+pub const SPEC_FORMS: &str = "mnist or digits (bundled), or FILE.npy, FILE.csv, an IDX file or \
+    a FOLDER of PNG/JPEG images; then `:`-separated options: labels=FILE (.npy and IDX), \
+    size=HxW and grey (folders), channels-first (4-D .npy); and shifts of 8-bit images: \
+    rotate=DEG, invert, noise=STD, thicken=N, thin=N, classes=SET (e.g. 5-9 or 0,2,4); \
+    e.g. mnist:rotate=45, digits:classes=0-4, photos:size=32x32, x.npy:labels=y.npy";
+
+/// Side of the bundled digits.
+pub const DIGITS_SIDE: usize = 8;
 
 /// One shift of the data.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,17 +83,42 @@ pub enum Shift {
     },
 }
 
-/// A parsed data spec: the digits it keeps and the pixel shifts it applies. It is parsed once
-/// (from the command line or a run's `config.json`) and serialises as its canonical spec
-/// string, `mnist:classes=5-9:rotate=45`.
+/// Where the examples are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// The bundled MNIST.
+    #[default]
+    Mnist,
+    /// The bundled 8 × 8 digits.
+    Digits,
+    /// A file or folder of the user's.
+    Path(PathBuf),
+}
+
+/// A parsed data spec: the source, its options, the classes kept and the shifts applied. It is
+/// parsed once (from the command line or a run's `config.json`) and serialises as its
+/// canonical spec string, `mnist:classes=5-9:rotate=45`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Domain {
-    /// Digits kept (all ten when `None`).
-    pub classes: Option<Vec<u8>>,
+pub struct DataSource {
+    /// Where the examples are.
+    pub origin: Origin,
+    /// A file of labels (for a `.npy` or IDX source).
+    pub labels: Option<PathBuf>,
+    /// The (height, width) an image folder's images are resized to.
+    pub image_size: Option<(usize, usize)>,
+    /// An image folder's images converted to grey.
+    pub grey: bool,
+    /// A 4-D `.npy` is `[N, C, H, W]`.
+    pub channels_first: bool,
+    /// Classes kept (all when `None`).
+    pub classes: Option<Vec<u32>>,
     /// Pixel shifts, in order.
     pub shifts: Vec<Shift>,
 }
+
+/// MNIST's name for a [`DataSource`]: the spec of a run's data.
+pub type Domain = DataSource;
 
 fn bad(spec: &str, problem: impl Into<String>) -> DataError {
     DataError::BadSpec {
@@ -79,41 +128,70 @@ fn bad(spec: &str, problem: impl Into<String>) -> DataError {
     }
 }
 
-fn parse_classes(spec: &str, text: &str) -> Result<Vec<u8>> {
-    let mut digits = Vec::new();
+fn parse_classes(spec: &str, text: &str, digits_only: bool) -> Result<Vec<u32>> {
+    let mut classes = Vec::new();
     for part in text.split(',') {
-        let digit = |s: &str| -> Result<u8> {
+        let class = |s: &str| -> Result<u32> {
+            let what = if digits_only {
+                "a digit 0–9"
+            } else {
+                "a class number"
+            };
             s.trim()
-                .parse::<u8>()
+                .parse::<u32>()
                 .ok()
-                .filter(|d| *d <= 9)
-                .ok_or_else(|| bad(spec, format!("`{s}` is not a digit 0–9")))
+                .filter(|d| !digits_only || *d <= 9)
+                .ok_or_else(|| bad(spec, format!("`{s}` is not {what}")))
         };
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b) = (digit(a)?, digit(b)?);
+                let (a, b) = (class(a)?, class(b)?);
                 if a > b {
                     return Err(bad(spec, format!("the range {a}-{b} is empty")));
                 }
-                digits.extend(a..=b);
+                classes.extend(a..=b);
             }
-            None => digits.push(digit(part)?),
+            None => classes.push(class(part)?),
         }
     }
-    digits.sort_unstable();
-    digits.dedup();
-    Ok(digits)
+    classes.sort_unstable();
+    classes.dedup();
+    Ok(classes)
 }
 
-impl Domain {
-    /// Parses a spec such as `mnist:rotate=45:classes=5-9`; anything else is an error that
-    /// lists the allowed forms.
+impl DataSource {
+    /// A source of the user's file or folder, without options or shifts.
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        Self {
+            origin: Origin::Path(path.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Parses a spec (see the module's documentation); anything else is an error that lists
+    /// the allowed forms. A path must name an existing file or folder.
     pub fn parse(spec: &str) -> Result<Self> {
         let mut parts = spec.split(':');
-        if parts.next() != Some("mnist") {
-            return Err(bad(spec, "it must start with `mnist`"));
-        }
-        let mut domain = Domain::default();
+        let origin = match parts.next() {
+            Some("mnist") => Origin::Mnist,
+            Some("digits") => Origin::Digits,
+            Some("") | None => return Err(bad(spec, "it names no source")),
+            Some(path) if Path::new(path).exists() => Origin::Path(PathBuf::from(path)),
+            Some(other) => {
+                return Err(bad(
+                    spec,
+                    format!(
+                        "`{other}` is neither `mnist` nor `digits`, nor an existing file or folder"
+                    ),
+                ))
+            }
+        };
+        // The bundled data sets are digits 0–9; a user's classes are any numbers.
+        let digits_only = !matches!(origin, Origin::Path(_));
+        let mut source = DataSource {
+            origin,
+            ..DataSource::default()
+        };
         for part in parts {
             let (name, value) = match part.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -132,6 +210,13 @@ impl Domain {
                     .ok()
                     .filter(|n| (1..=10).contains(n))
                     .ok_or_else(|| bad(spec, format!("{name}={v}: rounds must be 1 to 10")))
+            };
+            let flag = |on: &mut bool| -> Result<()> {
+                if value.is_some() {
+                    return Err(bad(spec, format!("`{name}` takes no value")));
+                }
+                *on = true;
+                Ok(())
             };
             let shift = match name {
                 "rotate" => Shift::Rotate {
@@ -154,76 +239,408 @@ impl Domain {
                 },
                 "classes" => {
                     let v = value.ok_or_else(|| bad(spec, "`classes` needs `=SET`"))?;
-                    if domain.classes.is_some() {
+                    if source.classes.is_some() {
                         return Err(bad(spec, "`classes` is given twice"));
                     }
-                    domain.classes = Some(parse_classes(spec, v)?);
+                    source.classes = Some(parse_classes(spec, v, digits_only)?);
+                    continue;
+                }
+                "labels" => {
+                    let v = value.ok_or_else(|| bad(spec, "`labels` needs `=FILE`"))?;
+                    source.labels = Some(PathBuf::from(v));
+                    continue;
+                }
+                "size" => {
+                    let v = value.ok_or_else(|| bad(spec, "`size` needs `=HxW`"))?;
+                    source.image_size = Some(parse_size(v).ok_or_else(|| {
+                        bad(
+                            spec,
+                            format!("size={v}: give the height and width, e.g. 32x32"),
+                        )
+                    })?);
+                    continue;
+                }
+                "grey" | "gray" => {
+                    flag(&mut source.grey)?;
+                    continue;
+                }
+                "channels-first" => {
+                    flag(&mut source.channels_first)?;
                     continue;
                 }
                 "" => return Err(bad(spec, "an empty shift (`::` or a trailing `:`)")),
                 other => return Err(bad(spec, format!("unknown shift `{other}`"))),
             };
-            domain.shifts.push(shift);
+            source.shifts.push(shift);
         }
-        Ok(domain)
+        source
+            .check_options()
+            .map_err(|problem| bad(spec, problem))?;
+        Ok(source)
     }
 
-    /// Loads `split` from `dir`, keeps the chosen classes, applies the shifts, and keeps the
-    /// first `limit` of what remains. Plain MNIST (no class filter, no shift) is read as it is.
-    pub fn load(&self, dir: &Path, split: Split, limit: Option<usize>) -> Result<Mnist> {
-        if *self == Domain::default() {
-            return Mnist::load(dir, split, limit);
+    /// This source with its file, folder and labels file as absolute paths (where they exist),
+    /// so that a run recording it finds its data from any directory.
+    pub fn absolute(mut self) -> Self {
+        let absolute = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
+        if let Origin::Path(path) = self.origin {
+            self.origin = Origin::Path(absolute(path));
         }
-        let data = Mnist::load(dir, split, None)?;
-        let shifted = self.apply(&data);
+        self.labels = self.labels.map(absolute);
+        self
+    }
+
+    /// This source with the options given set (those of the spec's `labels=`, `size=`, `grey`
+    /// and `channels-first`, e.g. from command-line flags); options that do not fit the source
+    /// are an error naming the spec.
+    pub fn with_options(
+        mut self,
+        labels: Option<PathBuf>,
+        image_size: Option<(usize, usize)>,
+        grey: bool,
+        channels_first: bool,
+    ) -> Result<Self> {
+        if labels.is_some() {
+            self.labels = labels;
+        }
+        if image_size.is_some() {
+            self.image_size = image_size;
+        }
+        self.grey |= grey;
+        self.channels_first |= channels_first;
+        self.check_options()
+            .map_err(|problem| bad(&self.to_string(), problem))?;
+        Ok(self)
+    }
+
+    /// Options that do not fit the source.
+    fn check_options(&self) -> std::result::Result<(), String> {
+        let path = match &self.origin {
+            Origin::Path(path) => Some(path),
+            _ => None,
+        };
+        let is_dir = path.is_some_and(|p| p.is_dir());
+        let is_npy = path.is_some_and(|p| has_extension(p, "npy"));
+        if self.labels.is_some() && (path.is_none() || is_dir) {
+            return Err(
+                "labels=FILE is for a .npy or IDX source (a folder's labels are its \
+                        sub-folders; mnist and digits have their own)"
+                    .into(),
+            );
+        }
+        if (self.image_size.is_some() || self.grey) && !is_dir {
+            return Err("size=HxW and grey are for a folder of images".into());
+        }
+        if self.channels_first && !is_npy {
+            return Err("channels-first is for a 4-D .npy source".into());
+        }
+        Ok(())
+    }
+
+    /// Whether the source has its own training and test splits (the bundled data sets);
+    /// otherwise its examples are split by a test fraction or another source is the test set.
+    pub fn has_splits(&self) -> bool {
+        !matches!(self.origin, Origin::Path(_))
+    }
+
+    /// The examples of `split` of a bundled source (from `mnist_dir` for MNIST), or all the
+    /// examples of a file or folder (`split` then only labels them), the classes kept and the
+    /// shifts applied, the first `limit` of what remains. A limit beyond what there is is an
+    /// error naming the spec.
+    pub fn load(&self, mnist_dir: &Path, split: Split, limit: Option<usize>) -> Result<Examples> {
+        let plain = self.classes.is_none() && self.shifts.is_empty();
+        if plain && self.origin == Origin::Mnist {
+            return Mnist::load(mnist_dir, split, limit);
+        }
+        let raw = self.read(mnist_dir, split)?;
+        let data = if plain { raw } else { self.apply(&raw)? };
         match limit {
-            Some(requested) if requested > shifted.len() => Err(DataError::SpecTooSmall {
+            Some(requested) if requested > data.len() => Err(DataError::SpecTooSmall {
                 spec: self.to_string(),
                 split: match split {
                     Split::Train => "training",
                     Split::Test => "test",
                 },
                 requested,
-                available: shifted.len(),
+                available: data.len(),
             }),
-            Some(n) => Ok(shifted.truncated(n)),
-            None => Ok(shifted),
+            Some(n) => Ok(data.truncated(n)),
+            None => Ok(data),
         }
     }
 
-    /// The shifted copy of `data`. Noise is seeded by each image's index in `data` and its
-    /// split, so an image gets the same noise every time.
-    pub fn apply(&self, data: &Mnist) -> Mnist {
-        let keep: Vec<usize> = (0..data.len())
-            .filter(|i| {
-                self.classes
-                    .as_ref()
-                    .is_none_or(|digits| digits.contains(&data.labels()[*i]))
-            })
-            .collect();
+    /// The examples as the source holds them (before classes and shifts).
+    fn read(&self, mnist_dir: &Path, split: Split) -> Result<Examples> {
+        match &self.origin {
+            Origin::Mnist => Mnist::load(mnist_dir, split, None),
+            Origin::Digits => {
+                load_idx_split(&crate::default_digits_dir(), split, None, Some(DIGITS_SIDE))
+            }
+            Origin::Path(path) => {
+                let data = read_source_file(path, self)?;
+                Ok(data.with_split(split))
+            }
+        }
+    }
+
+    /// The shifted copy of `data`: the chosen classes kept, the shifts applied in order.
+    /// Noise is seeded by each image's index in `data` and its split, so an image gets the
+    /// same noise every time. Shifts need 8-bit images, and classes labels.
+    pub fn apply(&self, data: &Examples) -> Result<Examples> {
+        let keep: Vec<usize> = match &self.classes {
+            None => (0..data.len()).collect(),
+            Some(classes) => {
+                let labels = data
+                    .labels()
+                    .ok_or_else(|| bad(&self.to_string(), "classes=SET needs labelled data"))?;
+                (0..data.len())
+                    .filter(|i| classes.contains(&labels[*i]))
+                    .collect()
+            }
+        };
+        if self.shifts.is_empty() {
+            return Ok(data.select(&keep));
+        }
+        let geometry = match (data.shape().image(), data.is_bytes()) {
+            (Some(geometry), true) => geometry,
+            _ => {
+                return Err(bad(
+                    &self.to_string(),
+                    format!("shifts apply to 8-bit images; these are {}", data.shape()),
+                ))
+            }
+        };
         let split_code = match data.split() {
             Split::Train => 1u64,
             Split::Test => 2u64,
         };
-        let mut pixels = Vec::with_capacity(keep.len() * PIXELS);
+        let mut pixels = Vec::with_capacity(keep.len() * data.dim());
         for &i in &keep {
             let mut image = data.image(i).to_vec();
             for shift in &self.shifts {
-                image = shift.apply(&image, (split_code << 32) | i as u64);
+                image = shift.apply_to(&image, geometry, (split_code << 32) | i as u64);
             }
             pixels.extend(image);
         }
-        let labels = keep.iter().map(|i| data.labels()[*i]).collect();
-        Mnist::from_parts(pixels, labels, data.split())
+        let labels = data
+            .labels()
+            .map(|labels| keep.iter().map(|i| labels[*i]).collect());
+        let shifted = Examples::from_bytes(
+            pixels,
+            data.shape(),
+            labels,
+            data.split(),
+            Path::new(&self.to_string()),
+        )?;
+        Ok(match data.classes() {
+            Some(names) => shifted.with_classes(names.to_vec()),
+            None => shifted,
+        })
     }
 }
 
-/// Reads a data source that may name MNIST: `mnist`, `mnist:train` or `mnist:test`, optionally
-/// followed by shifts (`mnist:test:rotate=45`, `mnist:classes=5-9`). Returns the split
-/// (training when not named) and the domain, or `None` when `spec` names no MNIST data (a file
-/// path, even one whose name starts with "mnist").
-pub fn parse_source(spec: &str) -> Result<Option<(Split, Domain)>> {
-    let Some(rest) = spec.strip_prefix("mnist") else {
+/// `HxW` (or `H×W`).
+/// `HxW` (or `H×W`) as (height, width), both at least 1.
+pub fn parse_size(text: &str) -> Option<(usize, usize)> {
+    let (h, w) = text.split_once(['x', '×', 'X'])?;
+    let (h, w) = (h.trim().parse().ok()?, w.trim().parse().ok()?);
+    (h > 0 && w > 0).then_some((h, w))
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// The examples of a file or folder of the user's.
+fn read_source_file(path: &Path, source: &DataSource) -> Result<Examples> {
+    if path.is_dir() {
+        let folder = read_image_folder(
+            path,
+            &FolderOptions {
+                image_size: source.image_size,
+                grey: source.grey,
+            },
+        )?;
+        let shape = ExampleShape::Image {
+            height: folder.height,
+            width: folder.width,
+            channels: folder.channels,
+        };
+        let data = Examples::from_bytes(folder.pixels, shape, folder.labels, Split::Train, path)?;
+        return Ok(if folder.classes.is_empty() {
+            data
+        } else {
+            data.with_classes(folder.classes)
+        });
+    }
+    let labels = source.labels.as_deref().map(read_labels).transpose()?;
+    if has_extension(path, "csv") {
+        let points = crate::points::read_csv(path)?;
+        let values = points.values().iter().map(|v| *v as f32).collect();
+        let shape = ExampleShape::Vector { dim: points.dim() };
+        return Examples::from_floats(values, shape, labels, Split::Train, path);
+    }
+    if has_extension(path, "npy") {
+        return examples_of_array(path, source.channels_first, labels);
+    }
+    let idx = read_idx_bytes(path)?;
+    let shape = match idx.dims[..] {
+        [_, dim] => ExampleShape::Vector { dim },
+        [_, height, width] => ExampleShape::Image {
+            height,
+            width,
+            channels: 1,
+        },
+        _ => {
+            return Err(DataError::IdxBadDims {
+                path: path.to_path_buf(),
+                dims: idx.dims,
+                problem: "examples must be [N, D] or [N, H, W] unsigned bytes",
+            })
+        }
+    };
+    Examples::from_bytes(idx.data, shape, labels, Split::Train, path)
+}
+
+/// The labels of a 1-D integer `.npy` or an IDX label file.
+fn read_labels(path: &Path) -> Result<Vec<u32>> {
+    let values: Vec<i64> = if has_extension(path, "npy") {
+        let array = read_array(path)?;
+        if array.shape.len() != 1 {
+            return Err(DataError::Npy {
+                path: path.to_path_buf(),
+                problem: format!("labels must be a 1-D array, not of shape {:?}", array.shape),
+            });
+        }
+        match array.data {
+            ArrayData::Integers(values) => values,
+            ArrayData::Bytes(bytes) => bytes.iter().map(|b| *b as i64).collect(),
+            ArrayData::Floats(_) => {
+                return Err(DataError::Npy {
+                    path: path.to_path_buf(),
+                    problem: "labels must be integers (save them as an integer array)".into(),
+                })
+            }
+        }
+    } else {
+        read_idx(path, LABELS_MAGIC)?
+            .data
+            .into_iter()
+            .map(i64::from)
+            .collect()
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, v)| {
+            u32::try_from(*v).map_err(|_| DataError::Npy {
+                path: path.to_path_buf(),
+                problem: format!("label {v} at index {index} is not a class number ≥ 0"),
+            })
+        })
+        .collect()
+}
+
+/// The examples of an `.npy` array: `[N, D]`, `[N, H, W]`, `[N, H, W, C]` or (channels first)
+/// `[N, C, H, W]`.
+fn examples_of_array(
+    path: &Path,
+    channels_first: bool,
+    labels: Option<Vec<u32>>,
+) -> Result<Examples> {
+    let array = read_array(path)?;
+    let bad_shape = |problem: String| DataError::Npy {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let forms = "give [N, D] vectors, [N, H, W] grey images or [N, H, W, C] images (C = 1 or 3; \
+                 with channels-first, [N, C, H, W])";
+    let (shape, transpose) = match (&array.shape[..], channels_first) {
+        ([_, dim], false) => (ExampleShape::Vector { dim: *dim }, None),
+        ([_, h, w], false) => (
+            ExampleShape::Image {
+                height: *h,
+                width: *w,
+                channels: 1,
+            },
+            None,
+        ),
+        ([_, h, w, c], false) if *c == 1 || *c == 3 => (
+            ExampleShape::Image {
+                height: *h,
+                width: *w,
+                channels: *c,
+            },
+            Some((*h, *w, *c)),
+        ),
+        ([_, c, h, w], true) if *c == 1 || *c == 3 => (
+            ExampleShape::Image {
+                height: *h,
+                width: *w,
+                channels: *c,
+            },
+            None,
+        ),
+        (s, _) => return Err(bad_shape(format!("an array of shape {s:?}: {forms}"))),
+    };
+    if array.shape[0] == 0 {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    match array.data {
+        ArrayData::Bytes(bytes) => match transpose {
+            Some(geometry) => Examples::from_bytes(
+                to_planar(&bytes, geometry),
+                shape,
+                labels,
+                Split::Train,
+                path,
+            ),
+            None => Examples::from_byte_buffer(bytes, shape, labels, Split::Train, path),
+        },
+        ArrayData::Floats(floats) => match transpose {
+            Some(geometry) => Examples::from_floats(
+                to_planar(&floats, geometry),
+                shape,
+                labels,
+                Split::Train,
+                path,
+            ),
+            None => Examples::from_float_buffer(floats, shape, labels, Split::Train, path),
+        },
+        ArrayData::Integers(_) => Err(bad_shape(
+            "an integer array holds labels, not examples: save the values as uint8, float32 or \
+             float64 (and give the labels with labels=FILE)"
+                .into(),
+        )),
+    }
+}
+
+/// Images stored H × W × C (channels interleaved) rearranged planar, C × H × W.
+fn to_planar<T: Copy>(values: &[T], (h, w, c): (usize, usize, usize)) -> Vec<T> {
+    let per_image = h * w * c;
+    let mut out = Vec::with_capacity(values.len());
+    for image in values.chunks_exact(per_image) {
+        for channel in 0..c {
+            out.extend(image.iter().skip(channel).step_by(c));
+        }
+    }
+    out
+}
+
+/// Reads a data source that may name a bundled data set: `mnist`, `mnist:train` or
+/// `mnist:test` (likewise `digits`), optionally followed by shifts (`mnist:test:rotate=45`,
+/// `mnist:classes=5-9`). Returns the split (training when not named) and the source, or
+/// `None` when `spec` names no bundled data (a file path, even one whose name starts with
+/// "mnist").
+pub fn parse_source(spec: &str) -> Result<Option<(Split, DataSource)>> {
+    let Some((name, rest)) = ["mnist", "digits"]
+        .iter()
+        .find_map(|name| spec.strip_prefix(name).map(|rest| (*name, rest)))
+    else {
         return Ok(None);
     };
     if !(rest.is_empty() || rest.starts_with(':')) {
@@ -238,56 +655,73 @@ pub fn parse_source(spec: &str) -> Result<Option<(Split, Domain)>> {
             Split::Train
         }
     };
-    let shifts = std::iter::once("mnist")
+    let shifts = std::iter::once(name)
         .chain(parts.into_iter().skip(1))
         .collect::<Vec<_>>()
         .join(":");
-    match Domain::parse(&shifts) {
-        Ok(domain) => Ok(Some((split, domain))),
+    match DataSource::parse(&shifts) {
+        Ok(source) => Ok(Some((split, source))),
         Err(DataError::BadSpec { problem, .. }) => Err(bad(spec, problem)),
         Err(other) => Err(other),
     }
 }
 
-impl std::str::FromStr for Domain {
+impl std::str::FromStr for DataSource {
     type Err = DataError;
 
     fn from_str(spec: &str) -> Result<Self> {
-        Domain::parse(spec)
+        DataSource::parse(spec)
     }
 }
 
-impl TryFrom<String> for Domain {
+impl TryFrom<String> for DataSource {
     type Error = DataError;
 
     fn try_from(spec: String) -> Result<Self> {
-        Domain::parse(&spec)
+        DataSource::parse(&spec)
     }
 }
 
-impl From<Domain> for String {
-    fn from(domain: Domain) -> String {
-        domain.to_string()
+impl From<DataSource> for String {
+    fn from(source: DataSource) -> String {
+        source.to_string()
     }
 }
 
-impl fmt::Display for Domain {
-    /// The canonical spec (classes first), parsing back to the same domain.
+impl fmt::Display for DataSource {
+    /// The canonical spec (options, then classes, then shifts), parsing back to the same
+    /// source.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mnist")?;
-        if let Some(digits) = &self.classes {
-            // Runs of consecutive digits as ranges: 0,1,2,3,4,7 → 0-4,7.
+        match &self.origin {
+            Origin::Mnist => write!(f, "mnist")?,
+            Origin::Digits => write!(f, "digits")?,
+            Origin::Path(path) => write!(f, "{}", path.display())?,
+        }
+        if let Some(labels) = &self.labels {
+            write!(f, ":labels={}", labels.display())?;
+        }
+        if let Some((h, w)) = self.image_size {
+            write!(f, ":size={h}x{w}")?;
+        }
+        if self.grey {
+            write!(f, ":grey")?;
+        }
+        if self.channels_first {
+            write!(f, ":channels-first")?;
+        }
+        if let Some(classes) = &self.classes {
+            // Runs of consecutive classes as ranges: 0,1,2,3,4,7 → 0-4,7.
             let mut parts: Vec<String> = Vec::new();
             let mut i = 0;
-            while i < digits.len() {
+            while i < classes.len() {
                 let mut j = i;
-                while j + 1 < digits.len() && digits[j + 1] == digits[j] + 1 {
+                while j + 1 < classes.len() && classes[j + 1] == classes[j] + 1 {
                     j += 1;
                 }
                 parts.push(if j > i {
-                    format!("{}-{}", digits[i], digits[j])
+                    format!("{}-{}", classes[i], classes[j])
                 } else {
-                    digits[i].to_string()
+                    classes[i].to_string()
                 });
                 i = j + 1;
             }
@@ -306,14 +740,31 @@ impl fmt::Display for Domain {
     }
 }
 
+/// Mixed into the seed of the noise shift.
+const NOISE_SEED_SALT: u64 = 0x6e6f_6973_6500_0000;
+
 impl Shift {
-    /// This shift of one 28 × 28 image; `key` seeds the noise.
+    /// This shift of one 28 × 28 grey image (MNIST's); `key` seeds the noise.
     pub fn apply(&self, image: &[u8], key: u64) -> Vec<u8> {
+        self.apply_to(image, (SIDE, SIDE, 1), key)
+    }
+
+    /// This shift of one planar image of `(height, width, channels)`, each channel alike;
+    /// `key` seeds the noise.
+    pub fn apply_to(
+        &self,
+        image: &[u8],
+        (h, w, _channels): (usize, usize, usize),
+        key: u64,
+    ) -> Vec<u8> {
+        let per_channel = |f: &dyn Fn(&[u8]) -> Vec<u8>| -> Vec<u8> {
+            image.chunks_exact(h * w).flat_map(f).collect()
+        };
         match self {
-            Shift::Rotate { degrees } => rotate(image, *degrees),
+            Shift::Rotate { degrees } => per_channel(&|plane| rotate(plane, h, w, *degrees)),
             Shift::Invert => image.iter().map(|v| 255 - v).collect(),
             Shift::Noise { std } => {
-                let mut rng = StdRng::seed_from_u64(key ^ 0x6e6f_6973_6500_0000);
+                let mut rng = StdRng::seed_from_u64(key ^ NOISE_SEED_SALT);
                 let normal = Normal::new(0.0, std * 255.0).expect("std ≥ 0 was checked");
                 image
                     .iter()
@@ -324,35 +775,39 @@ impl Shift {
                     })
                     .collect()
             }
-            Shift::Thicken { rounds } => {
-                (0..*rounds).fold(image.to_vec(), |im, _| neighbourhood(&im, |a, b| a.max(b)))
-            }
-            Shift::Thin { rounds } => {
-                (0..*rounds).fold(image.to_vec(), |im, _| neighbourhood(&im, |a, b| a.min(b)))
-            }
+            Shift::Thicken { rounds } => per_channel(&|plane| {
+                (0..*rounds).fold(plane.to_vec(), |im, _| {
+                    neighbourhood(&im, h, w, |a, b| a.max(b))
+                })
+            }),
+            Shift::Thin { rounds } => per_channel(&|plane| {
+                (0..*rounds).fold(plane.to_vec(), |im, _| {
+                    neighbourhood(&im, h, w, |a, b| a.min(b))
+                })
+            }),
         }
     }
 }
 
-/// Counter-clockwise rotation (as seen, rows going down) about the centre (13.5, 13.5), by
-/// bilinear interpolation from the source; outside the frame is paper (0).
-fn rotate(image: &[u8], degrees: f64) -> Vec<u8> {
+/// Counter-clockwise rotation (as seen, rows going down) about the centre, by bilinear
+/// interpolation from the source; outside the frame is paper (0).
+fn rotate(image: &[u8], h: usize, w: usize, degrees: f64) -> Vec<u8> {
     let (sin, cos) = degrees.to_radians().sin_cos();
-    let centre = (SIDE as f64 - 1.0) / 2.0;
+    let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
     let at = |x: isize, y: isize| -> f64 {
-        if x < 0 || y < 0 || x >= SIDE as isize || y >= SIDE as isize {
+        if x < 0 || y < 0 || x >= w as isize || y >= h as isize {
             0.0
         } else {
-            image[y as usize * SIDE + x as usize] as f64
+            image[y as usize * w + x as usize] as f64
         }
     };
-    let mut out = vec![0u8; PIXELS];
-    for y in 0..SIDE {
-        for x in 0..SIDE {
-            let (dx, dy) = (x as f64 - centre, y as f64 - centre);
+    let mut out = vec![0u8; h * w];
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as f64 - cx, y as f64 - cy);
             // The source of (x, y) is (x, y) turned back by the angle.
-            let sx = centre + dx * cos - dy * sin;
-            let sy = centre + dx * sin + dy * cos;
+            let sx = cx + dx * cos - dy * sin;
+            let sy = cy + dx * sin + dy * cos;
             let (x0, y0) = (sx.floor(), sy.floor());
             let (fx, fy) = (sx - x0, sy - y0);
             let (x0, y0) = (x0 as isize, y0 as isize);
@@ -360,24 +815,24 @@ fn rotate(image: &[u8], degrees: f64) -> Vec<u8> {
                 + at(x0 + 1, y0) * fx * (1.0 - fy)
                 + at(x0, y0 + 1) * (1.0 - fx) * fy
                 + at(x0 + 1, y0 + 1) * fx * fy;
-            out[y * SIDE + x] = value.round().clamp(0.0, 255.0) as u8;
+            out[y * w + x] = value.round().clamp(0.0, 255.0) as u8;
         }
     }
     out
 }
 
 /// Combines each pixel with its 3 × 3 neighbourhood (inside the frame) by `pick`.
-fn neighbourhood(image: &[u8], pick: impl Fn(u8, u8) -> u8) -> Vec<u8> {
-    let mut out = vec![0u8; PIXELS];
-    for y in 0..SIDE {
-        for x in 0..SIDE {
-            let mut value = image[y * SIDE + x];
-            for ny in y.saturating_sub(1)..=(y + 1).min(SIDE - 1) {
-                for nx in x.saturating_sub(1)..=(x + 1).min(SIDE - 1) {
-                    value = pick(value, image[ny * SIDE + nx]);
+fn neighbourhood(image: &[u8], h: usize, w: usize, pick: impl Fn(u8, u8) -> u8) -> Vec<u8> {
+    let mut out = vec![0u8; h * w];
+    for y in 0..h {
+        for x in 0..w {
+            let mut value = image[y * w + x];
+            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    value = pick(value, image[ny * w + nx]);
                 }
             }
-            out[y * SIDE + x] = value;
+            out[y * w + x] = value;
         }
     }
     out
@@ -386,6 +841,7 @@ fn neighbourhood(image: &[u8], pick: impl Fn(u8, u8) -> u8) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mnist::PIXELS;
 
     /// A spec is parsed once and travels through `config.json` as its canonical string; a bad
     /// one in a file is refused with the allowed forms, as on the command line.
@@ -423,7 +879,7 @@ mod tests {
             Some(vec![0, 1, 2, 7])
         );
         for (spec, needle) in [
-            ("cifar", "must start with `mnist`"),
+            ("cifar", "neither `mnist` nor `digits`"),
             ("mnist:rotate", "needs `=DEG`"),
             ("mnist:rotate=abc", "not a number"),
             ("mnist:spin=3", "unknown shift `spin`"),
@@ -511,11 +967,11 @@ mod tests {
         let high = Domain::parse("mnist:classes=5-9").unwrap();
         let data = high.load(&dir, Split::Test, Some(300)).unwrap();
         assert_eq!(data.len(), 300);
-        assert!(data.labels().iter().all(|l| (5..=9).contains(l)));
+        assert!(data.labels().unwrap().iter().all(|l| (5..=9).contains(l)));
         // The same digits, in their original order.
         let all = Mnist::load(&dir, Split::Test, Some(1000)).unwrap();
         let expected: Vec<&[u8]> = (0..all.len())
-            .filter(|i| all.labels()[*i] >= 5)
+            .filter(|i| all.labels().unwrap()[*i] >= 5)
             .map(|i| all.image(i))
             .take(300)
             .collect();

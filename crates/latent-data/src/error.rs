@@ -186,6 +186,17 @@ pub enum DataError {
     /// positive-definiteness, non-finite values); the message says which.
     #[error("invalid Gaussian mixture: {0}")]
     InvalidMixture(String),
+
+    /// An image folder or image file that cannot be used: no images, class folders mixed with
+    /// loose images, an empty class folder, images of different sizes, an image that does not
+    /// decode, or a bad image size; the message says what to do.
+    #[error("{path}: {problem}")]
+    Image {
+        /// The folder, or the image file.
+        path: PathBuf,
+        /// What is wrong, and what to do about it.
+        problem: String,
+    },
 }
 
 impl DataError {

@@ -48,6 +48,20 @@ pub fn read_idx(path: &Path, expected_magic: u32) -> Result<IdxArray> {
     parse_idx(path, &bytes, expected_magic)
 }
 
+/// Reads an IDX file of unsigned bytes of any number of dimensions (its magic `0x000008NN`, NN
+/// the number of dimensions).
+pub fn read_idx_bytes(path: &Path) -> Result<IdxArray> {
+    let bytes = read_maybe_gzipped(path)?;
+    let magic = match bytes.get(..4) {
+        Some([0, 0, 0x08, dims]) => u32::from_be_bytes([0, 0, 0x08, *dims]),
+        _ => UNSIGNED_BYTES_MAGIC,
+    };
+    parse_idx(path, &bytes, magic)
+}
+
+/// The magic of an IDX file of unsigned bytes, without its number of dimensions.
+const UNSIGNED_BYTES_MAGIC: u32 = 0x0000_0800;
+
 fn parse_idx(path: &Path, bytes: &[u8], expected_magic: u32) -> Result<IdxArray> {
     let what = match expected_magic {
         LABELS_MAGIC => "unsigned-byte labels, 1 dimension",

@@ -1,6 +1,8 @@
-//! Data for `latent`: the MNIST IDX reader (gzipped or raw) with a burn [`Dataset`] and
-//! [`Batcher`], CSV and NPY point sets for the mixture models, and seeded synthetic Gaussian
-//! mixtures.
+//! Data for `latent`: the user's own data — `.npy` arrays (memory-mapped), IDX files of any
+//! image size, folders of PNG/JPEG images, CSV tables — and the bundled MNIST and 8 × 8 digits,
+//! as [`Examples`] (vectors, grey or colour images, with optional labels) with a burn
+//! [`Dataset`] and [`Batcher`]; seeded domain shifts; seeded training/test splits; CSV and NPY
+//! point sets for the mixture models, and seeded synthetic Gaussian mixtures.
 //!
 //! Every reader validates what it reads and fails with a [`DataError`] naming the file and the
 //! problem: never a panic, never a silently short dataset.
@@ -14,7 +16,7 @@
 //!
 //! let data = Mnist::load(&default_mnist_dir(), Split::Test, Some(100))?;
 //! assert_eq!(data.len(), 100);
-//! assert!(data.labels().iter().all(|digit| *digit <= 9));
+//! assert!(data.labels().unwrap().iter().all(|digit| *digit <= 9));
 //!
 //! # #[allow(deprecated)]
 //! let device = burn::tensor::Device::ndarray();
@@ -27,7 +29,7 @@
 //! assert_eq!(domain.to_string(), "mnist:classes=5-9:rotate=45");
 //! let shifted = domain.load(&default_mnist_dir(), Split::Test, Some(10))?;
 //! assert_eq!(shifted.len(), 10);
-//! assert!(shifted.labels().iter().all(|digit| (5..=9).contains(digit)));
+//! assert!(shifted.labels().unwrap().iter().all(|digit| (5..=9).contains(digit)));
 //! # Ok::<(), latent_data::DataError>(())
 //! ```
 //!
@@ -38,14 +40,21 @@
 
 pub mod domain;
 mod error;
+pub mod examples;
+pub mod folder;
 pub mod idx;
 pub mod mnist;
+pub mod npy;
 pub mod points;
 pub mod source;
 pub mod synthetic;
 
-pub use domain::Domain;
+pub use domain::{DataSource, Domain};
 pub use error::{DataError, Result};
+pub use examples::{
+    ExampleBatch, ExampleBatcher, ExampleItem, ExampleShape, Examples, ItemValues, Standardisation,
+    Values,
+};
 pub use mnist::{verify_sha256sums, Mnist, MnistBatch, MnistBatcher, MnistItem, Split};
 pub use points::{read_points, write_points, Points};
 pub use source::PointSource;
@@ -64,4 +73,21 @@ pub fn default_mnist_dir() -> PathBuf {
         return local;
     }
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/mnist"))
+}
+
+/// Where the bundled 8 × 8 digits are looked for: `$LATENT_DIGITS_DIR` if set, else
+/// `datasets/digits` under the current directory if it exists, else the copy in this source
+/// tree.
+pub fn default_digits_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LATENT_DIGITS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("datasets/digits");
+    if local.is_dir() {
+        return local;
+    }
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../datasets/digits"
+    ))
 }

@@ -195,53 +195,22 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Points> {
         path: path.to_path_buf(),
         problem,
     };
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(err("not a .npy file (missing the \\x93NUMPY magic)".into()));
-    }
-    let (header_len, header_start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => return Err(err(format!("unsupported .npy format version {v}"))),
-    };
-    let data_start = header_start + header_len;
-    let header = bytes
-        .get(header_start..data_start)
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .ok_or_else(|| err("truncated or non-text header".into()))?;
-    let descr = dict_value(header, "descr").ok_or_else(|| err("header has no 'descr'".into()))?;
-    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    let (little_endian, width) = match descr {
-        "<f8" | "=f8" => (true, 8),
-        "<f4" | "=f4" => (true, 4),
-        ">f8" => (false, 8),
-        ">f4" => (false, 4),
-        other => {
+    let header = crate::npy::parse_header(path, bytes)?;
+    let (little_endian, width) = match header.dtype {
+        crate::npy::Dtype::Float { width, little } => (little, width),
+        _ => {
             return Err(err(format!(
-                "dtype {other} is not supported; save the array as float32 or float64"
+                "dtype {} is not supported; save the array as float32 or float64",
+                header.descr
             )))
         }
     };
-    let fortran = dict_value(header, "fortran_order")
-        .map(|v| v.starts_with("True"))
-        .ok_or_else(|| err("header has no 'fortran_order'".into()))?;
-    let shape_text =
-        dict_value(header, "shape").ok_or_else(|| err("header has no 'shape'".into()))?;
-    let shape: Vec<usize> = shape_text
-        .trim_start_matches('(')
-        .split(')')
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .map_err(|_| err(format!("bad shape {shape_text:?}")))
-        })
-        .collect::<Result<_>>()?;
+    let (descr, fortran, shape, data_start) = (
+        header.descr,
+        header.fortran,
+        header.shape,
+        header.data_start,
+    );
     let [n, d] = shape[..] else {
         return Err(err(format!(
             "array has shape {shape:?}; points must be a 2-D array (n, d)"
@@ -287,45 +256,6 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Points> {
     Points::new(n, d, values)
 }
 
-/// The text after `'key':` in a Python dict literal, up to the next top-level comma.
-fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let start = header
-        .find(&format!("'{key}'"))
-        .or_else(|| header.find(&format!("\"{key}\"")))?;
-    let rest = header[start + key.len() + 2..].trim_start();
-    let rest = rest.strip_prefix(':')?.trim_start();
-    let mut depth = 0;
-    for (i, c) in rest.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' | '}' if depth == 0 => return Some(rest[..i].trim()),
-            _ => {}
-        }
-    }
-    Some(rest.trim())
-}
-
-/// A version-1 `.npy` header for `descr` (e.g. `<f8`) and `shape`, padded so the data start on
-/// a 64-byte boundary.
-fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out
-}
-
 /// Writes `points` to `path`: a `.csv` (no header) or a `.npy` of f64, by its extension.
 pub fn write_points(points: &Points, path: &Path) -> Result<()> {
     let bytes = match path.extension().and_then(|e| e.to_str()) {
@@ -342,19 +272,19 @@ pub fn write_points(points: &Points, path: &Path) -> Result<()> {
 
 /// Encodes points as a version-1 `.npy` file of little-endian f64, C order.
 pub fn encode_npy(points: &Points) -> Vec<u8> {
-    let mut out = npy_header("<f8", &[points.len(), points.dim()]);
-    for v in points.values() {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+    let data: Vec<u8> = points
+        .values()
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    crate::npy::encode("<f8", &[points.len(), points.dim()], &data)
 }
 
 /// Encodes float32 values of any C-order `shape` as a version-1 `.npy` file.
 pub fn encode_npy_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
     debug_assert_eq!(values.len(), shape.iter().product::<usize>());
-    let mut out = npy_header("<f4", shape);
-    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-    out
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    crate::npy::encode("<f4", shape, &data)
 }
 
 #[cfg(test)]

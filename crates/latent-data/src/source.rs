@@ -1,44 +1,42 @@
-//! Where the points of a mixture come from: a `.csv` / `.npy` file, or a split of MNIST (or of
-//! a shift of it) as 784 grey levels per image. Parsed once from the `--data` text.
+//! Where the points of a mixture come from: any [`DataSource`] — a file, a folder, or a split
+//! of a bundled data set (`mnist:test`) — as a tensor `[n, d]`. Parsed once from the `--data`
+//! text.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 
-use crate::domain::parse_source;
-use crate::points::{read_points, Points};
-use crate::{DataError, Domain, MnistBatcher, Result, Split};
+use crate::domain::{parse_source, DataSource};
+use crate::{ExampleBatcher, Examples, Result, Split};
 
-/// A source of points `[n, d]`.
+/// A source of points `[n, d]`: a data source and, for a bundled one, which split.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PointSource {
-    /// A split of MNIST, shifted by `domain` (784 grey levels in [0, 1] per image).
-    Mnist {
-        /// Training or test images.
-        split: Split,
-        /// The classes kept and the shifts applied.
-        domain: Domain,
-    },
-    /// A `.csv` (header optional) or 2-D float `.npy` file, one point per row.
-    File(PathBuf),
+pub struct PointSource {
+    /// The examples.
+    pub source: DataSource,
+    /// The split of a bundled data set (a file's examples are all taken).
+    pub split: Split,
 }
 
 impl PointSource {
-    /// `mnist`, `mnist:train`, `mnist:test`, optionally followed by shifts
-    /// (`mnist:test:rotate=45`), or else a file path (even one whose name starts with
-    /// "mnist").
+    /// `mnist`, `mnist:train`, `mnist:test` (likewise `digits`), optionally followed by shifts
+    /// (`mnist:test:rotate=45`), or any other [`DataSource`] spec (a `.csv`, `.npy`, IDX file
+    /// or image folder, even one whose name starts with "mnist").
     pub fn parse(spec: &str) -> Result<Self> {
         Ok(match parse_source(spec)? {
-            Some((split, domain)) => PointSource::Mnist { split, domain },
-            None => PointSource::File(PathBuf::from(spec)),
+            Some((split, source)) => PointSource { source, split },
+            None => PointSource {
+                source: DataSource::parse(spec)?,
+                split: Split::Train,
+            },
         })
     }
 
-    /// The first `limit` points (all when `None`) on `device`. MNIST comes from `mnist_dir`,
-    /// as grey levels, or with `binarize` = Some(seed) as the fixed seeded binarisation of each
-    /// image (the same every run). A limit beyond the points there are is an error.
+    /// The first `limit` points (all when `None`) on `device`: 8-bit values as grey levels in
+    /// [0, 1], or with `binarize` = Some(seed) as the fixed seeded binarisation of each example
+    /// (the same every run); real values as they are. MNIST comes from `mnist_dir`. A limit
+    /// beyond the points there are is an error.
     pub fn load(
         &self,
         mnist_dir: &Path,
@@ -46,51 +44,40 @@ impl PointSource {
         binarize: Option<u64>,
         device: &Device,
     ) -> Result<Tensor<2>> {
-        match self {
-            PointSource::Mnist { split, domain } => {
-                let data = domain.load(mnist_dir, *split, limit)?;
-                let batcher = match binarize {
-                    Some(seed) => MnistBatcher::fixed(seed),
-                    None => MnistBatcher::grey(),
-                };
-                Ok(batcher.images(&data, 0..data.len(), device))
-            }
-            PointSource::File(path) => {
-                Ok(first(read_points(path)?, limit, path)?.to_tensor(device))
-            }
-        }
+        let data = self.examples(mnist_dir, limit)?;
+        Ok(Self::points(&data, binarize, device))
     }
-}
 
-/// The first `limit` rows of `points` (read from `path`).
-fn first(points: Points, limit: Option<usize>, path: &Path) -> Result<Points> {
-    match limit {
-        Some(requested) if requested > points.len() => Err(DataError::LimitTooLarge {
-            path: path.to_path_buf(),
-            requested,
-            available: points.len(),
-        }),
-        Some(n) => Points::new(
-            n,
-            points.dim(),
-            points.values()[..n * points.dim()].to_vec(),
-        ),
-        None => Ok(points),
+    /// The first `limit` examples (all when `None`), as read: their shape, labels and values.
+    pub fn examples(&self, mnist_dir: &Path, limit: Option<usize>) -> Result<Examples> {
+        self.source.load(mnist_dir, self.split, limit)
+    }
+
+    /// `data` as points `[n, d]` on `device`, as [`PointSource::load`] makes them.
+    pub fn points(data: &Examples, binarize: Option<u64>, device: &Device) -> Tensor<2> {
+        let batcher = match binarize {
+            Some(seed) if data.is_bytes() => ExampleBatcher::fixed(seed),
+            _ => ExampleBatcher::grey(),
+        };
+        batcher.images(data, 0..data.len(), device)
     }
 }
 
 impl fmt::Display for PointSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PointSource::Mnist { split, domain } => {
-                let split = match split {
-                    Split::Train => "train",
-                    Split::Test => "test",
-                };
-                let spec = domain.to_string();
-                write!(f, "mnist:{split}{}", &spec["mnist".len()..])
-            }
-            PointSource::File(path) => write!(f, "{}", path.display()),
+        if !self.source.has_splits() {
+            return write!(f, "{}", self.source);
+        }
+        let split = match self.split {
+            Split::Train => "train",
+            Split::Test => "test",
+        };
+        let spec = self.source.to_string();
+        let (name, rest) = spec.split_once(':').unwrap_or((&spec, ""));
+        if rest.is_empty() {
+            write!(f, "{name}:{split}")
+        } else {
+            write!(f, "{name}:{split}:{rest}")
         }
     }
 }
@@ -100,22 +87,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mnist_specs_and_files_are_told_apart_and_printed_back() {
+    fn bundled_specs_and_files_are_told_apart_and_printed_back() {
         for (spec, printed) in [
             ("mnist", "mnist:train"),
             ("mnist:test:rotate=45", "mnist:test:rotate=45"),
             ("mnist:classes=5-9", "mnist:train:classes=5-9"),
+            ("digits:test", "digits:test"),
         ] {
             let source = PointSource::parse(spec).unwrap();
-            assert!(matches!(source, PointSource::Mnist { .. }), "{spec}");
+            assert!(source.source.has_splits(), "{spec}");
             assert_eq!(source.to_string(), printed);
             assert_eq!(PointSource::parse(printed).unwrap(), source);
         }
-        assert_eq!(
-            PointSource::parse("mnist_points.csv").unwrap(),
-            PointSource::File("mnist_points.csv".into())
+        let path = std::env::temp_dir().join(format!("mnist_points-{}.csv", std::process::id()));
+        std::fs::write(&path, "1,2\n").unwrap();
+        let file = PointSource::parse(path.to_str().unwrap()).unwrap();
+        assert!(
+            !file.source.has_splits(),
+            "a file named like mnist is a file"
         );
         assert!(PointSource::parse("mnist:test:spin=3").is_err());
+        let _ = std::fs::remove_file(path);
     }
 
     #[test]
@@ -124,7 +116,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("latent-source-{}.csv", std::process::id()));
         std::fs::write(&path, "1,2\n3,4\n5,6\n").unwrap();
         let device = Device::ndarray();
-        let source = PointSource::File(path.clone());
+        let source = PointSource::parse(path.to_str().unwrap()).unwrap();
         let x = source.load(Path::new("."), Some(2), None, &device).unwrap();
         assert_eq!(x.dims(), [2, 2]);
         let err = source

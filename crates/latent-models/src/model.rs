@@ -25,6 +25,10 @@ pub trait Codec {
     /// E[x | z] for codes `z` (`[n, latent]` → `[n, input]`), in the data's own units.
     fn decode_mean(&self, z: Tensor<2>) -> Tensor<2>;
 
+    /// One draw x ~ p(x | z) for each of the codes `z` (`[n, latent]` → `[n, input]`): binary
+    /// values of a Bernoulli likelihood, the mean plus the likelihood's noise of a Gaussian one.
+    fn decode_sample(&self, z: Tensor<2>) -> Tensor<2>;
+
     /// Whether the likelihood is over binary data: the trainer then binarises inputs in [0, 1]
     /// (a fresh draw at every presentation while training, a fixed seeded draw for the test
     /// figures); otherwise it feeds the grey levels as they are.

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use burn::optim::AdamConfig;
-use latent_data::mnist::PIXELS;
-use latent_data::{Domain, Mnist, Split};
+use latent_data::{
+    DataError, DataSource, ExampleBatcher, ExampleShape, Examples, Split, Standardisation,
+};
 use latent_models::model::Objective;
 use latent_models::VaeConfig;
 use serde::{Deserialize, Serialize};
@@ -125,10 +126,33 @@ pub struct TrainConfig<M = VaeConfig> {
     pub test_limit: Option<usize>,
     /// Directory of the MNIST files.
     pub mnist_dir: PathBuf,
-    /// Which data: MNIST, or a domain shift of it such as `mnist:rotate=45` (see
-    /// [`latent_data::domain`]); used for the training and the test set.
+    /// Which data: MNIST or the bundled digits (a domain shift of them such as
+    /// `mnist:rotate=45`), or a file or folder of the user's (see [`latent_data::domain`]).
     #[serde(default)]
-    pub data: Domain,
+    pub data: DataSource,
+    /// The test set's source, when it is not `data`'s own test split or a held-out fraction of
+    /// it (all its examples; for a bundled source, its test split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_data: Option<DataSource>,
+    /// The fraction of `data`'s examples (of its training split, for a bundled source) held
+    /// out as the test set, drawn with `seed`. Without it or `test_data`, a bundled source keeps
+    /// its own split and any other source holds out [`DEFAULT_TEST_FRACTION`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// For a Bernoulli likelihood, binarise the inputs (a fresh draw of every value each time
+    /// an example is shown, a fixed seeded draw for the test figures); else take the grey
+    /// levels as they are.
+    #[serde(default = "yes")]
+    pub binarize: bool,
+    /// The standardisation of real-valued data (the training set's mean and standard
+    /// deviation per dimension), drawn when the run starts and undone for everything shown in
+    /// the data's own units (written by the trainer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standardisation: Option<Standardisation>,
+    /// What one example of the data is (written by the trainer when the run starts; a run
+    /// from before has none, and MNIST's 28 × 28 grey images are meant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_shape: Option<ExampleShape>,
     /// Train the decoder only: the encoder's parameters get no gradients (fine-tuning a
     /// transferred model with a frozen encoder).
     #[serde(default)]
@@ -148,13 +172,103 @@ fn one() -> usize {
     1
 }
 
+fn yes() -> bool {
+    true
+}
+
+/// The fraction of a user's data held out as the test set when neither a test set nor a
+/// fraction is given.
+pub const DEFAULT_TEST_FRACTION: f64 = 0.1;
+
 fn unit() -> f64 {
     1.0
 }
 
 /// The settings `--resume` may change: the epochs (to extend the run), where the data are, and
-/// how the steps are spread over devices; the trainer keeps its own record of the rest.
-pub const RESUMABLE_SETTINGS: [&str; 4] = ["epochs", "mnist_dir", "execution", "run_id"];
+/// how the steps are spread over devices; and those the trainer writes itself (the run id, the
+/// standardisation it drew from the data).
+pub const RESUMABLE_SETTINGS: [&str; 6] = [
+    "epochs",
+    "mnist_dir",
+    "execution",
+    "run_id",
+    "standardisation",
+    "data_shape",
+];
+
+/// Where a run's test set comes from.
+enum TestPlan<'a> {
+    /// The bundled source's own test split.
+    OwnSplit,
+    /// Another source.
+    Source(&'a DataSource),
+    /// A seeded fraction of the training source.
+    Fraction(f64),
+}
+
+/// How a run's examples become model inputs: binarised for a binary likelihood (or not), and
+/// real values standardised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    /// Binarise for a binary likelihood.
+    pub binarize: bool,
+    /// The standardisation of real-valued data.
+    pub standardisation: Option<Standardisation>,
+}
+
+impl Default for Inputs {
+    /// Binarised for a binary likelihood, not standardised: MNIST's inputs.
+    fn default() -> Self {
+        Self {
+            binarize: true,
+            standardisation: None,
+        }
+    }
+}
+
+impl Inputs {
+    /// The batcher of training epoch `seed`: a fresh binarisation at every presentation for
+    /// a `binary` likelihood, else the values as they are.
+    pub fn training(&self, binary: bool, seed: u64) -> ExampleBatcher {
+        let batcher = if binary && self.binarize {
+            ExampleBatcher::dynamic(seed)
+        } else {
+            ExampleBatcher::grey()
+        };
+        batcher.standardised(self.standardisation.clone())
+    }
+
+    /// The batcher of test figures: the fixed binarisation (seed 0) for a `binary`
+    /// likelihood, else the values as they are.
+    pub fn test(&self, binary: bool) -> ExampleBatcher {
+        let batcher = if binary && self.binarize {
+            ExampleBatcher::fixed(0)
+        } else {
+            ExampleBatcher::grey()
+        };
+        batcher.standardised(self.standardisation.clone())
+    }
+
+    /// The batcher of codes and pictures: the values as they are (standardised).
+    pub fn plain(&self) -> ExampleBatcher {
+        ExampleBatcher::grey().standardised(self.standardisation.clone())
+    }
+
+    /// log |det J| of the standardisation (0 without one): log p(x) of the data as given is
+    /// log p of the standardised values plus this.
+    pub fn log_jacobian(&self) -> f64 {
+        self.standardisation
+            .as_ref()
+            .map_or(0.0, Standardisation::log_jacobian)
+    }
+
+    /// Model outputs (row after row) back in the data's own units.
+    pub fn to_data_units(&self, values: &mut [f32]) {
+        if let Some(s) = &self.standardisation {
+            s.undo(values);
+        }
+    }
+}
 
 /// The first setting in which `given` differs from `recorded` outside [`RESUMABLE_SETTINGS`]:
 /// its name as `config.json` spells it (`model.latent` for a nested one) and both values.
@@ -215,9 +329,6 @@ impl TrainConfig<VaeConfig> {
     /// that is out of range.
     pub fn check(&self) -> Result<()> {
         self.check_training()?;
-        if self.model.input_dim != PIXELS {
-            return Err(invalid("model.input_dim", "must be 784 for MNIST"));
-        }
         self.model.check()?;
         Ok(())
     }
@@ -239,7 +350,12 @@ impl<M> TrainConfig<M> {
             train_limit: None,
             test_limit: None,
             mnist_dir,
-            data: Domain::default(),
+            data: DataSource::default(),
+            test_data: None,
+            test_fraction: None,
+            binarize: true,
+            standardisation: None,
+            data_shape: None,
             freeze_encoder: false,
             execution: Execution::default(),
             run_id: None,
@@ -262,6 +378,11 @@ impl<M> TrainConfig<M> {
             test_limit: self.test_limit,
             mnist_dir: self.mnist_dir,
             data: self.data,
+            test_data: self.test_data,
+            test_fraction: self.test_fraction,
+            binarize: self.binarize,
+            standardisation: self.standardisation,
+            data_shape: self.data_shape,
             freeze_encoder: self.freeze_encoder,
             execution: self.execution,
             run_id: self.run_id,
@@ -310,12 +431,105 @@ impl<M> TrainConfig<M> {
                 "an autoencoder has no importance-weighted bound",
             ));
         }
+        if let Some(f) = self.test_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(invalid(
+                    "test_fraction",
+                    format!("must be in (0, 1), not {f}"),
+                ));
+            }
+            if self.test_data.is_some() {
+                return Err(invalid(
+                    "test_fraction",
+                    "give a test fraction or a test data source, not both",
+                ));
+            }
+        }
         Ok(())
     }
 
-    /// A split of this run's data (its domain shift applied), the first `limit` examples.
-    pub fn load_split(&self, split: Split, limit: Option<usize>) -> Result<Mnist> {
-        Ok(self.data.load(&self.mnist_dir, split, limit)?)
+    /// Where the test set comes from.
+    fn test_plan(&self) -> TestPlan<'_> {
+        match (&self.test_data, self.test_fraction) {
+            (Some(test), _) => TestPlan::Source(test),
+            (None, Some(f)) => TestPlan::Fraction(f),
+            (None, None) if self.data.has_splits() => TestPlan::OwnSplit,
+            (None, None) => TestPlan::Fraction(DEFAULT_TEST_FRACTION),
+        }
+    }
+
+    /// A split of this run's data (its options, classes and shifts applied; see
+    /// [`TrainConfig::test_data`] and [`TrainConfig::test_fraction`] for where the test set
+    /// comes from), the first `limit` examples. A limit beyond what there is is an error.
+    pub fn load_split(&self, split: Split, limit: Option<usize>) -> Result<Examples> {
+        let dir = &self.mnist_dir;
+        match (self.test_plan(), split) {
+            (TestPlan::OwnSplit, _) | (TestPlan::Source(_), Split::Train) => {
+                Ok(self.data.load(dir, split, limit)?)
+            }
+            (TestPlan::Source(test), Split::Test) => Ok(test.load(dir, Split::Test, limit)?),
+            (TestPlan::Fraction(_), _) => {
+                let (train, test) = self.load_data(None, None)?;
+                let chosen = if split == Split::Train { train } else { test };
+                self.first(chosen, split, limit)
+            }
+        }
+    }
+
+    /// The training and the test examples (each of their first `limit`s), the source read
+    /// once even when the test set is a fraction of it.
+    pub fn load_data(
+        &self,
+        train_limit: Option<usize>,
+        test_limit: Option<usize>,
+    ) -> Result<(Examples, Examples)> {
+        match self.test_plan() {
+            TestPlan::Fraction(fraction) => {
+                let all = self.data.load(&self.mnist_dir, Split::Train, None)?;
+                let (train, test) = all.split_off(fraction, self.seed)?;
+                Ok((
+                    self.first(train, Split::Train, train_limit)?,
+                    self.first(test, Split::Test, test_limit)?,
+                ))
+            }
+            _ => Ok((
+                self.load_split(Split::Train, train_limit)?,
+                self.load_split(Split::Test, test_limit)?,
+            )),
+        }
+    }
+
+    /// The first `limit` of `data`, or an error naming the source when there are fewer.
+    fn first(&self, data: Examples, split: Split, limit: Option<usize>) -> Result<Examples> {
+        match limit {
+            Some(requested) if requested > data.len() => Err(DataError::SpecTooSmall {
+                spec: self.data.to_string(),
+                split: match split {
+                    Split::Train => "training",
+                    Split::Test => "test",
+                },
+                requested,
+                available: data.len(),
+            }
+            .into()),
+            Some(n) => Ok(data.truncated(n)),
+            None => Ok(data),
+        }
+    }
+
+    /// What one example of the run's data is: as recorded, else (a run from before shapes were
+    /// recorded) MNIST's 28 × 28 grey images.
+    pub fn example_shape(&self) -> ExampleShape {
+        self.data_shape
+            .unwrap_or(ExampleShape::grey_square(latent_data::mnist::SIDE))
+    }
+
+    /// How examples become this run's model inputs.
+    pub fn inputs(&self) -> Inputs {
+        Inputs {
+            binarize: self.binarize,
+            standardisation: self.standardisation.clone(),
+        }
     }
 
     /// The KL weight in `epoch` (1-based): linear warm-up, then `beta`.

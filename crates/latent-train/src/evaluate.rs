@@ -2,14 +2,14 @@
 //! latent-variable model — ELBO, importance-sampled −log p(x), KL per dimension and active
 //! units — on one device or shared among several.
 
-use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use latent_data::{Mnist, MnistBatcher};
+use latent_data::Examples;
 use latent_models::model::{combine_log_weight_sums, sample_chunks, Objective};
 use latent_models::{LatentVariableModel, Trainable};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Inputs;
 use crate::devices::{failed_device, spread, NamedDevice, Replica};
 use crate::error::{invalid, Result, TrainError};
 use crate::readback::{scalar, values_f64};
@@ -96,16 +96,6 @@ pub struct EvalReport {
     pub images: usize,
 }
 
-/// The test inputs of a model: the fixed binarisation (seed 0) for a binary likelihood, grey
-/// levels otherwise.
-pub fn evaluation_batcher(binary: bool) -> MnistBatcher {
-    if binary {
-        MnistBatcher::fixed(0)
-    } else {
-        MnistBatcher::grey()
-    }
-}
-
 /// The test figures of one epoch, per image.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TestFigures {
@@ -117,12 +107,13 @@ pub(crate) struct TestFigures {
 /// The ELBO's terms over the test set (whatever the training objective), per image.
 pub(crate) fn test_terms<M: Trainable>(
     model: &M,
-    test_set: &Mnist,
+    test_set: &Examples,
+    inputs: &Inputs,
     batch_size: usize,
     device: &Device,
 ) -> Result<TestFigures> {
     device.seed(0);
-    let batcher = evaluation_batcher(model.binary_data());
+    let batcher = inputs.test(model.binary_data());
     let (mut l, mut r, mut k, mut n) = (0.0, 0.0, 0.0, 0usize);
     for start in (0..test_set.len()).step_by(batch_size) {
         let end = (start + batch_size).min(test_set.len());
@@ -147,7 +138,7 @@ pub(crate) fn test_terms<M: Trainable>(
 /// ELBO, importance-sampled −log p(x), KL per dimension and active units.
 pub fn evaluate<M>(
     model: &M,
-    test_set: &Mnist,
+    test_set: &Examples,
     config: &EvalConfig,
     device: &Device,
 ) -> Result<EvalReport>
@@ -163,7 +154,23 @@ where
 /// the same for any number of devices, up to the order of float sums.
 pub fn evaluate_on<M>(
     model: &M,
-    test_set: &Mnist,
+    test_set: &Examples,
+    config: &EvalConfig,
+    devices: &[NamedDevice],
+) -> Result<EvalReport>
+where
+    M: LatentVariableModel + Module + Sync,
+{
+    evaluate_inputs_on(model, test_set, &Inputs::default(), config, devices)
+}
+
+/// [`evaluate_on`] with a run's own inputs (its binarisation and standardisation, see
+/// [`TrainConfig::inputs`](crate::TrainConfig::inputs)). The ELBO and −log p(x) are of the data
+/// as given: the standardisation's log-Jacobian is added back.
+pub fn evaluate_inputs_on<M>(
+    model: &M,
+    test_set: &Examples,
+    inputs: &Inputs,
     config: &EvalConfig,
     devices: &[NamedDevice],
 ) -> Result<EvalReport>
@@ -183,7 +190,7 @@ where
     let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
     let (k, noise_dim, latent) = (config.iw_samples, model.noise_dim(), model.latent_dim());
     device.seed(0);
-    let batcher = evaluation_batcher(model.binary_data());
+    let batcher = inputs.test(model.binary_data());
     let n = test_set.len();
     let (mut elbo, mut nll, mut kl, mut recon) = (0.0, 0.0, 0.0, 0.0);
     let mut kl_per_dim = vec![0.0; latent];
@@ -228,9 +235,11 @@ where
         .filter(|a| **a > ACTIVE_UNIT_THRESHOLD)
         .count();
     let nf = n as f64;
+    // log p(x) = log p(x′) + log |det J| for standardised values x′ = (x − m)/s.
+    let jacobian = inputs.log_jacobian();
     Ok(EvalReport {
-        elbo: elbo / nf,
-        nll: nll / nf,
+        elbo: elbo / nf + jacobian,
+        nll: nll / nf - jacobian,
         kl: kl / nf,
         recon: recon / nf,
         active_units,

@@ -4,10 +4,8 @@
 
 use std::path::Path;
 
-use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Distribution as Noise, Tensor, TensorData};
-use latent_data::mnist::{PIXELS, SIDE};
-use latent_data::{MnistBatcher, Points, Split};
+use latent_data::{ExampleShape, Points, Split};
 use latent_models::{Codec, GmmConfig, LatentVariableModel};
 use latent_viz::Grid;
 
@@ -19,13 +17,46 @@ use crate::run_dir::RunDir;
 /// Prior samples in a run's `images/samples.png`, eight to a row.
 const RUN_SAMPLES: usize = 64;
 /// Columns of sample grids.
-const GRID_COLUMNS: usize = 8;
-/// Test digits in a run's `images/reconstructions.png`.
+pub const GRID_COLUMNS: usize = 8;
+/// Test images in a run's `images/reconstructions.png`.
 const RUN_RECONSTRUCTIONS: usize = 8;
+/// Points of each set in the pairs plots of vector data.
+pub const PAIRS_POINTS: usize = 500;
+/// Dimensions a pairs plot shows (the first ones).
+const PAIRS_SHOWN: usize = 4;
 
-/// A trained VAE's pictures, written after training: `images/samples.png` (64
-/// decoded prior samples, seeded by the run's seed) and `images/reconstructions.png` (the
-/// first test digits above their reconstructions).
+/// The grid that pictures images of `shape`, `columns` to a row; `None` for vectors.
+pub fn image_grid(shape: ExampleShape, columns: usize) -> Option<Grid> {
+    shape
+        .image()
+        .map(|(height, width, channels)| Grid::new(columns, height, width, channels))
+}
+
+/// A pairs plot of vector data (of `dim` values each, in the data's units): each set's points
+/// over the first few dimensions.
+pub fn write_pairs(path: &Path, title: &str, sets: &[(&str, &[f32])], dim: usize) -> Result<()> {
+    let sets: Vec<(&str, Vec<f64>)> = sets
+        .iter()
+        .map(|(name, values)| (*name, values.iter().map(|v| *v as f64).collect()))
+        .collect();
+    let borrowed: Vec<(&str, &[f64])> = sets.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+    let shown = dim.clamp(2, PAIRS_SHOWN);
+    if dim < 2 {
+        return Err(TrainError::InvalidSetting {
+            field: "data",
+            problem: "a pairs plot needs at least two dimensions".into(),
+        });
+    }
+    Ok(latent_viz::plot::pairs_plot(
+        path, title, &borrowed, dim, shown,
+    )?)
+}
+
+/// A trained VAE's pictures, written after training: `images/samples.png` (decoded prior
+/// samples, seeded by the run's seed: the decoder's means for images, draws x ~ p(x | z) for
+/// vectors) and `images/reconstructions.png` (the first test
+/// examples above their reconstructions) — grids for images, pairs plots against the test
+/// data for vectors.
 pub fn write_training_pictures<C, M: LatentVariableModel>(
     run: &RunDir,
     config: &TrainConfig<C>,
@@ -33,54 +64,139 @@ pub fn write_training_pictures<C, M: LatentVariableModel>(
     device: &Device,
 ) -> Result<()> {
     let images = run.images()?;
+    let shape = config.example_shape();
+    let inputs = config.inputs();
+    let grid = image_grid(shape, GRID_COLUMNS);
+    let n_samples = if grid.is_some() {
+        RUN_SAMPLES
+    } else {
+        PAIRS_POINTS
+    };
     device.seed(config.seed);
-    let samples = model.decode_mean(model.sample_prior(RUN_SAMPLES, device));
-    Grid::mnist(GRID_COLUMNS).write_png(&values(samples)?, &images.join("samples.png"))?;
-    let indices: Vec<usize> = (0..RUN_RECONSTRUCTIONS).collect();
-    let pictures = reconstructions(model, test_images(config, &indices, device)?)?;
-    Grid::mnist(GRID_COLUMNS).write_png(&pictures, &images.join("reconstructions.png"))?;
+    let z = model.sample_prior(n_samples, device);
+    // Images show the decoder's means; vectors its draws (a mean has none of the spread).
+    let mut samples = values(if grid.is_some() {
+        model.decode_mean(z)
+    } else {
+        model.decode_sample(z)
+    })?;
+    inputs.to_data_units(&mut samples);
+    let test = config.load_split(Split::Test, None)?;
+    let shown = if grid.is_some() {
+        RUN_RECONSTRUCTIONS
+    } else {
+        PAIRS_POINTS
+    };
+    let x = inputs
+        .plain()
+        .images(&test, 0..shown.min(test.len()), device);
+    let mut both = reconstructions(model, x)?;
+    inputs.to_data_units(&mut both);
+    match grid {
+        Some(grid) => {
+            grid.write_png(&samples, &images.join("samples.png"))?;
+            grid.write_png(&both, &images.join("reconstructions.png"))?;
+        }
+        None => {
+            let (real, rebuilt) = both.split_at(both.len() / 2);
+            let d = shape.dim();
+            write_pairs(
+                &images.join("samples.png"),
+                "test data and samples from the model",
+                &[("test data", real), ("samples", &samples)],
+                d,
+            )?;
+            write_pairs(
+                &images.join("reconstructions.png"),
+                "test data and their reconstructions",
+                &[("test data", real), ("reconstructions", rebuilt)],
+                d,
+            )?;
+        }
+    }
     Ok(())
 }
 
-/// Writes `n` images of 28 × 28 values (`pixels`, image after image) to `out` by its
-/// extension: `.png` (a grid, eight to a row), `.npy` (float32 `[n, 28, 28]`) or `.csv` (one
-/// image of 784 values per line).
-pub fn write_images(pixels: &[f32], n: usize, out: &Path) -> Result<()> {
+/// Writes examples of `shape` (`values`, example after example, in the data's units; images
+/// planar) to `out` by its extension: `.png` (a grid of images, `columns` to a row), `.npy`
+/// (float32: `[n, H, W]` grey images, `[n, H, W, C]` colour ones, `[n, D]` vectors) or `.csv`
+/// (one example per line).
+pub fn write_examples(
+    values: &[f32],
+    shape: ExampleShape,
+    columns: usize,
+    out: &Path,
+) -> Result<()> {
+    let d = shape.dim();
+    let n = values.len() / d.max(1);
+    let refuse = |problem: String| TrainError::InvalidSetting {
+        field: "out",
+        problem,
+    };
     match out.extension().and_then(|e| e.to_str()) {
-        Some("png") => Ok(Grid::mnist(GRID_COLUMNS).write_png(pixels, out)?),
+        Some("png") => match image_grid(shape, columns.max(1)) {
+            Some(grid) => Ok(grid.write_png(values, out)?),
+            None => Err(refuse(format!(
+                "{}: a PNG pictures images, and these are {shape}; write .npy or .csv",
+                out.display()
+            ))),
+        },
         Some("npy") => {
-            let bytes = latent_data::points::encode_npy_f32(pixels, &[n, SIDE, SIDE]);
+            let bytes = match shape.image() {
+                Some((h, w, 1)) => latent_data::points::encode_npy_f32(values, &[n, h, w]),
+                Some((h, w, c)) => latent_data::points::encode_npy_f32(
+                    &interleaved(values, (h, w, c)),
+                    &[n, h, w, c],
+                ),
+                None => latent_data::points::encode_npy_f32(values, &[n, d]),
+            };
             std::fs::write(out, bytes).map_err(io(out))
         }
         Some("csv") => {
-            let points = Points::new(n, PIXELS, pixels.iter().map(|v| *v as f64).collect())?;
+            let points = Points::new(n, d, values.iter().map(|v| *v as f64).collect())?;
             Ok(latent_data::write_points(&points, out)?)
         }
-        _ => Err(TrainError::InvalidSetting {
-            field: "out",
-            problem: format!("{} must end in .png, .npy or .csv", out.display()),
-        }),
+        _ => Err(refuse(format!(
+            "{} must end in .png, .npy or .csv",
+            out.display()
+        ))),
     }
 }
 
-/// Grey-level images and labels of a split of the run's data: the first `at_most` (all when
-/// `None` or when the split holds fewer).
+/// Planar images (C × H × W) with their channels interleaved again (H × W × C).
+fn interleaved(values: &[f32], (h, w, c): (usize, usize, usize)) -> Vec<f32> {
+    let per_image = h * w * c;
+    let mut out = Vec::with_capacity(values.len());
+    for image in values.chunks_exact(per_image) {
+        for pixel in 0..h * w {
+            out.extend((0..c).map(|channel| image[channel * h * w + pixel]));
+        }
+    }
+    out
+}
+
+/// Examples and labels of a split of the run's data as model inputs (grey levels, or
+/// standardised values): the first `at_most` (all when `None` or when the split holds fewer),
+/// and their labels if the data have them.
 pub fn labelled_images<C>(
     config: &TrainConfig<C>,
     split: Split,
     at_most: Option<usize>,
     device: &Device,
-) -> Result<(Tensor<2>, Vec<usize>)> {
+) -> Result<(Tensor<2>, Option<Vec<usize>>)> {
     let mut data = config.load_split(split, None)?;
     if let Some(n) = at_most {
         data = data.truncated(n);
     }
-    let x = MnistBatcher::grey().images(&data, 0..data.len(), device);
-    Ok((x, data.labels().iter().map(|l| *l as usize).collect()))
+    let x = config.inputs().plain().images(&data, 0..data.len(), device);
+    let labels = data
+        .labels()
+        .map(|labels| labels.iter().map(|l| *l as usize).collect());
+    Ok((x, labels))
 }
 
-/// The test images `indices` of the run's data, grey levels, on `device`; an index beyond the
-/// test set is an error that gives its size.
+/// The test examples `indices` of the run's data as model inputs, on `device`; an index
+/// beyond the test set is an error that gives its size.
 pub fn test_images<C>(
     config: &TrainConfig<C>,
     indices: &[usize],
@@ -96,7 +212,10 @@ pub fn test_images<C>(
             ),
         });
     }
-    Ok(MnistBatcher::grey().images(&test, indices.iter().copied(), device))
+    Ok(config
+        .inputs()
+        .plain()
+        .images(&test, indices.iter().copied(), device))
 }
 
 /// The images `x` followed by their reconstructions E[x | z = code(x)], as pixel values: two

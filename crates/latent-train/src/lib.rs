@@ -59,12 +59,14 @@ pub mod trainer;
 pub mod transfer;
 
 pub use config::{
-    Execution, ModelKind, OptimizerConfig, Strategy, TrainConfig, RESUMABLE_SETTINGS,
+    Execution, Inputs, ModelKind, OptimizerConfig, Strategy, TrainConfig, DEFAULT_TEST_FRACTION,
+    RESUMABLE_SETTINGS,
 };
 pub use devices::{cpu_replicas, device_check, shard_ranges, NamedDevice, ReplicaCount};
 pub use error::{Result, TrainError};
 pub use evaluate::{
-    evaluate, evaluate_on, EvalConfig, EvalReport, ACTIVE_UNIT_THRESHOLD, DEFAULT_IW_CHUNK,
+    evaluate, evaluate_inputs_on, evaluate_on, EvalConfig, EvalReport, ACTIVE_UNIT_THRESHOLD,
+    DEFAULT_IW_CHUNK,
 };
 pub use export::{export_safetensors, import_safetensors};
 pub use load::{load_run, load_vae, TrainedModel};

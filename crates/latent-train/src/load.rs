@@ -65,6 +65,13 @@ impl Codec for TrainedModel {
         }
     }
 
+    fn decode_sample(&self, z: Tensor<2>) -> Tensor<2> {
+        match self {
+            TrainedModel::Vae(m) => Codec::decode_sample(m, z),
+            TrainedModel::Ae(m) => Codec::decode_sample(m, z),
+        }
+    }
+
     fn binary_data(&self) -> bool {
         match self {
             TrainedModel::Vae(m) => m.binary_data(),

@@ -134,7 +134,18 @@ pub fn probe_codes<C, M: Codec>(
     pixels: bool,
     device: &Device,
 ) -> Result<CodeProbe> {
+    let unlabelled = || {
+        crate::error::invalid(
+            "data",
+            format!(
+                "{} has no labels, and a probe learns to predict them (give labels=FILE, or a \
+                 folder with one sub-folder per class)",
+                config.data
+            ),
+        )
+    };
     let (train_x, train_y) = labelled_images(config, Split::Train, train_limit, device)?;
+    let train_y = train_y.ok_or_else(unlabelled)?;
     if train_y.is_empty() {
         return Err(crate::error::invalid(
             "limit",
@@ -142,9 +153,15 @@ pub fn probe_codes<C, M: Codec>(
         ));
     }
     let (test_x, test_y) = labelled_images(config, Split::Test, None, device)?;
+    let test_y = test_y.ok_or_else(unlabelled)?;
+    let classes = train_y
+        .iter()
+        .chain(&test_y)
+        .max()
+        .map_or(CLASSES, |m| (m + 1).max(CLASSES));
     let (train_z, test_z) = (model.encode(train_x.clone()), model.encode(test_x.clone()));
-    let latent = linear_probe(train_z, &train_y, test_z, &test_y, CLASSES, steps);
-    let pixels = pixels.then(|| linear_probe(train_x, &train_y, test_x, &test_y, CLASSES, steps));
+    let latent = linear_probe(train_z, &train_y, test_z, &test_y, classes, steps);
+    let pixels = pixels.then(|| linear_probe(train_x, &train_y, test_x, &test_y, classes, steps));
     Ok(CodeProbe {
         latent,
         pixels,

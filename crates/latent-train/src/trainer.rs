@@ -5,16 +5,16 @@
 //! binarisation, reparameterisation noise — so `--resume` continues exactly as an
 //! uninterrupted run would.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::data::dataset::Dataset;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use latent_data::{Mnist, MnistBatcher, Split};
+use latent_data::{ExampleShape, Examples};
 use latent_models::model::{LossTerms, Objective, StepNoise, Trainable};
-use latent_models::VaeConfig;
+use latent_models::vae::ImageGeometry;
+use latent_models::{Architecture, Likelihood, VaeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -119,13 +119,18 @@ pub fn train_on(
 ) -> Result<Vec<EpochMetrics>> {
     let start = Start::from_flags(resume, init_from);
     let check = |c: &TrainConfig| c.check();
+    let rules = Rules {
+        check,
+        fit: fit_builtin,
+        adapt: adapt_builtin,
+    };
     match config.kind {
         ModelKind::Vae => train_checked(
             config,
             out,
             devices,
             start,
-            check,
+            rules,
             |model: &VaeConfig, device, seed| Ok(model.init_vae(device, seed)?),
             progress,
         ),
@@ -134,7 +139,7 @@ pub fn train_on(
             out,
             devices,
             start,
-            check,
+            rules,
             |model: &VaeConfig, device, seed| Ok(model.init_autoencoder(device, seed)?),
             progress,
         ),
@@ -160,31 +165,102 @@ where
     C: Serialize + DeserializeOwned + Clone,
     M: Trainable,
 {
-    train_checked(
-        config,
-        out,
-        devices,
-        start,
-        |c: &TrainConfig<C>| c.check_training(),
-        init,
-        progress,
-    )
+    let rules = Rules {
+        check: |c: &TrainConfig<C>| c.check_training(),
+        fit: |_: &mut TrainConfig<C>, _: ExampleShape| {},
+        adapt: |_: &mut TrainConfig<C>, _: &Examples, _: bool| Ok(()),
+    };
+    train_checked(config, out, devices, start, rules, init, progress)
+}
+
+/// How a model's configuration is checked, and fitted to its data.
+struct Rules<K, F, A> {
+    /// Checks a configuration.
+    check: K,
+    /// Sets what the model's configuration takes from the data's shape (for a new run, and
+    /// for the comparison of a resumed run's configuration with its record).
+    fit: F,
+    /// Fits the model's configuration to the training examples (for a new run) or checks that
+    /// it fits them (`resumed`).
+    adapt: A,
+}
+
+/// The built-in networks take the data's shape: the input size and the images' geometry.
+fn fit_builtin(config: &mut TrainConfig, shape: ExampleShape) {
+    config.model.input_dim = shape.dim();
+    config.model.image = shape
+        .image()
+        .map(|(height, width, channels)| ImageGeometry {
+            height,
+            width,
+            channels,
+        });
+}
+
+/// The built-in networks as [`fit_builtin`] made them (a resumed run's must still fit its
+/// data), and a Bernoulli likelihood needs values in [0, 1].
+fn adapt_builtin(config: &mut TrainConfig, data: &Examples, resumed: bool) -> Result<()> {
+    let shape = data.shape();
+    let geometry = shape
+        .image()
+        .map(|(height, width, channels)| ImageGeometry {
+            height,
+            width,
+            channels,
+        });
+    if resumed {
+        let fits = config.model.input_dim == shape.dim()
+            && (config.model.architecture != Architecture::Conv
+                || Some(config.model.geometry()) == geometry);
+        if !fits {
+            return Err(TrainError::BadRun {
+                path: PathBuf::new(),
+                problem: format!(
+                    "the run's model takes {} inputs{}, but its data are now {shape} (a run \
+                     resumed with other data?)",
+                    config.model.input_dim,
+                    if config.model.architecture == Architecture::Conv {
+                        format!(" ({:?})", config.model.geometry())
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+    } else {
+        fit_builtin(config, shape);
+    }
+    if config.model.likelihood == Likelihood::Bernoulli && !data.unit_interval() {
+        let (lo, hi) = data.value_range();
+        return Err(TrainError::InvalidSetting {
+            field: "likelihood",
+            problem: format!(
+                "a Bernoulli decoder needs data in [0, 1], and these range over [{lo}, {hi}]; \
+                 use --decoder gaussian (or gaussian-learned), which standardises them"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The checks that need no directory, the lock, the run's own configuration, the epochs.
-fn train_checked<C, M>(
+fn train_checked<C, M, K, F, A>(
     config: &TrainConfig<C>,
     out: &Path,
     devices: &[NamedDevice],
     start: Start,
-    check: impl Fn(&TrainConfig<C>) -> Result<()>,
+    rules: Rules<K, F, A>,
     init: impl Fn(&C, &Device, u64) -> Result<M>,
     progress: impl FnMut(TrainEvent),
 ) -> Result<Vec<EpochMetrics>>
 where
     C: Serialize + DeserializeOwned + Clone,
     M: Trainable,
+    K: Fn(&TrainConfig<C>) -> Result<()>,
+    F: Fn(&mut TrainConfig<C>, ExampleShape),
+    A: Fn(&mut TrainConfig<C>, &Examples, bool) -> Result<()>,
 {
+    let Rules { check, fit, adapt } = rules;
     // Refused before the directory is touched: devices that cannot be set up, and the
     // settings of a new run.
     let replicas = Replica::all(devices, true)?;
@@ -194,7 +270,34 @@ where
     let run = RunDir::new(out);
     let existed = run.path().exists();
     let lock = run.lock()?;
-    let outcome = resolve(config, &run, start).and_then(|(config, start_epoch)| {
+    let outcome = resolve(config, &run, start, &fit).and_then(|(mut config, start_epoch)| {
+        // The data first: a spec that asks for more examples than there are, or data the
+        // model cannot take, fail before anything is written.
+        let data = config.load_data(config.train_limit, config.test_limit)?;
+        if data.0.is_empty() || data.1.is_empty() {
+            return Err(TrainError::InvalidSetting {
+                field: "data",
+                problem: "no training or no test examples".into(),
+            });
+        }
+        let resumed = start == Start::Resume;
+        let shape = data.0.shape();
+        if resumed && config.data_shape.is_some_and(|recorded| recorded != shape) {
+            return Err(TrainError::BadRun {
+                path: run.path().to_path_buf(),
+                problem: format!(
+                    "the run was trained on {}, but its data are now {shape} (resumed with \
+                     other data?)",
+                    config.example_shape()
+                ),
+            });
+        }
+        adapt(&mut config, &data.0, resumed)?;
+        if !resumed {
+            config.data_shape = Some(shape);
+            // Real values are standardised with the training set's own mean and deviation.
+            config.standardisation = (!data.0.unit_interval()).then(|| data.0.standardisation());
+        }
         check(&config)?;
         run_training(
             config,
@@ -204,6 +307,7 @@ where
             start,
             start_epoch,
             init,
+            data,
             progress,
         )
     });
@@ -222,10 +326,16 @@ fn resolve<C: Serialize + Clone + DeserializeOwned>(
     config: &TrainConfig<C>,
     run: &RunDir,
     start: Start,
+    fit: &impl Fn(&mut TrainConfig<C>, ExampleShape),
 ) -> Result<(TrainConfig<C>, usize)> {
     if start == Start::Resume {
         let recorded: TrainConfig<C> = run.read_config()?;
-        if let Some((field, given, recorded)) = first_difference(config, &recorded) {
+        // What the trainer took from the data is the record's, not a difference.
+        let mut given = config.clone();
+        if let Some(shape) = recorded.data_shape {
+            fit(&mut given, shape);
+        }
+        if let Some((field, given, recorded)) = first_difference(&given, &recorded) {
             return Err(TrainError::ResumeMismatch {
                 field,
                 given,
@@ -289,8 +399,8 @@ struct Session<'a, C> {
     replicas: &'a [Replica],
     start_epoch: usize,
     init_from: Option<&'a Path>,
-    train_set: &'a Mnist,
-    test_set: &'a Mnist,
+    train_set: &'a Examples,
+    test_set: &'a Examples,
 }
 
 #[allow(clippy::too_many_arguments)] // the one place that gathers a run's pieces
@@ -302,6 +412,7 @@ fn run_training<C: Serialize, M: Trainable>(
     start: Start,
     start_epoch: usize,
     init: impl Fn(&C, &Device, u64) -> Result<M>,
+    (train_set, test_set): (Examples, Examples),
     mut progress: impl FnMut(TrainEvent),
 ) -> Result<Vec<EpochMetrics>> {
     let resumed = start == Start::Resume;
@@ -319,10 +430,6 @@ fn run_training<C: Serialize, M: Trainable>(
         config.optimizer.lr,
         optimizer_groups,
     );
-    // The data first: a spec that asks for more images than there are fails before anything
-    // is written.
-    let train_set = config.load_split(Split::Train, config.train_limit)?;
-    let test_set = config.load_split(Split::Test, config.test_limit)?;
     run.create()?;
     run.write_config(&config)?;
     let main = &replicas[0].device;
@@ -433,13 +540,9 @@ fn train_epoch<C, M: Trainable>(
     let epoch_seed = config.epoch_seed(epoch);
     // The main device draws all the noise (see `StepNoise`).
     device.seed(epoch_seed);
-    // A binary likelihood sees a fresh binarisation at every presentation; others the grey
-    // levels.
-    let batcher = if model.binary_data() {
-        MnistBatcher::dynamic(epoch_seed)
-    } else {
-        MnistBatcher::grey()
-    };
+    // A binary likelihood sees a fresh binarisation at every presentation; others the
+    // values as they are (standardised, if real).
+    let batcher = config.inputs().training(model.binary_data(), epoch_seed);
     let loader = DataLoaderBuilder::new(batcher)
         .batch_size(config.batch_size)
         .shuffle(epoch_seed)
@@ -498,6 +601,7 @@ fn train_epoch<C, M: Trainable>(
     let test = test_terms(
         &model.valid(),
         session.test_set,
+        &config.inputs(),
         config.batch_size,
         &device.clone().without_autodiff(),
     )?;

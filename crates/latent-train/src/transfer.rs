@@ -13,17 +13,16 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 use latent_data::mnist::CLASSES;
-use latent_data::{Domain, Mnist, MnistBatcher, Split};
+use latent_data::{Domain, Examples, Split};
 use latent_models::Vae;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{OptimizerConfig, TrainConfig};
+use crate::config::{Inputs, OptimizerConfig, TrainConfig};
 use crate::devices::NamedDevice;
 use crate::error::{invalid, io, Result};
-use crate::evaluate::{evaluate_on, EvalConfig, DEFAULT_IW_CHUNK, EVAL_BATCH};
+use crate::evaluate::{evaluate_inputs_on, EvalConfig, DEFAULT_IW_CHUNK, EVAL_BATCH};
 use crate::load::load_vae;
 use crate::probe::LinearProbe;
 use crate::run_dir::RunDir;
@@ -154,29 +153,46 @@ fn train_or_resume(
     Ok(())
 }
 
-fn figures(vae: &Vae, test: &Mnist, k: usize, devices: &[NamedDevice]) -> Result<Figures> {
+/// The figures of the run `vae` (with its `inputs`) on `test`.
+fn figures(
+    vae: &Vae,
+    inputs: &Inputs,
+    test: &Examples,
+    k: usize,
+    devices: &[NamedDevice],
+) -> Result<Figures> {
     let config = EvalConfig {
         iw_samples: k,
         chunk: k.min(DEFAULT_IW_CHUNK),
         batch_size: EVAL_BATCH,
     };
-    let report = evaluate_on(vae, test, &config, devices)?;
+    let report = evaluate_inputs_on(vae, test, inputs, &config, devices)?;
     Ok(Figures {
         elbo: report.elbo,
         nll: report.nll,
     })
 }
 
-fn grey(data: &Mnist, device: &Device) -> Tensor<2> {
-    MnistBatcher::grey().images(data, 0..data.len(), device)
+/// The examples as model inputs (grey levels, or standardised values).
+fn plain(data: &Examples, inputs: &Inputs, device: &Device) -> Tensor<2> {
+    inputs.plain().images(data, 0..data.len(), device)
 }
 
-fn labels(data: &Mnist) -> Vec<usize> {
-    data.labels().iter().map(|l| *l as usize).collect()
+fn labels(data: &Examples) -> Option<Vec<usize>> {
+    data.labels()
+        .map(|labels| labels.iter().map(|l| *l as usize).collect())
 }
 
-fn codes(vae: &Vae, data: &Mnist, device: &Device) -> Tensor<2> {
-    vae.posterior(grey(data, device)).mean
+fn codes(vae: &Vae, inputs: &Inputs, data: &Examples, device: &Device) -> Tensor<2> {
+    vae.posterior(plain(data, inputs, device)).mean
+}
+
+/// One more than the largest label of any of `sets`: the classes a probe tells apart.
+fn class_count(sets: &[&[usize]]) -> usize {
+    sets.iter()
+        .flat_map(|s| s.iter())
+        .max()
+        .map_or(CLASSES, |m| (m + 1).max(CLASSES))
 }
 
 /// The (N, seed) of the fine-tuned run that stands for the study in its cross-domain probe and
@@ -202,7 +218,8 @@ pub fn run_transfer(
 }
 
 /// [`run_transfer`] with every training run and likelihood estimate shared among `devices`
-/// (CPU replicas, say; see [`train_on`] and [`evaluate_on`]); the first device does the rest.
+/// (CPU replicas, say; see [`train_on`] and [`evaluate_inputs_on`]); the first device does the
+/// rest.
 pub fn run_transfer_on(
     config: &TransferConfig,
     out: &Path,
@@ -284,11 +301,18 @@ pub fn run_transfer_on(
         "scoring the source model on {} {target_spec} test images",
         target_test.len()
     ));
-    let source_only = figures(&source_vae, &target_test, config.iw_samples, devices)?;
+    let source_inputs = source_config.inputs();
+    let source_only = figures(
+        &source_vae,
+        &source_inputs,
+        &target_test,
+        config.iw_samples,
+        devices,
+    )?;
 
     let mut runs = Vec::new();
     let mut few_label_probes = Vec::new();
-    let target_test_codes = codes(&source_vae, &target_test, device);
+    let target_test_codes = codes(&source_vae, &source_inputs, &target_test, device);
     let target_test_labels = labels(&target_test);
     for &n in &config.target_sizes {
         for s in 0..config.seeds {
@@ -324,8 +348,14 @@ pub fn run_transfer_on(
                     ..run_config.clone()
                 };
                 train_or_resume(&cfg, &run, init, devices)?;
-                let (_, vae) = load_vae(run.path(), device)?;
-                scores.push(figures(&vae, &target_test, config.iw_samples, devices)?);
+                let (trained, vae) = load_vae(run.path(), device)?;
+                scores.push(figures(
+                    &vae,
+                    &trained.inputs(),
+                    &target_test,
+                    config.iw_samples,
+                    devices,
+                )?);
             }
             runs.push(TargetRuns {
                 n,
@@ -335,21 +365,28 @@ pub fn run_transfer_on(
                 decoder_only: scores[2],
             });
         }
-        // Probes are deterministic: once per N.
+        // Probes (labelled data only) are deterministic: once per N.
         let few = target_train_all.truncated(n);
-        let few_labels = labels(&few);
+        let (Some(few_labels), Some(test_labels)) = (labels(&few), &target_test_labels) else {
+            continue;
+        };
+        let classes = class_count(&[&few_labels, test_labels]);
         let on_codes = LinearProbe::fit(
-            codes(&source_vae, &few, device),
+            codes(&source_vae, &source_inputs, &few, device),
             &few_labels,
-            CLASSES,
+            classes,
             config.probe_steps,
         );
-        let on_pixels =
-            LinearProbe::fit(grey(&few, device), &few_labels, CLASSES, config.probe_steps);
+        let on_pixels = LinearProbe::fit(
+            plain(&few, &source_inputs, device),
+            &few_labels,
+            classes,
+            config.probe_steps,
+        );
         few_label_probes.push(FewLabelProbe {
             n,
-            source_encoder: on_codes.accuracy(target_test_codes.clone(), &target_test_labels),
-            pixels: on_pixels.accuracy(grey(&target_test, device), &target_test_labels),
+            source_encoder: on_codes.accuracy(target_test_codes.clone(), test_labels),
+            pixels: on_pixels.accuracy(plain(&target_test, &source_inputs, device), test_labels),
         });
     }
 
@@ -361,30 +398,44 @@ pub fn run_transfer_on(
     let source_test = source_config
         .load_split(Split::Test, None)?
         .truncated(config.eval_limit);
-    let shared = labels(&source_train)
-        .iter()
-        .any(|l| target_test_labels.contains(l));
     let mut cross_probes = Vec::new();
-    if shared {
-        let mut encoders = vec![("source".to_string(), source_vae.clone())];
-        if let Some((n, seed)) = largest_fine_tuned(&runs) {
-            let (_, tuned) = load_vae(study.study_member(n, seed, ARMS[1]).path(), device)?;
-            encoders.push((format!("fine-tuned (N = {n})"), tuned));
-        }
-        for (name, vae) in encoders {
-            log(&format!("cross-domain probe with the {name} encoder"));
-            let probe = LinearProbe::fit(
-                codes(&vae, &source_train, device),
-                &labels(&source_train),
-                CLASSES,
-                config.probe_steps,
-            );
-            cross_probes.push(CrossProbe {
-                encoder: name,
-                source_test: probe
-                    .accuracy(codes(&vae, &source_test, device), &labels(&source_test)),
-                target_test: probe.accuracy(codes(&vae, &target_test, device), &target_test_labels),
-            });
+    if let (Some(train_labels), Some(test_labels), Some(target_labels)) = (
+        labels(&source_train),
+        labels(&source_test),
+        &target_test_labels,
+    ) {
+        if train_labels.iter().any(|l| target_labels.contains(l)) {
+            let classes = class_count(&[&train_labels, &test_labels, target_labels]);
+            let mut encoders = vec![(
+                "source".to_string(),
+                source_vae.clone(),
+                source_inputs.clone(),
+            )];
+            if let Some((n, seed)) = largest_fine_tuned(&runs) {
+                let (tuned_config, tuned) =
+                    load_vae(study.study_member(n, seed, ARMS[1]).path(), device)?;
+                encoders.push((
+                    format!("fine-tuned (N = {n})"),
+                    tuned,
+                    tuned_config.inputs(),
+                ));
+            }
+            for (name, vae, inputs) in encoders {
+                log(&format!("cross-domain probe with the {name} encoder"));
+                let probe = LinearProbe::fit(
+                    codes(&vae, &inputs, &source_train, device),
+                    &train_labels,
+                    classes,
+                    config.probe_steps,
+                );
+                cross_probes.push(CrossProbe {
+                    encoder: name,
+                    source_test: probe
+                        .accuracy(codes(&vae, &inputs, &source_test, device), &test_labels),
+                    target_test: probe
+                        .accuracy(codes(&vae, &inputs, &target_test, device), target_labels),
+                });
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! Line, scatter, bar and density plots as PNG files.
+//! Line, scatter, bar, density and pairs plots as PNG files.
 //!
 //! Drawn with plotters on an in-memory RGB bitmap and encoded with the png crate. Text is set in
 //! DejaVu Sans, bundled with the crate, so a plot renders the same on a headless machine with no
@@ -524,32 +524,38 @@ impl LogDensityGrid {
     }
 }
 
-/// Writes a grid of grey images with a text label at the left of each row.
+/// Writes a grid of grey or colour images (as [`crate::Grid::render`] lays them out) with a text
+/// label at the left of each row.
 pub fn labelled_grid(
     path: &Path,
     grid: &crate::Grid,
     images: &[f32],
     row_labels: &[String],
 ) -> Result<(), VizError> {
-    let (w, h, grey) = grid.render(images)?;
+    let (w, h, pixels) = grid.render(images)?;
+    let rgb = if grid.channels == 3 {
+        pixels
+    } else {
+        grey_to_rgb(&pixels)
+    };
     let margin = 8 + row_labels
         .iter()
         .map(|l| 8 * l.chars().count())
         .max()
         .unwrap_or(0);
     let size = ((w + margin) as u32, h as u32);
-    let row_height = grid.height + grid.padding;
+    let row_height = grid.cell().1 + grid.padding;
     render(path, size, |root| {
         root.fill(&WHITE).map_err(plot_error)?;
         let picture = BitMapElement::<(i32, i32)>::with_owned_buffer(
             (margin as i32, 0),
             (w as u32, h as u32),
-            grey_to_rgb(&grey),
+            rgb,
         )
         .ok_or_else(|| plot_error("the image grid does not fit its buffer"))?;
         root.draw(&picture).map_err(plot_error)?;
         for (row, label) in row_labels.iter().enumerate() {
-            let y = (grid.padding + row * row_height + grid.height / 2) as i32 - 7;
+            let y = (grid.padding + row * row_height + grid.cell().1 / 2) as i32 - 7;
             root.draw_text(label, &(FONT, 14).into_text_style(root), (4, y))
                 .map_err(plot_error)?;
         }
@@ -559,6 +565,158 @@ pub fn labelled_grid(
 
 fn grey_to_rgb(grey: &[u8]) -> Vec<u8> {
     grey.iter().flat_map(|g| [*g, *g, *g]).collect()
+}
+
+/// Side of one panel of a [`pairs_plot`], in pixels, while the panels fit in [`PAIRS_MAX_SIDE`].
+pub const PAIRS_PANEL: u32 = 300;
+/// Largest side of the panels of a [`pairs_plot`] together, in pixels: beyond it panels shrink,
+/// down to [`PAIRS_MIN_PANEL`].
+pub const PAIRS_MAX_SIDE: u32 = 2400;
+/// Smallest side of one panel of a [`pairs_plot`], in pixels.
+pub const PAIRS_MIN_PANEL: u32 = 120;
+
+/// Height of the pairs plot's title line, and of each line of its legend.
+const PAIRS_TITLE: u32 = 36;
+const PAIRS_LEGEND_LINE: u32 = 20;
+
+/// The legend's entries laid out left to right in lines no wider than `width`: for each entry,
+/// its line and x offset. An entry is a 24 px marker and about 8 px per character.
+fn legend_layout(names: &[&str], width: u32) -> Vec<(u32, u32)> {
+    let (mut line, mut x) = (0, 8);
+    names
+        .iter()
+        .map(|name| {
+            let entry = 24 + 8 * name.chars().count() as u32 + 16;
+            if x > 8 && x + entry > width {
+                (line, x) = (line + 1, 8);
+            }
+            let at = (line, x);
+            x += entry;
+            at
+        })
+        .collect()
+}
+
+/// A scatterplot matrix of vector data: for the first `shown` dimensions, one panel per pair
+/// (i, j) with i < j, x_i across and x_j up (axes labelled `x1`, `x2`, … counting from 1), laid out
+/// as the lower triangle of a (`shown` − 1) × (`shown` − 1) grid (row j − 1, column i, 0-based).
+///
+/// `sets` are named point sets, each `dim` values per point, point after point; set k is drawn
+/// in `PALETTE[k % 10]` (points slightly transparent), and a legend under the title names them.
+/// Every panel of a row shares the y range and every panel of a column the x range.
+///
+/// The picture is `p·(shown − 1)` pixels wide and that plus a header (36 px of title and 20 px
+/// per line of legend) high, where the panel side `p` is [`PAIRS_PANEL`] while the panels fit in
+/// [`PAIRS_MAX_SIDE`], and smaller beyond (never below [`PAIRS_MIN_PANEL`]).
+///
+/// Errors with [`VizError::InvalidInput`] when there are no sets, `shown` is not in 2..=`dim`, a
+/// set is empty or its length not a multiple of `dim`, or a value is not finite.
+pub fn pairs_plot(
+    path: &Path,
+    title: &str,
+    sets: &[(&str, &[f64])],
+    dim: usize,
+    shown: usize,
+) -> Result<(), VizError> {
+    let invalid = |message: String| Err(VizError::InvalidInput(message));
+    if sets.is_empty() {
+        return invalid("a pairs plot needs at least one set of points".into());
+    }
+    if shown < 2 || shown > dim {
+        return invalid(format!(
+            "cannot show {shown} of {dim} dimensions in a pairs plot (need 2 ≤ shown ≤ dim)"
+        ));
+    }
+    for (name, values) in sets {
+        if values.is_empty() {
+            return invalid(format!("the set {name:?} has no points"));
+        }
+        if !values.len().is_multiple_of(dim) {
+            return invalid(format!(
+                "the set {name:?} has {} values, not a whole number of {dim}-dimensional points",
+                values.len()
+            ));
+        }
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            return invalid(format!(
+                "the set {name:?} has a non-finite value, {}, at index {at}",
+                values[at]
+            ));
+        }
+    }
+    let ranges: Vec<Range<f64>> = (0..shown)
+        .map(|d| {
+            padded_range(
+                sets.iter()
+                    .flat_map(|(_, values)| values.iter().skip(d).step_by(dim).copied()),
+            )
+        })
+        .collect();
+    let cells = shown - 1;
+    let panel = (PAIRS_MAX_SIDE / cells as u32).clamp(PAIRS_MIN_PANEL, PAIRS_PANEL);
+    let side = panel * cells as u32;
+    let names: Vec<&str> = sets.iter().map(|(name, _)| *name).collect();
+    let places = legend_layout(&names, side);
+    let lines = places.last().map_or(0, |(line, _)| line + 1);
+    let header = PAIRS_TITLE + PAIRS_LEGEND_LINE * lines;
+    let small = panel < 200;
+    render(path, (side, side + header), |root| {
+        root.fill(&WHITE).map_err(plot_error)?;
+        let (top, body) = root.split_vertically(header);
+        let centred = (FONT, 20)
+            .into_text_style(&top)
+            .pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Center,
+            ));
+        top.draw_text(
+            title,
+            &centred,
+            ((side / 2) as i32, (PAIRS_TITLE / 2) as i32),
+        )
+        .map_err(plot_error)?;
+        for (k, (name, (line, x))) in names.iter().zip(&places).enumerate() {
+            let y = (PAIRS_TITLE + line * PAIRS_LEGEND_LINE + PAIRS_LEGEND_LINE / 2) as i32;
+            let x = *x as i32;
+            top.draw(&Circle::new((x + 8, y), 5, colour(k).filled()))
+                .map_err(plot_error)?;
+            top.draw_text(name, &(FONT, 14).into_text_style(&top), (x + 24, y - 8))
+                .map_err(plot_error)?;
+        }
+        let panels = body.split_evenly((cells, cells));
+        for j in 1..shown {
+            for i in 0..j {
+                let area = &panels[(j - 1) * cells + i];
+                let mut chart = ChartBuilder::on(area)
+                    .margin(if small { 4 } else { 8 })
+                    .x_label_area_size(if small { 28 } else { 36 })
+                    .y_label_area_size(if small { 36 } else { 48 })
+                    .build_cartesian_2d(ranges[i].clone(), ranges[j].clone())
+                    .map_err(plot_error)?;
+                chart
+                    .configure_mesh()
+                    .x_desc(format!("x{}", i + 1))
+                    .y_desc(format!("x{}", j + 1))
+                    .x_labels(if small { 3 } else { 5 })
+                    .y_labels(if small { 3 } else { 5 })
+                    .label_style((FONT, if small { 10 } else { 12 }))
+                    .light_line_style(RGBColor(235, 235, 235))
+                    .draw()
+                    .map_err(plot_error)?;
+                for (k, (_, values)) in sets.iter().enumerate() {
+                    let style = colour(k).mix(0.6).filled();
+                    chart
+                        .draw_series(
+                            values
+                                .chunks_exact(dim)
+                                .map(|point| Circle::new((point[i], point[j]), 2, style)),
+                        )
+                        .map_err(plot_error)?;
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -86,6 +86,10 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> Codec for Autoencoder<E, D, L> 
         Autoencoder::decode_mean(self, z)
     }
 
+    fn decode_sample(&self, z: Tensor<2>) -> Tensor<2> {
+        self.likelihood.sample(self.decoder.decode(z))
+    }
+
     fn binary_data(&self) -> bool {
         self.likelihood.binary()
     }

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::autoencoder::Autoencoder;
 use super::likelihood::{Likelihood, PixelLikelihood};
 use super::networks::{
-    Activation, ConvDecoder, ConvEncoder, DecoderNet, EncoderNet, Initializer, MlpDecoder,
-    MlpEncoder, CONV_SIDE,
+    Activation, ConvDecoder, ConvEncoder, DecoderNet, EncoderNet, ImageGeometry, Initializer,
+    MlpDecoder, MlpEncoder,
 };
 use super::prior::StandardNormal;
 use super::Vae;
@@ -42,6 +42,10 @@ pub struct VaeConfig {
     /// Fully connected or convolutional networks.
     #[serde(default)]
     pub architecture: Architecture,
+    /// The images' geometry, for the convolutional networks (`None`: 28 × 28 grey, as MNIST's;
+    /// the trainer sets it from the data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageGeometry>,
 }
 
 impl Default for VaeConfig {
@@ -54,6 +58,7 @@ impl Default for VaeConfig {
             activation: Activation::Relu,
             likelihood: Likelihood::Bernoulli,
             architecture: Architecture::Mlp,
+            image: None,
         }
     }
 }
@@ -70,6 +75,11 @@ impl std::fmt::Display for VaeConfig {
 }
 
 impl VaeConfig {
+    /// The images' geometry: as given, else MNIST's 28 × 28 grey.
+    pub fn geometry(&self) -> ImageGeometry {
+        self.image.unwrap_or(ImageGeometry::MNIST)
+    }
+
     /// Checks the sizes; the error names the field.
     pub fn check(&self) -> Result<()> {
         if self.input_dim == 0 {
@@ -81,16 +91,28 @@ impl VaeConfig {
         if self.hidden.contains(&0) {
             return Err(invalid("hidden", "layer sizes must be at least 1"));
         }
-        if self.architecture == Architecture::Conv && self.input_dim != CONV_SIDE * CONV_SIDE {
-            return Err(invalid(
-                "architecture",
-                format!(
-                    "the convolutional networks take {CONV_SIDE} × {CONV_SIDE} images ({} \
-                     inputs), not {}",
-                    CONV_SIDE * CONV_SIDE,
-                    self.input_dim
-                ),
-            ));
+        if self.architecture == Architecture::Conv {
+            let geometry = self.geometry();
+            if let Some(problem) = geometry.conv_problem() {
+                return Err(invalid(
+                    "architecture",
+                    format!("the convolutional networks cannot take {problem}"),
+                ));
+            }
+            if geometry.dim() != self.input_dim {
+                return Err(invalid(
+                    "architecture",
+                    format!(
+                        "the convolutional networks take images ({} × {} × {} = {} inputs), \
+                         not {} inputs",
+                        geometry.height,
+                        geometry.width,
+                        geometry.channels,
+                        geometry.dim(),
+                        self.input_dim
+                    ),
+                ));
+            }
         }
         if let Likelihood::Gaussian { log_var } = self.likelihood {
             if !log_var.is_finite() {
@@ -146,9 +168,16 @@ impl VaeConfig {
                 (EncoderNet::Mlp(encoder), DecoderNet::Mlp(decoder))
             }
             Architecture::Conv => {
-                let encoder =
-                    ConvEncoder::new(&self.hidden, self.latent, self.activation, &mut init);
-                let decoder = ConvDecoder::new(self.latent, &mirrored, self.activation, &mut init);
+                let geometry = self.geometry();
+                let encoder = ConvEncoder::new(
+                    geometry,
+                    &self.hidden,
+                    self.latent,
+                    self.activation,
+                    &mut init,
+                );
+                let decoder =
+                    ConvDecoder::new(geometry, self.latent, &mirrored, self.activation, &mut init);
                 (EncoderNet::Conv(encoder), DecoderNet::Conv(decoder))
             }
         };

@@ -27,8 +27,8 @@ pub use autoencoder::Autoencoder;
 pub use config::{Architecture, VaeConfig};
 pub use likelihood::{Likelihood, PixelLikelihood, MAX_PIXEL_LOG_VAR, MIN_PIXEL_LOG_VAR};
 pub use networks::{
-    Activation, ConvDecoder, ConvEncoder, DecoderNet, EncoderNet, Initializer, Mlp, MlpDecoder,
-    MlpEncoder, CONV_SIDE,
+    Activation, ConvDecoder, ConvEncoder, DecoderNet, EncoderNet, ImageGeometry, Initializer, Mlp,
+    MlpDecoder, MlpEncoder, CONV_SIDE, CONV_SIDE_MULTIPLE,
 };
 pub use parts::{Decoder, Encoder, LikelihoodModel, Prior};
 pub use prior::StandardNormal;
@@ -208,6 +208,10 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> Codec for Vae<E, D, L
 
     fn decode_mean(&self, z: Tensor<2>) -> Tensor<2> {
         Vae::decode_mean(self, z)
+    }
+
+    fn decode_sample(&self, z: Tensor<2>) -> Tensor<2> {
+        self.likelihood.sample(self.decoder.decode(z))
     }
 
     fn binary_data(&self) -> bool {

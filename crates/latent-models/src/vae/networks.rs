@@ -222,17 +222,85 @@ impl Decoder for MlpDecoder {
     }
 }
 
-/// Side of the images the convolutional networks take.
+/// An image's (height, width, channels), as the convolutional networks take it (planar:
+/// C × H × W per example).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageGeometry {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// 1 (grey) or 3 (colour).
+    pub channels: usize,
+}
+
+impl ImageGeometry {
+    /// MNIST's 28 × 28 grey images.
+    pub const MNIST: ImageGeometry = ImageGeometry {
+        height: 28,
+        width: 28,
+        channels: 1,
+    };
+
+    /// Values per image.
+    pub fn dim(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// Why the convolutional networks cannot take these images, if they cannot: the two
+    /// stride-2 convolutions halve each side twice and the decoder doubles it back, so each
+    /// side must be a multiple of [`CONV_SIDE_MULTIPLE`] (and at least that).
+    pub fn conv_problem(&self) -> Option<String> {
+        let m = CONV_SIDE_MULTIPLE;
+        if !matches!(self.channels, 1 | 3) {
+            return Some(format!(
+                "images of {} channels (1 or 3 are taken)",
+                self.channels
+            ));
+        }
+        if self.height < m
+            || self.width < m
+            || !self.height.is_multiple_of(m)
+            || !self.width.is_multiple_of(m)
+        {
+            let (h, w) = (
+                self.height.max(m).div_ceil(m) * m,
+                self.width.max(m).div_ceil(m) * m,
+            );
+            return Some(format!(
+                "{} × {} images: each side must be a multiple of {m} (at least {m} × {m}); \
+                 resize them (e.g. size={h}x{w} in the data spec, or --image-size {h}x{w})",
+                self.height, self.width,
+            ));
+        }
+        None
+    }
+
+    /// Side lengths after the two convolutions.
+    fn inner(&self) -> (usize, usize) {
+        (
+            self.height / CONV_SIDE_MULTIPLE,
+            self.width / CONV_SIDE_MULTIPLE,
+        )
+    }
+
+    /// Values after the two convolutions, flattened.
+    fn flat(&self) -> usize {
+        let (h, w) = self.inner();
+        CONV_CHANNELS[1] * h * w
+    }
+}
+
+/// What each side of an image the convolutional networks take must divide by: two stride-2
+/// convolutions.
+pub const CONV_SIDE_MULTIPLE: usize = 4;
+/// Side of MNIST's images, which the convolutional networks of older runs take.
 pub const CONV_SIDE: usize = 28;
 /// Channels after the first and the second convolution.
 const CONV_CHANNELS: [usize; 2] = [32, 64];
-/// Side after the two stride-2 convolutions (28 → 14 → 7).
-const CONV_INNER_SIDE: usize = CONV_SIDE / 4;
-/// Values after the convolutions, flattened.
-const CONV_FLAT: usize = CONV_CHANNELS[1] * CONV_INNER_SIDE * CONV_INNER_SIDE;
 
-/// Two stride-2 convolutions (28 → 14 → 7, 32 and 64 channels), flattened, then an [`Mlp`]
-/// trunk and the heads.
+/// Two stride-2 convolutions (each side halved twice; 32 and 64 channels), flattened, then an
+/// [`Mlp`] trunk and the heads.
 #[derive(Module, Debug)]
 pub struct ConvEncoder {
     conv1: Conv2d,
@@ -244,26 +312,31 @@ pub struct ConvEncoder {
     activation: Activation,
     #[module(skip)]
     latent: usize,
+    #[module(skip)]
+    geometry: ImageGeometry,
 }
 
 impl ConvEncoder {
-    /// 28 × 28 grey images → convolutions → `hidden`… → (μ, log σ²) of dimension `latent`.
+    /// Images of `geometry` (see [`ImageGeometry::conv_problem`]) → convolutions → `hidden`…
+    /// → (μ, log σ²) of dimension `latent`.
     pub fn new(
+        geometry: ImageGeometry,
         hidden: &[usize],
         latent: usize,
         activation: Activation,
         init: &mut Initializer,
     ) -> Self {
-        let sizes = sizes(CONV_FLAT, hidden.iter().copied());
+        let sizes = sizes(geometry.flat(), hidden.iter().copied());
         let last = *sizes.last().expect("at least the convolutions' output");
         Self {
-            conv1: init.conv([1, CONV_CHANNELS[0]]),
+            conv1: init.conv([geometry.channels, CONV_CHANNELS[0]]),
             conv2: init.conv(CONV_CHANNELS),
             trunk: Mlp::new(&sizes, activation, init),
             mean: init.linear(last, latent),
             log_var: init.linear(last, latent),
             activation,
             latent,
+            geometry,
         }
     }
 }
@@ -271,10 +344,11 @@ impl ConvEncoder {
 impl Encoder for ConvEncoder {
     fn encode(&self, x: Tensor<2>) -> Normal {
         let batch = x.dims()[0];
-        let image: Tensor<4> = x.reshape([batch, 1, CONV_SIDE, CONV_SIDE]);
+        let g = self.geometry;
+        let image: Tensor<4> = x.reshape([batch, g.channels, g.height, g.width]);
         let act = |t: Tensor<4>| self.activation.apply(t);
         let h = act(self.conv2.forward(act(self.conv1.forward(image))));
-        let h = self.trunk.forward(h.reshape([batch, CONV_FLAT]));
+        let h = self.trunk.forward(h.reshape([batch, g.flat()]));
         gaussian_heads(&self.mean, &self.log_var, h)
     }
 
@@ -283,8 +357,8 @@ impl Encoder for ConvEncoder {
     }
 }
 
-/// An [`Mlp`] trunk, a linear layer to 64 × 7 × 7, then two stride-2 transposed convolutions
-/// (7 → 14 → 28); one value per pixel.
+/// An [`Mlp`] trunk, a linear layer to 64 channels at a quarter of each side, then two
+/// stride-2 transposed convolutions back to the images' size; one value per pixel and channel.
 #[derive(Module, Debug)]
 pub struct ConvDecoder {
     trunk: Mlp,
@@ -293,11 +367,14 @@ pub struct ConvDecoder {
     deconv2: ConvTranspose2d,
     #[module(skip)]
     activation: Activation,
+    #[module(skip)]
+    geometry: ImageGeometry,
 }
 
 impl ConvDecoder {
-    /// `latent` → `hidden`… → transposed convolutions → 28 × 28 values.
+    /// `latent` → `hidden`… → transposed convolutions → images of `geometry`.
     pub fn new(
+        geometry: ImageGeometry,
         latent: usize,
         hidden: &[usize],
         activation: Activation,
@@ -307,10 +384,11 @@ impl ConvDecoder {
         let last = *sizes.last().expect("at least the latent");
         Self {
             trunk: Mlp::new(&sizes, activation, init),
-            expand: init.linear(last, CONV_FLAT),
+            expand: init.linear(last, geometry.flat()),
             deconv1: init.deconv([CONV_CHANNELS[1], CONV_CHANNELS[0]]),
-            deconv2: init.deconv([CONV_CHANNELS[0], 1]),
+            deconv2: init.deconv([CONV_CHANNELS[0], geometry.channels]),
             activation,
+            geometry,
         }
     }
 }
@@ -318,23 +396,22 @@ impl ConvDecoder {
 impl Decoder for ConvDecoder {
     fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         let batch = z.dims()[0];
-        let middle = 2 * CONV_INNER_SIDE;
-        let h = self
+        let g = self.geometry;
+        let (h, w) = g.inner();
+        let (h2, w2) = (2 * h, 2 * w);
+        let x = self
             .activation
             .apply(self.expand.forward(self.trunk.forward(z)));
-        let h: Tensor<4> = self.deconv1.forward(h.reshape([
-            batch,
-            CONV_CHANNELS[1],
-            CONV_INNER_SIDE,
-            CONV_INNER_SIDE,
-        ]));
-        let h = self
+        let x: Tensor<4> = self
+            .deconv1
+            .forward(x.reshape([batch, CONV_CHANNELS[1], h, w]));
+        let x = self
             .activation
-            .apply(h.reshape([batch, CONV_CHANNELS[0] * middle * middle]));
+            .apply(x.reshape([batch, CONV_CHANNELS[0] * h2 * w2]));
         let out = self
             .deconv2
-            .forward(h.reshape([batch, CONV_CHANNELS[0], middle, middle]));
-        out.reshape([batch, CONV_SIDE * CONV_SIDE])
+            .forward(x.reshape([batch, CONV_CHANNELS[0], h2, w2]));
+        out.reshape([batch, g.dim()])
     }
 }
 

@@ -10,20 +10,21 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use latent_data::Split;
+use latent_data::{ExampleShape, Split};
 use latent_models::{Codec, LatentVariableModel};
 use latent_viz::pca::PrincipalPlane;
 use latent_viz::plot::{bar_plot, labelled_grid, line_plot, scatter_plot, Labels, Series};
 use latent_viz::report::Report;
 use latent_viz::Grid;
 
+use crate::config::Inputs;
 use crate::config::{ModelKind, TrainConfig};
 use crate::devices::NamedDevice;
 use crate::error::Result;
-use crate::evaluate::{evaluate_on, EvalConfig, ACTIVE_UNIT_THRESHOLD};
+use crate::evaluate::{evaluate_inputs_on, EvalConfig, ACTIVE_UNIT_THRESHOLD};
 use crate::figures::{
-    interpolate, labelled_images, latent_gmm_codes, manifold_codes, reconstructions,
-    standard_normal_codes,
+    image_grid, interpolate, labelled_images, latent_gmm_codes, manifold_codes, reconstructions,
+    standard_normal_codes, write_pairs, PAIRS_POINTS,
 };
 use crate::load::{load_run, TrainedModel};
 use crate::probe::{probe_codes, PROBE_STEPS};
@@ -134,17 +135,37 @@ where
     let device = &devices[0].device;
     let mut page = common_sections(run, config, model, settings, device, &mut log)?;
     let d = model.latent_dim();
+    let shape = config.example_shape();
+    let images = image_grid(shape, 1).is_some();
+    let inputs = config.inputs();
+    let noun = examples_noun(config);
     device.seed(settings.seed);
-    let samples = model.decode_mean(model.sample_prior(SAMPLES, device));
-    Grid::mnist(SAMPLE_COLUMNS).write_png(&values(samples)?, &page.picture("samples.png"))?;
-    page.section(
-        format!("{SAMPLES} samples: z ~ p(z), decoded to pixel means"),
+    let n = if images { SAMPLES } else { PAIRS_POINTS };
+    let z = model.sample_prior(n, device);
+    let decoded = if images {
+        model.decode_mean(z)
+    } else {
+        model.decode_sample(z)
+    };
+    let samples = in_data_units(&inputs, values(decoded)?);
+    sample_picture(
+        &page,
+        config,
         "samples.png",
-    );
-    if d == 2 {
+        "test data and samples from the model",
+        &[("samples".into(), samples)],
+        device,
+    )?;
+    let decoded = if images {
+        "decoded to pixel means"
+    } else {
+        "then x ~ p(x | z)"
+    };
+    page.section(format!("{n} samples: z ~ p(z), {decoded}"), "samples.png");
+    if d == 2 && images {
         let z = manifold_codes(MANIFOLD_SIDE, device);
-        Grid::mnist(MANIFOLD_SIDE).write_png(
-            &values(model.decode_mean(z))?,
+        grid(shape, MANIFOLD_SIDE).write_png(
+            &in_data_units(&inputs, values(model.decode_mean(z))?),
             &page.picture("manifold.png"),
         )?;
         page.section(
@@ -162,26 +183,28 @@ where
         &mut log,
     )?;
 
-    log(&format!(
-        "estimating −log p(x) on {} test digits with {} importance samples each",
-        settings.limit, settings.iw_samples
-    ));
     let test = config
         .load_split(Split::Test, None)?
         .truncated(settings.limit);
-    let eval = evaluate_on(
+    log(&format!(
+        "estimating −log p(x) on {} test {noun} with {} importance samples each",
+        test.len(),
+        settings.iw_samples
+    ));
+    let eval = evaluate_inputs_on(
         model,
         &test,
+        &inputs,
         &EvalConfig::with_samples(settings.iw_samples),
         devices,
     )?;
     page.row(
-        format!("test ELBO ({} digits)", eval.images),
+        format!("test ELBO ({} {noun})", eval.images),
         format!("{:.2} nats", eval.elbo),
     );
     page.row(
         format!(
-            "test −log p(x) (importance sampling, k = {}, {} digits)",
+            "test −log p(x) (importance sampling, k = {}, {} {noun})",
             eval.iw_samples, eval.images
         ),
         format!("{:.2} nats", eval.nll),
@@ -231,32 +254,45 @@ pub fn write_autoencoder_report<C: Display, M: Codec>(
 ) -> Result<PathBuf> {
     let mut page = common_sections(run, config, model, settings, device, &mut log)?;
     log(&format!(
-        "fitting a {}-component GMM to the codes of {PROBE_TRAIN_IMAGES} training digits",
+        "fitting a {}-component GMM to the codes of up to {PROBE_TRAIN_IMAGES} training examples",
         settings.latent_gmm
     ));
     device.seed(settings.seed);
-    let prior = standard_normal_codes(AE_SAMPLES, model.latent_dim(), device);
+    let n = if image_grid(config.example_shape(), 1).is_some() {
+        AE_SAMPLES
+    } else {
+        PAIRS_POINTS
+    };
+    let prior = standard_normal_codes(n, model.latent_dim(), device);
     let gmm = latent_gmm_codes(
         model,
         config,
         settings.latent_gmm,
         PROBE_TRAIN_IMAGES,
-        AE_SAMPLES,
+        n,
         settings.seed,
         device,
     )?;
-    let pixels = values(model.decode_mean(Tensor::cat(vec![prior, gmm], 0)))?;
+    let inputs = config.inputs();
+    let images = image_grid(config.example_shape(), 1).is_some();
+    let decode = |z: Tensor<2>| {
+        values(if images {
+            model.decode_mean(z)
+        } else {
+            model.decode_sample(z)
+        })
+    };
     let gmm_label = format!("latent GMM (K = {})", settings.latent_gmm);
-    labelled_grid(
-        &page.picture("samples.png"),
-        &Grid::mnist(SAMPLE_COLUMNS),
-        &pixels,
+    sample_picture(
+        &page,
+        config,
+        "samples.png",
+        "test data and an autoencoder's samples",
         &[
-            "z ~ N(0, I)".into(),
-            "z ~ N(0, I)".into(),
-            gmm_label.clone(),
-            gmm_label,
+            ("z ~ N(0, I)".into(), in_data_units(&inputs, decode(prior)?)),
+            (gmm_label, in_data_units(&inputs, decode(gmm)?)),
         ],
+        device,
     )?;
     page.section(
         "Autoencoder samples: decoded from z ~ N(0, I) (the latent space has no such \
@@ -271,7 +307,8 @@ pub fn write_autoencoder_report<C: Display, M: Codec>(
 }
 
 /// The summary's rows, the training curves, the reconstructions and the interpolations: what
-/// every run's report begins with.
+/// every run's report begins with. For vector data the reconstructions are a pairs plot beside
+/// the test data, and there are no interpolations to picture.
 fn common_sections<'a, C: Display, M: Codec>(
     run: &'a RunDir,
     config: &TrainConfig<C>,
@@ -288,8 +325,30 @@ fn common_sections<'a, C: Display, M: Codec>(
         curves(&mut page, config, &metrics)?;
     }
     log("drawing reconstructions and interpolations");
+    let inputs = config.inputs();
+    let noun = examples_noun(config);
     let (test_x, test_labels) = labelled_images(config, Split::Test, Some(settings.limit), device)?;
-    let firsts = first_of_each_class(&test_labels);
+    let shape = config.example_shape();
+    if image_grid(shape, 1).is_none() {
+        let shown = PAIRS_POINTS.min(test_x.dims()[0]);
+        let both = in_data_units(&inputs, reconstructions(model, test_x.narrow(0, 0, shown))?);
+        let (real, rebuilt) = both.split_at(both.len() / 2);
+        write_pairs(
+            &page.picture("reconstructions.png"),
+            &format!("{shown} test {noun} and their reconstructions"),
+            &[("test data", real), ("reconstructed", rebuilt)],
+            shape.dim(),
+        )?;
+        page.section(
+            format!("Test {noun} beside their reconstructions (the first dimensions)"),
+            "reconstructions.png",
+        );
+        return Ok(page);
+    }
+    let firsts = match &test_labels {
+        Some(labels) => first_of_each_class(labels),
+        None => (0..CLASSES.min(test_x.dims()[0])).collect(),
+    };
     let chosen = Tensor::cat(
         firsts
             .iter()
@@ -299,15 +358,24 @@ fn common_sections<'a, C: Display, M: Codec>(
     );
     labelled_grid(
         &page.picture("reconstructions.png"),
-        &Grid::mnist(firsts.len().max(1)),
-        &reconstructions(model, chosen)?,
-        &["test digits".into(), "reconstructed".into()],
+        &grid(shape, firsts.len().max(1)),
+        &in_data_units(&inputs, reconstructions(model, chosen)?),
+        &[format!("test {noun}"), "reconstructed".into()],
     )?;
+    let which = if test_labels.is_some() {
+        "one per class"
+    } else {
+        "the first"
+    };
     page.section(
-        "Test digits (one per class) above their reconstructions",
+        format!("Test {noun} ({which}) above their reconstructions"),
         "reconstructions.png",
     );
-    // Interpolation between consecutive classes: 0 → 1, 2 → 3, …
+    // Interpolation between consecutive classes (0 → 1, 2 → 3, …) or examples.
+    let name = |i: usize| match &test_labels {
+        Some(labels) => labels[i].to_string(),
+        None => format!("#{i}"),
+    };
     let codes = model.encode(test_x);
     let (strips, labels): (Vec<Tensor<2>>, Vec<String>) = firsts
         .chunks_exact(2)
@@ -316,23 +384,79 @@ fn common_sections<'a, C: Display, M: Codec>(
             let b = codes.clone().narrow(0, pair[1], 1);
             (
                 interpolate(a, b, STRIP_STEPS),
-                format!("{} → {}", test_labels[pair[0]], test_labels[pair[1]]),
+                format!("{} → {}", name(pair[0]), name(pair[1])),
             )
         })
         .unzip();
     if !strips.is_empty() {
         labelled_grid(
             &page.picture("interpolations.png"),
-            &Grid::mnist(STRIP_STEPS),
-            &values(model.decode_mean(Tensor::cat(strips, 0)))?,
+            &grid(shape, STRIP_STEPS),
+            &in_data_units(&inputs, values(model.decode_mean(Tensor::cat(strips, 0)))?),
             &labels,
         )?;
         page.section(
-            "Decoded straight lines between the codes of two test digits",
+            format!("Decoded straight lines between the codes of two test {noun}"),
             "interpolations.png",
         );
     }
     Ok(page)
+}
+
+/// The image grid of `shape` (which the caller knows to be images), `columns` to a row.
+fn grid(shape: ExampleShape, columns: usize) -> Grid {
+    image_grid(shape, columns).unwrap_or_else(|| Grid::mnist(columns))
+}
+
+/// Model outputs in the data's own units.
+fn in_data_units(inputs: &Inputs, mut values: Vec<f32>) -> Vec<f32> {
+    inputs.to_data_units(&mut values);
+    values
+}
+
+/// What the run's examples are called: digits for the bundled data, else examples.
+fn examples_noun<C>(config: &TrainConfig<C>) -> &'static str {
+    if config.data.has_splits() && config.test_data.is_none() {
+        "digits"
+    } else {
+        "examples"
+    }
+}
+
+/// Decoded samples as a picture: an image grid, or for vectors a pairs plot beside the first
+/// test examples; `sets` are the samples' names and values (in the data's units).
+fn sample_picture<C>(
+    page: &Page,
+    config: &TrainConfig<C>,
+    name: &str,
+    title: &str,
+    sets: &[(String, Vec<f32>)],
+    device: &Device,
+) -> Result<()> {
+    let shape = config.example_shape();
+    let path = page.picture(name);
+    if image_grid(shape, 1).is_some() {
+        let all: Vec<f32> = sets.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+        let per_row = SAMPLE_COLUMNS * shape.dim();
+        let rows: Vec<String> = sets
+            .iter()
+            .flat_map(|(label, v)| std::iter::repeat_n(label.clone(), v.len().div_ceil(per_row)))
+            .collect();
+        if sets.len() == 1 {
+            return Ok(grid(shape, SAMPLE_COLUMNS).write_png(&all, &path)?);
+        }
+        return Ok(labelled_grid(
+            &path,
+            &grid(shape, SAMPLE_COLUMNS),
+            &all,
+            &rows,
+        )?);
+    }
+    let (test, _) = labelled_images(config, Split::Test, Some(PAIRS_POINTS), device)?;
+    let test = in_data_units(&config.inputs(), values(test)?);
+    let mut named: Vec<(&str, &[f32])> = vec![("test data", &test)];
+    named.extend(sets.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    write_pairs(&path, title, &named, shape.dim())
 }
 
 /// The loss curves, the ELBO's terms (a VAE), and the schedules where any changes.
@@ -421,16 +545,26 @@ fn latent_section<C, M: Codec>(
             ("first principal component", "second principal component"),
         )
     };
-    let names: Vec<String> = (0..CLASSES).map(|c| format!("digit {c}")).collect();
+    let n = points.len();
+    let noun = examples_noun(config);
+    let (classes, names, coloured) = match test_labels {
+        Some(labels) => {
+            let word = if noun == "digits" { "digit" } else { "class" };
+            let top = labels.iter().copied().max().unwrap_or(0);
+            let names = (0..=top).map(|c| format!("{word} {c}")).collect();
+            (labels, names, ", coloured by class")
+        }
+        None => (vec![0; n], vec![format!("test {noun}")], ""),
+    };
     scatter_plot(
         &page.picture("latent.png"),
         Labels {
-            title: &format!("Latent {what} of {} test digits", test_labels.len()),
+            title: &format!("Latent {what} of {n} test {noun}"),
             x: axes.0,
             y: axes.1,
         },
         &points,
-        &test_labels,
+        &classes,
         &names,
     )?;
     let plane = if d == 2 {
@@ -439,7 +573,7 @@ fn latent_section<C, M: Codec>(
         ", on their first two principal axes"
     };
     page.section(
-        format!("The test digits' latent {what}, coloured by class{plane}"),
+        format!("The test {noun}' latent {what}{coloured}{plane}"),
         "latent.png",
     );
     Ok(())
@@ -458,7 +592,7 @@ fn probe_row<C, M: Codec>(
         return Ok(());
     }
     log(&format!(
-        "training the linear probe on the codes of {PROBE_TRAIN_IMAGES} training digits"
+        "training the linear probe on the codes of up to {PROBE_TRAIN_IMAGES} training examples"
     ));
     let probe = probe_codes(
         model,
@@ -478,12 +612,14 @@ fn probe_row<C, M: Codec>(
     Ok(())
 }
 
-/// The first test digit of each class among `labels` (classes that do not occur are left
-/// out).
+/// The first test example of each class among `labels`, in the order of the classes (at most
+/// [`CLASSES`] of them; classes that do not occur are left out).
 fn first_of_each_class(labels: &[usize]) -> Vec<usize> {
-    (0..CLASSES)
-        .filter_map(|c| labels.iter().position(|l| *l == c))
-        .collect()
+    let mut firsts = std::collections::BTreeMap::new();
+    for (i, label) in labels.iter().enumerate() {
+        firsts.entry(*label).or_insert(i);
+    }
+    firsts.into_values().take(CLASSES).collect()
 }
 
 fn summary_rows<C: Display>(

@@ -3,12 +3,11 @@
 
 use std::path::PathBuf;
 
-use burn::data::dataset::Dataset;
+use crate::figures::image_grid;
 use burn::tensor::Device;
-use latent_data::{MnistBatcher, Split};
+use latent_data::Split;
 use latent_viz::plot::{labelled_grid, line_plot, Labels, Series};
 use latent_viz::report::Report;
-use latent_viz::Grid;
 
 use crate::error::Result;
 use crate::load::load_vae;
@@ -67,22 +66,31 @@ pub fn write_transfer_report(study: &RunDir, device: &Device) -> Result<PathBuf>
     let test = config
         .load_split(Split::Test, None)?
         .truncated(STUDY_DIGITS);
-    let x = MnistBatcher::grey().images(&test, 0..test.len(), device);
+    let inputs = config.inputs();
+    let x = inputs.plain().images(&test, 0..test.len(), device);
     let decode = |vae: &latent_models::Vae| values(vae.decode_mean(vae.posterior(x.clone()).mean));
     let mut pixels = values(x.clone())?;
     pixels.extend(decode(&source)?);
     pixels.extend(decode(&tuned)?);
-    let grid = images.join("transfer-reconstructions.png");
-    labelled_grid(
-        &grid,
-        &Grid::mnist(test.len().max(1)),
-        &pixels,
-        &[
-            "target digits".into(),
-            "source only".into(),
-            format!("fine-tuned, N = {largest}"),
-        ],
-    )?;
+    inputs.to_data_units(&mut pixels);
+    // Vector data have no pictures to show.
+    let grid = match image_grid(config.example_shape(), test.len().max(1)) {
+        Some(layout) => {
+            let grid = images.join("transfer-reconstructions.png");
+            labelled_grid(
+                &grid,
+                &layout,
+                &pixels,
+                &[
+                    "target test data".into(),
+                    "source only".into(),
+                    format!("fine-tuned, N = {largest}"),
+                ],
+            )?;
+            Some(grid)
+        }
+        None => None,
+    };
 
     let mut page = Report::new(&format!("Transfer: {} → {}", report.source, report.target));
     page.heading("Summary").paragraph(&report.table());
@@ -90,10 +98,12 @@ pub fn write_transfer_report(study: &RunDir, device: &Device) -> Result<PathBuf>
         "Target test −log p(x) against the number of target training images (mean over seeds)",
         &curves,
     )?;
-    page.image(
-        "Target test digits, reconstructed by the source model unadapted and by the fine-tuned one",
-        &grid,
-    )?;
+    if let Some(grid) = grid {
+        page.image(
+            "Target test data, reconstructed by the source model unadapted and by the fine-tuned one",
+            &grid,
+        )?;
+    }
     let path = study.report_page();
     page.write(&path)?;
     Ok(path)
