@@ -231,6 +231,24 @@ fn a_table_is_standardised_for_training_and_back_in_its_units_for_samples() {
     assert!(!out.join("images/interpolations.png").exists());
     // No labels, no probe.
     fails_with(&["probe", "--run", s(&out)], "no labels");
+    // Exported weights carry the standardisation they were trained behind.
+    let weights = dir.join("weights.safetensors");
+    succeeded(&["export", "--run", s(&out), "-o", s(&weights)]);
+    let bytes = std::fs::read(&weights).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = json(std::str::from_utf8(&bytes[8..8 + header_len]).unwrap());
+    let exported = json(
+        header["__metadata__"]["latent.standardisation"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(exported, config["standardisation"]);
+    let shape = json(
+        header["__metadata__"]["latent.data_shape"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(shape["dim"], 3);
 
     // A Bernoulli decoder on real values is refused with what to use instead, before any run.
     let bernoulli = dir.join("bernoulli");
@@ -239,6 +257,7 @@ fn a_table_is_standardised_for_training_and_back_in_its_units_for_samples() {
         "gaussian",
     );
     assert!(!bernoulli.join("config.json").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -352,6 +371,7 @@ fn a_colour_folder_trains_a_conv_vae_with_colour_pictures_and_its_labels() {
         "--json",
     ]));
     assert_eq!(fit["n"], 40);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -484,6 +504,7 @@ fn npy_images_with_idx_labels_and_an_explicit_test_set() {
         ],
         "existing file",
     );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -545,4 +566,5 @@ fn the_bundled_digits_train_evaluate_and_fit_mixtures() {
         s(&drawn),
     ]);
     assert!(drawn.exists(), "64 dimensions are drawn as 8 × 8 images");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

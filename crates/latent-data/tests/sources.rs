@@ -117,6 +117,7 @@ fn npy_vectors_grey_and_colour_images_in_every_dtype_and_layout() {
         err.contains("[2, 3, 2, 2]") && err.contains("channels-first"),
         "{err}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -145,6 +146,7 @@ fn idx_images_of_another_size_with_their_labels_gzipped_or_not() {
     assert_eq!(kept.labels().unwrap(), &[1, 1, 9]);
     let inverted: Vec<u8> = pixels[h * w..2 * h * w].iter().map(|v| 255 - v).collect();
     assert_eq!(kept.image(0), &inverted[..]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -174,6 +176,7 @@ fn a_png_folder_of_classes_with_size_grey_and_a_shift() {
     // A constant image stays constant through resizing, greying and a half turn.
     let first = small.image(0);
     assert!(first.iter().all(|v| v.abs_diff(first[0]) <= 1), "{first:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -188,6 +191,7 @@ fn csv_tables_with_or_without_a_header() {
         assert_eq!(data.shape(), ExampleShape::Vector { dim: 2 });
         assert_eq!(floats(&data, 1), vec![3.0, 40.0]);
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -211,6 +215,7 @@ fn a_seeded_test_fraction_is_the_same_every_time_and_disjoint() {
         firsts(&other),
         "another seed, another test set"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -281,6 +286,7 @@ fn bad_inputs_are_errors_that_say_what_is_wrong() {
     expect(format!("{}:rotate=10", x.display()), "8-bit images");
     expect(format!("{}:classes=1", x.display()), "labelled");
     expect("cifar10".into(), "neither `mnist` nor `digits`");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -7,16 +7,22 @@
 //!
 //! | tensor | shape (PyTorch) |
 //! |---|---|
-//! | `encoder.trunk.layers.{i}.weight`, `.bias` | `[hᵢ₊₁, hᵢ]`, `[hᵢ₊₁]` (h₀ = 784) |
+//! | `encoder.trunk.layers.{i}.weight`, `.bias` | `[hᵢ₊₁, hᵢ]`, `[hᵢ₊₁]` (h₀ = D, the input size: 784 for MNIST) |
 //! | `encoder.mean.weight`, `encoder.log_var.weight` (and `.bias`) | `[latent, h_last]` |
 //! | `decoder.trunk.layers.{i}.weight`, `.bias` | the hidden sizes mirrored, from `latent` |
-//! | `decoder.output.weight`, `.bias` | `[784, h₁]` |
-//! | `likelihood.log_var` | `[784]`, a learned-variance decoder only |
+//! | `decoder.output.weight`, `.bias` | `[D, h₁]` |
+//! | `likelihood.log_var` | `[D]`, a learned-variance decoder only |
 //!
 //! and the convolutional networks add `encoder.conv1`, `encoder.conv2` (`[out, in, 4, 4]`),
-//! `decoder.expand` (a linear layer to 64 × 7 × 7) and `decoder.deconv1`, `decoder.deconv2`
-//! (`[in, out, 4, 4]`). `scripts/reference/safetensors_interop.py` holds the equivalent PyTorch
-//! modules, which load such a file with `load_state_dict` and write one back.
+//! `decoder.expand` (a linear layer to 64 × H/4 × W/4: 64 × 7 × 7 for MNIST) and
+//! `decoder.deconv1`, `decoder.deconv2` (`[in, out, 4, 4]`).
+//! `scripts/reference/safetensors_interop.py` holds the equivalent PyTorch modules, which load
+//! such a file with `load_state_dict` and write one back.
+//!
+//! [`export_run`] also writes what the weights need of the run's data into the file's
+//! metadata: `latent.data_shape` (the example's shape, JSON) and, for real-valued data, the
+//! `latent.standardisation` the model was trained behind (JSON `{"mean": […], "std": […]}`:
+//! give the encoder (x − mean)/std, and take the decoder's output back as y · std + mean).
 
 use std::path::Path;
 
@@ -30,6 +36,15 @@ use crate::run_dir::{apply_store, RunDir};
 /// Writes `model`'s weights to the safetensors file `path` in PyTorch's layout (see the
 /// module's documentation). An existing file is not replaced.
 pub fn export_safetensors<M: Module>(model: &M, path: &Path) -> Result<()> {
+    export_safetensors_with(model, path, &[])
+}
+
+/// [`export_safetensors`] with these `(key, value)` pairs added to the file's metadata.
+pub fn export_safetensors_with<M: Module>(
+    model: &M,
+    path: &Path,
+    metadata: &[(String, String)],
+) -> Result<()> {
     if path.exists() {
         return Err(TrainError::Checkpoint {
             path: path.to_path_buf(),
@@ -40,6 +55,9 @@ pub fn export_safetensors<M: Module>(model: &M, path: &Path) -> Result<()> {
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true)
         .metadata("producer", "latent");
+    for (key, value) in metadata {
+        store = store.metadata(key.as_str(), value.as_str());
+    }
     model
         .save_into(&mut store)
         .map_err(|e| TrainError::Checkpoint {
@@ -59,11 +77,22 @@ pub fn import_safetensors<M: Module>(model: M, path: &Path) -> Result<M> {
 }
 
 /// Exports the weights of the run of the built-in networks in `run` to `out` (see
-/// [`export_safetensors`]).
+/// [`export_safetensors`]), with the data's shape and standardisation in its metadata.
 pub fn export_run(run: &Path, out: &Path, device: &burn::tensor::Device) -> Result<()> {
-    match crate::load::load_run(run, device)?.1 {
-        crate::TrainedModel::Vae(vae) => export_safetensors(&vae, out),
-        crate::TrainedModel::Ae(ae) => export_safetensors(&ae, out),
+    let (config, model) = crate::load::load_run(run, device)?;
+    let mut metadata = vec![(
+        "latent.data_shape".to_string(),
+        serde_json::to_string(&config.example_shape()).expect("plain data serialises"),
+    )];
+    if let Some(standardisation) = &config.standardisation {
+        metadata.push((
+            "latent.standardisation".into(),
+            serde_json::to_string(standardisation).expect("plain data serialises"),
+        ));
+    }
+    match model {
+        crate::TrainedModel::Vae(vae) => export_safetensors_with(&vae, out, &metadata),
+        crate::TrainedModel::Ae(ae) => export_safetensors_with(&ae, out, &metadata),
     }
 }
 

@@ -110,4 +110,5 @@ fn nats_are_those_of_the_data_as_given() {
     // those of the standardised values (which a report would otherwise give).
     let sum_log_sd: f64 = own.std.iter().map(|s| s.ln()).sum();
     assert!((recorded.inputs().log_jacobian() + sum_log_sd).abs() < 1e-9);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
