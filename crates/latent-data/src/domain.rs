@@ -34,16 +34,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-use crate::examples::{ExampleShape, Examples};
-use crate::folder::{read_image_folder, FolderOptions};
-use crate::idx::{read_idx, read_idx_bytes, LABELS_MAGIC};
-use crate::mnist::{load_idx_split, SIDE};
-use crate::npy::{read_array, ArrayData};
+use crate::examples::Examples;
+use crate::files::{has_extension, read_source_file};
+use crate::folder::FolderOptions;
+use crate::mnist::load_idx_split;
+pub use crate::shift::Shift;
 use crate::{DataError, Mnist, Result, Split};
 
 /// The forms a spec may take, for error messages.
@@ -55,33 +52,6 @@ pub const SPEC_FORMS: &str = "mnist or digits (bundled), or FILE.npy, FILE.csv, 
 
 /// Side of the bundled digits.
 pub const DIGITS_SIDE: usize = 8;
-
-/// One shift of the data.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Shift {
-    /// Rotation about the image centre, counter-clockwise, bilinear.
-    Rotate {
-        /// Angle in degrees.
-        degrees: f64,
-    },
-    /// Grey level v ↦ 255 − v.
-    Invert,
-    /// Gaussian noise added to each pixel (clamped to the grey range), seeded by the image.
-    Noise {
-        /// Standard deviation in units of full scale (0–1).
-        std: f64,
-    },
-    /// Rounds of 3 × 3 grey dilation.
-    Thicken {
-        /// How many rounds (1–10).
-        rounds: usize,
-    },
-    /// Rounds of 3 × 3 grey erosion.
-    Thin {
-        /// How many rounds (1–10).
-        rounds: usize,
-    },
-}
 
 /// Where the examples are.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -377,7 +347,12 @@ impl DataSource {
                 load_idx_split(&crate::default_digits_dir(), split, None, Some(DIGITS_SIDE))
             }
             Origin::Path(path) => {
-                let data = read_source_file(path, self)?;
+                let folder = FolderOptions {
+                    image_size: self.image_size,
+                    grey: self.grey,
+                };
+                let data =
+                    read_source_file(path, self.labels.as_deref(), &folder, self.channels_first)?;
                 Ok(data.with_split(split))
             }
         }
@@ -445,190 +420,6 @@ pub fn parse_size(text: &str) -> Option<(usize, usize)> {
     let (h, w) = text.split_once(['x', '×', 'X'])?;
     let (h, w) = (h.trim().parse().ok()?, w.trim().parse().ok()?);
     (h > 0 && w > 0).then_some((h, w))
-}
-
-fn has_extension(path: &Path, ext: &str) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
-}
-
-/// The examples of a file or folder of the user's.
-fn read_source_file(path: &Path, source: &DataSource) -> Result<Examples> {
-    if path.is_dir() {
-        let folder = read_image_folder(
-            path,
-            &FolderOptions {
-                image_size: source.image_size,
-                grey: source.grey,
-            },
-        )?;
-        let shape = ExampleShape::Image {
-            height: folder.height,
-            width: folder.width,
-            channels: folder.channels,
-        };
-        let data = Examples::from_bytes(folder.pixels, shape, folder.labels, Split::Train, path)?;
-        return Ok(if folder.classes.is_empty() {
-            data
-        } else {
-            data.with_classes(folder.classes)
-        });
-    }
-    let labels = source.labels.as_deref().map(read_labels).transpose()?;
-    if has_extension(path, "csv") {
-        let points = crate::points::read_csv(path)?;
-        let values = points.values().iter().map(|v| *v as f32).collect();
-        let shape = ExampleShape::Vector { dim: points.dim() };
-        return Examples::from_floats(values, shape, labels, Split::Train, path);
-    }
-    if has_extension(path, "npy") {
-        return examples_of_array(path, source.channels_first, labels);
-    }
-    let idx = read_idx_bytes(path)?;
-    let shape = match idx.dims[..] {
-        [_, dim] => ExampleShape::Vector { dim },
-        [_, height, width] => ExampleShape::Image {
-            height,
-            width,
-            channels: 1,
-        },
-        _ => {
-            return Err(DataError::IdxBadDims {
-                path: path.to_path_buf(),
-                dims: idx.dims,
-                problem: "examples must be [N, D] or [N, H, W] unsigned bytes",
-            })
-        }
-    };
-    Examples::from_bytes(idx.data, shape, labels, Split::Train, path)
-}
-
-/// The labels of a 1-D integer `.npy` or an IDX label file.
-fn read_labels(path: &Path) -> Result<Vec<u32>> {
-    let values: Vec<i64> = if has_extension(path, "npy") {
-        let array = read_array(path)?;
-        if array.shape.len() != 1 {
-            return Err(DataError::Npy {
-                path: path.to_path_buf(),
-                problem: format!("labels must be a 1-D array, not of shape {:?}", array.shape),
-            });
-        }
-        match array.data {
-            ArrayData::Integers(values) => values,
-            ArrayData::Bytes(bytes) => bytes.iter().map(|b| *b as i64).collect(),
-            ArrayData::Floats(_) => {
-                return Err(DataError::Npy {
-                    path: path.to_path_buf(),
-                    problem: "labels must be integers (save them as an integer array)".into(),
-                })
-            }
-        }
-    } else {
-        read_idx(path, LABELS_MAGIC)?
-            .data
-            .into_iter()
-            .map(i64::from)
-            .collect()
-    };
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, v)| {
-            u32::try_from(*v).map_err(|_| DataError::Npy {
-                path: path.to_path_buf(),
-                problem: format!("label {v} at index {index} is not a class number ≥ 0"),
-            })
-        })
-        .collect()
-}
-
-/// The examples of an `.npy` array: `[N, D]`, `[N, H, W]`, `[N, H, W, C]` or (channels first)
-/// `[N, C, H, W]`.
-fn examples_of_array(
-    path: &Path,
-    channels_first: bool,
-    labels: Option<Vec<u32>>,
-) -> Result<Examples> {
-    let array = read_array(path)?;
-    let bad_shape = |problem: String| DataError::Npy {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let forms = "give [N, D] vectors, [N, H, W] grey images or [N, H, W, C] images (C = 1 or 3; \
-                 with channels-first, [N, C, H, W])";
-    let (shape, transpose) = match (&array.shape[..], channels_first) {
-        ([_, dim], false) => (ExampleShape::Vector { dim: *dim }, None),
-        ([_, h, w], false) => (
-            ExampleShape::Image {
-                height: *h,
-                width: *w,
-                channels: 1,
-            },
-            None,
-        ),
-        ([_, h, w, c], false) if *c == 1 || *c == 3 => (
-            ExampleShape::Image {
-                height: *h,
-                width: *w,
-                channels: *c,
-            },
-            Some((*h, *w, *c)),
-        ),
-        ([_, c, h, w], true) if *c == 1 || *c == 3 => (
-            ExampleShape::Image {
-                height: *h,
-                width: *w,
-                channels: *c,
-            },
-            None,
-        ),
-        (s, _) => return Err(bad_shape(format!("an array of shape {s:?}: {forms}"))),
-    };
-    if array.shape[0] == 0 {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    match array.data {
-        ArrayData::Bytes(bytes) => match transpose {
-            Some(geometry) => Examples::from_bytes(
-                to_planar(&bytes, geometry),
-                shape,
-                labels,
-                Split::Train,
-                path,
-            ),
-            None => Examples::from_byte_buffer(bytes, shape, labels, Split::Train, path),
-        },
-        ArrayData::Floats(floats) => match transpose {
-            Some(geometry) => Examples::from_floats(
-                to_planar(&floats, geometry),
-                shape,
-                labels,
-                Split::Train,
-                path,
-            ),
-            None => Examples::from_float_buffer(floats, shape, labels, Split::Train, path),
-        },
-        ArrayData::Integers(_) => Err(bad_shape(
-            "an integer array holds labels, not examples: save the values as uint8, float32 or \
-             float64 (and give the labels with labels=FILE)"
-                .into(),
-        )),
-    }
-}
-
-/// Images stored H × W × C (channels interleaved) rearranged planar, C × H × W.
-fn to_planar<T: Copy>(values: &[T], (h, w, c): (usize, usize, usize)) -> Vec<T> {
-    let per_image = h * w * c;
-    let mut out = Vec::with_capacity(values.len());
-    for image in values.chunks_exact(per_image) {
-        for channel in 0..c {
-            out.extend(image.iter().skip(channel).step_by(c));
-        }
-    }
-    out
 }
 
 /// Reads a data source that may name a bundled data set: `mnist`, `mnist:train` or
@@ -740,108 +531,9 @@ impl fmt::Display for DataSource {
     }
 }
 
-/// Mixed into the seed of the noise shift.
-const NOISE_SEED_SALT: u64 = 0x6e6f_6973_6500_0000;
-
-impl Shift {
-    /// This shift of one 28 × 28 grey image (MNIST's); `key` seeds the noise.
-    pub fn apply(&self, image: &[u8], key: u64) -> Vec<u8> {
-        self.apply_to(image, (SIDE, SIDE, 1), key)
-    }
-
-    /// This shift of one planar image of `(height, width, channels)`, each channel alike;
-    /// `key` seeds the noise.
-    pub fn apply_to(
-        &self,
-        image: &[u8],
-        (h, w, _channels): (usize, usize, usize),
-        key: u64,
-    ) -> Vec<u8> {
-        let per_channel = |f: &dyn Fn(&[u8]) -> Vec<u8>| -> Vec<u8> {
-            image.chunks_exact(h * w).flat_map(f).collect()
-        };
-        match self {
-            Shift::Rotate { degrees } => per_channel(&|plane| rotate(plane, h, w, *degrees)),
-            Shift::Invert => image.iter().map(|v| 255 - v).collect(),
-            Shift::Noise { std } => {
-                let mut rng = StdRng::seed_from_u64(key ^ NOISE_SEED_SALT);
-                let normal = Normal::new(0.0, std * 255.0).expect("std ≥ 0 was checked");
-                image
-                    .iter()
-                    .map(|v| {
-                        (*v as f64 + normal.sample(&mut rng))
-                            .round()
-                            .clamp(0.0, 255.0) as u8
-                    })
-                    .collect()
-            }
-            Shift::Thicken { rounds } => per_channel(&|plane| {
-                (0..*rounds).fold(plane.to_vec(), |im, _| {
-                    neighbourhood(&im, h, w, |a, b| a.max(b))
-                })
-            }),
-            Shift::Thin { rounds } => per_channel(&|plane| {
-                (0..*rounds).fold(plane.to_vec(), |im, _| {
-                    neighbourhood(&im, h, w, |a, b| a.min(b))
-                })
-            }),
-        }
-    }
-}
-
-/// Counter-clockwise rotation (as seen, rows going down) about the centre, by bilinear
-/// interpolation from the source; outside the frame is paper (0).
-fn rotate(image: &[u8], h: usize, w: usize, degrees: f64) -> Vec<u8> {
-    let (sin, cos) = degrees.to_radians().sin_cos();
-    let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
-    let at = |x: isize, y: isize| -> f64 {
-        if x < 0 || y < 0 || x >= w as isize || y >= h as isize {
-            0.0
-        } else {
-            image[y as usize * w + x as usize] as f64
-        }
-    };
-    let mut out = vec![0u8; h * w];
-    for y in 0..h {
-        for x in 0..w {
-            let (dx, dy) = (x as f64 - cx, y as f64 - cy);
-            // The source of (x, y) is (x, y) turned back by the angle.
-            let sx = cx + dx * cos - dy * sin;
-            let sy = cy + dx * sin + dy * cos;
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as isize, y0 as isize);
-            let value = at(x0, y0) * (1.0 - fx) * (1.0 - fy)
-                + at(x0 + 1, y0) * fx * (1.0 - fy)
-                + at(x0, y0 + 1) * (1.0 - fx) * fy
-                + at(x0 + 1, y0 + 1) * fx * fy;
-            out[y * w + x] = value.round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
-}
-
-/// Combines each pixel with its 3 × 3 neighbourhood (inside the frame) by `pick`.
-fn neighbourhood(image: &[u8], h: usize, w: usize, pick: impl Fn(u8, u8) -> u8) -> Vec<u8> {
-    let mut out = vec![0u8; h * w];
-    for y in 0..h {
-        for x in 0..w {
-            let mut value = image[y * w + x];
-            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    value = pick(value, image[ny * w + nx]);
-                }
-            }
-            out[y * w + x] = value;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mnist::PIXELS;
 
     /// A spec is parsed once and travels through `config.json` as its canonical string; a bad
     /// one in a file is refused with the allowed forms, as on the command line.
@@ -897,50 +589,6 @@ mod tests {
                 "{spec}: the forms are listed: {err}"
             );
         }
-    }
-
-    #[test]
-    fn shifts_match_hand_made_expectations() {
-        let data = Mnist::load(&mnist_dir(), Split::Test, Some(50)).unwrap();
-        let image = data.image(0).to_vec();
-        // Rotation by 0 and inverting twice are the identity; four quarter turns come back.
-        assert_eq!(Shift::Rotate { degrees: 0.0 }.apply(&image, 0), image);
-        let inverted = Shift::Invert.apply(&image, 0);
-        assert!(inverted.iter().zip(&image).all(|(a, b)| *a == 255 - *b));
-        assert_eq!(Shift::Invert.apply(&inverted, 0), image);
-        let quarter = Shift::Rotate { degrees: 90.0 };
-        let once = quarter.apply(&image, 0);
-        assert_ne!(once, image);
-        let full = (0..3).fold(once, |im, _| quarter.apply(&im, 0));
-        assert_eq!(full, image);
-        // A quarter turn counter-clockwise takes the top-middle pixel to the left-middle.
-        let mut dot = vec![0u8; PIXELS];
-        dot[13] = 255; // (x 13, y 0)
-        let turned = quarter.apply(&dot, 0);
-        assert_eq!(turned[14 * SIDE], 255, "(x 0, y 14)");
-        assert_eq!(turned.iter().filter(|v| **v > 0).count(), 1);
-        // Thickening never removes ink and adds some; thinning never adds any.
-        let thick = Shift::Thicken { rounds: 1 }.apply(&image, 0);
-        let thin = Shift::Thin { rounds: 1 }.apply(&image, 0);
-        assert!(thick.iter().zip(&image).all(|(a, b)| a >= b));
-        assert!(thin.iter().zip(&image).all(|(a, b)| a <= b));
-        let ink = |im: &[u8]| im.iter().map(|v| *v as u64).sum::<u64>();
-        assert!(ink(&thick) > ink(&image) && ink(&thin) < ink(&image));
-        // Noise: zero noise is the identity, the same key gives the same noise, its spread is
-        // as asked on mid-grey pixels (no clamping there).
-        assert_eq!(Shift::Noise { std: 0.0 }.apply(&image, 3), image);
-        let noisy = Shift::Noise { std: 0.1 };
-        assert_eq!(noisy.apply(&image, 3), noisy.apply(&image, 3));
-        assert_ne!(noisy.apply(&image, 3), noisy.apply(&image, 4));
-        let grey = vec![128u8; PIXELS];
-        let d: Vec<f64> = noisy
-            .apply(&grey, 9)
-            .iter()
-            .map(|v| *v as f64 - 128.0)
-            .collect();
-        let sd = (d.iter().map(|x| x * x).sum::<f64>() / d.len() as f64).sqrt();
-        // 784 draws: the sample SD is within ~4 standard errors (25.5 · 4 / √1568 ≈ 2.6).
-        assert!((sd - 25.5).abs() < 2.6, "{sd}");
     }
 
     #[test]

@@ -19,7 +19,16 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::mnist::Split;
+
+/// The two splits of a data set: training and test (MNIST's 60,000 and 10,000 images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// The training examples.
+    Train,
+    /// The test examples.
+    Test,
+}
 
 /// What one example is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +133,33 @@ impl<T: Copy + 'static> Buffer<T> {
             .checked_add(len.checked_mul(std::mem::size_of::<T>())?)
             .is_some_and(|end| end <= map.len());
         (aligned && fits).then_some(Buffer::Mapped { map, offset, len })
+    }
+
+    /// Lets the operating system drop the resident pages of the values `range` of a mapped
+    /// buffer (they are read from the file again if touched), so that copying a mapped array
+    /// does not hold both copies in memory at once. Does nothing for an owned buffer, or off
+    /// Unix.
+    pub(crate) fn release(&self, range: std::ops::Range<usize>) {
+        #[cfg(unix)]
+        if let Buffer::Mapped { map, offset, len } = self {
+            let size = std::mem::size_of::<T>();
+            let end = range.end.min(*len);
+            if range.start >= end {
+                return;
+            }
+            // SAFETY: the map is a read-only mapping of a file that nothing here writes:
+            // dropped pages are read from the file again on the next access, so no value any
+            // slice of it holds changes.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    offset + range.start * size,
+                    (end - range.start) * size,
+                )
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = range;
     }
 }
 
@@ -405,8 +441,9 @@ impl Examples {
     }
 
     /// A seeded split into (training, test) views: `fraction` of the examples (at least one,
-    /// and at least one left to train on) drawn at random for the test set, both kept in the
-    /// data's order.
+    /// and at least one left to train on) drawn at random for the test set, both in a seeded
+    /// random order — so that the first N of either (a limit, the examples a report shows) are
+    /// a random N, not the first classes of a folder sorted by class.
     pub fn split_off(&self, fraction: f64, seed: u64) -> Result<(Self, Self)> {
         if !(fraction > 0.0 && fraction < 1.0) {
             return Err(DataError::InvalidMixture(format!(
@@ -421,13 +458,11 @@ impl Examples {
         }
         let n_test = ((self.len as f64 * fraction).round() as usize).clamp(1, self.len - 1);
         let mut rng = StdRng::seed_from_u64(seed ^ SPLIT_SEED_SALT);
-        let chosen = rand::seq::index::sample(&mut rng, self.len, n_test).into_vec();
-        let mut is_test = vec![false; self.len];
-        chosen.iter().for_each(|i| is_test[*i] = true);
-        let (test, train): (Vec<usize>, Vec<usize>) = (0..self.len).partition(|i| is_test[*i]);
+        let order = rand::seq::index::sample(&mut rng, self.len, self.len).into_vec();
+        let (test, train) = order.split_at(n_test);
         Ok((
-            self.select(&train).with_split(Split::Train),
-            self.select(&test).with_split(Split::Test),
+            self.select(train).with_split(Split::Train),
+            self.select(test).with_split(Split::Test),
         ))
     }
 
@@ -883,6 +918,8 @@ mod tests {
         );
         let (_, other) = data.split_off(0.2, 8).unwrap();
         assert_ne!(firsts(&other), firsts(&test));
+        // A random order: the first ten training examples are not the data's first ten.
+        assert_ne!(firsts(&train)[..10], (0..10).collect::<Vec<_>>()[..]);
         for bad in [0.0, 1.0, -0.5, f64::NAN] {
             assert!(data.split_off(bad, 0).is_err(), "{bad}");
         }

@@ -41,11 +41,13 @@
 pub mod domain;
 mod error;
 pub mod examples;
+mod files;
 pub mod folder;
 pub mod idx;
 pub mod mnist;
 pub mod npy;
 pub mod points;
+mod shift;
 pub mod source;
 pub mod synthetic;
 

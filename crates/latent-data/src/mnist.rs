@@ -16,15 +16,7 @@ pub const PIXELS: usize = SIDE * SIDE;
 /// Number of classes (digits 0–9).
 pub const CLASSES: usize = 10;
 
-/// The two MNIST splits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    /// 60,000 training images.
-    Train,
-    /// 10,000 test images.
-    Test,
-}
+pub use crate::examples::Split;
 
 impl Split {
     /// The image and label file names of this split, as in the original distribution.

@@ -44,6 +44,7 @@
 
 pub mod config;
 pub mod devices;
+mod epochs;
 mod error;
 pub mod evaluate;
 pub mod export;

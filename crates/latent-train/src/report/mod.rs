@@ -1,8 +1,10 @@
 //! The report of a run — `report.html`, one self-contained page, and its pictures in
 //! `images/` — for any model with codes, and the report of a transfer study ([`write_transfer_report`]).
 
+mod page;
 mod study;
 
+use page::{curves, summary_rows, Page};
 pub use study::write_transfer_report;
 
 use std::fmt::Display;
@@ -13,12 +15,11 @@ use burn::tensor::{Device, Tensor};
 use latent_data::{ExampleShape, Split};
 use latent_models::{Codec, LatentVariableModel};
 use latent_viz::pca::PrincipalPlane;
-use latent_viz::plot::{bar_plot, labelled_grid, line_plot, scatter_plot, Labels, Series};
-use latent_viz::report::Report;
+use latent_viz::plot::{bar_plot, labelled_grid, scatter_plot, Labels};
 use latent_viz::Grid;
 
 use crate::config::Inputs;
-use crate::config::{ModelKind, TrainConfig};
+use crate::config::TrainConfig;
 use crate::devices::NamedDevice;
 use crate::error::Result;
 use crate::evaluate::{evaluate_inputs_on, EvalConfig, ACTIVE_UNIT_THRESHOLD};
@@ -29,7 +30,7 @@ use crate::figures::{
 use crate::load::{load_run, TrainedModel};
 use crate::probe::{probe_codes, PROBE_STEPS};
 use crate::readback::{values, values_f64};
-use crate::run_dir::{EpochMetrics, RunDir};
+use crate::run_dir::RunDir;
 
 /// What a run's report draws and estimates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,48 +75,6 @@ const STRIP_STEPS: usize = 10;
 const MANIFOLD_SIDE: usize = 20;
 /// Digit classes: the reconstructions show the first test digit of each.
 const CLASSES: usize = latent_data::mnist::CLASSES;
-
-/// A report being written: its page, its summary rows and its pictures.
-struct Page<'a> {
-    run: &'a RunDir,
-    images: PathBuf,
-    summary: Vec<(String, String)>,
-    sections: Vec<(String, PathBuf)>,
-}
-
-impl<'a> Page<'a> {
-    fn new(run: &'a RunDir) -> Result<Self> {
-        Ok(Self {
-            run,
-            images: run.images()?,
-            summary: Vec::new(),
-            sections: Vec::new(),
-        })
-    }
-
-    fn picture(&self, name: &str) -> PathBuf {
-        self.images.join(name)
-    }
-
-    fn section(&mut self, caption: impl Into<String>, name: &str) {
-        self.sections.push((caption.into(), self.picture(name)));
-    }
-
-    fn row(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.summary.push((name.into(), value.into()));
-    }
-
-    fn write(self) -> Result<PathBuf> {
-        let mut report = Report::new(&format!("latent run {}", self.run.path().display()));
-        report.heading("Summary").table(&self.summary);
-        for (caption, path) in &self.sections {
-            report.image(caption, path)?;
-        }
-        let page = self.run.report_page();
-        report.write(&page)?;
-        Ok(page)
-    }
-}
 
 /// Writes the report of the VAE `model` trained in `run` (with configuration `config`):
 /// training curves, reconstructions, interpolations, prior samples (and the manifold of a 2-D
@@ -459,68 +418,6 @@ fn sample_picture<C>(
     write_pairs(&path, title, &named, shape.dim())
 }
 
-/// The loss curves, the ELBO's terms (a VAE), and the schedules where any changes.
-fn curves<C>(page: &mut Page, config: &TrainConfig<C>, metrics: &[EpochMetrics]) -> Result<()> {
-    let curve = |value: &dyn Fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
-        metrics.iter().map(|m| (m.epoch as f64, value(m))).collect()
-    };
-    let vae = config.kind == ModelKind::Vae;
-    let (train_name, test_name) = if vae {
-        ("train −ELBO", "test −ELBO")
-    } else {
-        ("train loss", "test reconstruction loss")
-    };
-    line_plot(
-        &page.picture("curve-loss.png"),
-        Labels {
-            title: "Loss per epoch (nats per image)",
-            x: "epoch",
-            y: "nats",
-        },
-        &[
-            Series::new(train_name, curve(&|m| m.train_loss)),
-            Series::new(test_name, curve(&|m| m.test_neg_elbo)),
-        ],
-    )?;
-    page.section("Training curves", "curve-loss.png");
-    if vae {
-        line_plot(
-            &page.picture("curve-terms.png"),
-            Labels {
-                title: "The ELBO's two terms per epoch",
-                x: "epoch",
-                y: "nats",
-            },
-            &[
-                Series::new("train reconstruction", curve(&|m| m.train_reconstruction)),
-                Series::new("test reconstruction", curve(&|m| m.test_reconstruction)),
-                Series::new("train KL", curve(&|m| m.train_kl)),
-                Series::new("test KL", curve(&|m| m.test_kl)),
-            ],
-        )?;
-        page.section("Reconstruction and KL terms", "curve-terms.png");
-    }
-    if config.warmup_epochs > 0 || config.optimizer.lr_decay < 1.0 || config.beta != 1.0 {
-        line_plot(
-            &page.picture("curve-schedule.png"),
-            Labels {
-                title: "Schedules",
-                x: "epoch",
-                y: "factor",
-            },
-            &[
-                Series::new("KL weight β", curve(&|m| m.kl_weight)),
-                Series::new(
-                    "learning rate / initial",
-                    curve(&|m| m.lr / config.optimizer.lr),
-                ),
-            ],
-        )?;
-        page.section("KL weight and learning rate", "curve-schedule.png");
-    }
-    Ok(())
-}
-
 /// The test digits' codes as a scatter coloured by class: directly for a 2-D latent space,
 /// else on their first two principal axes.
 fn latent_section<C, M: Codec>(
@@ -620,60 +517,6 @@ fn first_of_each_class(labels: &[usize]) -> Vec<usize> {
         firsts.entry(*label).or_insert(i);
     }
     firsts.into_values().take(CLASSES).collect()
-}
-
-fn summary_rows<C: Display>(
-    run: &RunDir,
-    config: &TrainConfig<C>,
-    metrics: &[EpochMetrics],
-) -> Vec<(String, String)> {
-    let kind = match config.kind {
-        ModelKind::Vae => "VAE",
-        ModelKind::Ae => "autoencoder",
-    };
-    let seconds: f64 = metrics.iter().map(|m| m.seconds).sum();
-    let images_per_second =
-        metrics.iter().map(|m| m.samples_per_second).sum::<f64>() / metrics.len().max(1) as f64;
-    let optimizer = &config.optimizer;
-    let mut rows = vec![
-        ("run".to_string(), run.path().display().to_string()),
-        ("model".into(), format!("{kind}, {}", config.model)),
-        (
-            "epochs".into(),
-            format!("{} of {}", metrics.len(), config.epochs),
-        ),
-        (
-            "optimiser".into(),
-            format!(
-                "Adam, lr {} (× {} per epoch), batch {}, weight decay {}",
-                optimizer.lr, optimizer.lr_decay, config.batch_size, optimizer.weight_decay
-            ),
-        ),
-        (
-            "objective".into(),
-            if config.iwae_samples > 1 {
-                format!("IWAE bound, k = {}", config.iwae_samples)
-            } else {
-                format!(
-                    "ELBO, β = {}, warm-up {} epochs",
-                    config.beta, config.warmup_epochs
-                )
-            },
-        ),
-        ("seed".into(), config.seed.to_string()),
-        (
-            "training time".into(),
-            format!("{seconds:.0} s ({images_per_second:.0} images/s on average)"),
-        ),
-    ];
-    if let Some(last) = metrics.last() {
-        let name = match config.kind {
-            ModelKind::Vae => "last epoch's test −ELBO",
-            ModelKind::Ae => "last epoch's test reconstruction loss",
-        };
-        rows.push((name.into(), format!("{:.2} nats", last.test_neg_elbo)));
-    }
-    rows
 }
 
 /// The report of the run or transfer study in `dir` of the built-in networks, on `devices`
