@@ -44,6 +44,19 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
+/// `latent eval --run RUN --iw-samples K --json`, parsed.
+fn evaluated(run: &Path, k: u32) -> serde_json::Value {
+    let k = k.to_string();
+    json(&succeeded(&[
+        "eval",
+        "--run",
+        s(run),
+        "--iw-samples",
+        &k,
+        "--json",
+    ]))
+}
+
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -193,14 +206,7 @@ fn a_table_is_standardised_for_training_and_back_in_its_units_for_samples() {
     );
 
     // The held-out tenth (60 rows) is the test set of eval and report alike.
-    let eval = json(&succeeded(&[
-        "eval",
-        "--run",
-        s(&out),
-        "--iw-samples",
-        "20",
-        "--json",
-    ]));
+    let eval = evaluated(&out, 20);
     assert_eq!(eval["images"], 60);
     let nll = eval["nll"].as_f64().unwrap();
     // Three coordinates of deviation ~5–20 each: a density in the table's units has −log p
@@ -300,14 +306,7 @@ fn a_colour_folder_trains_a_conv_vae_with_colour_pictures_and_its_labels() {
     let header = String::from_utf8_lossy(&bytes[..128]);
     assert!(header.contains("(5, 16, 16, 3)"), "{header}");
 
-    let eval = json(&succeeded(&[
-        "eval",
-        "--run",
-        s(&out),
-        "--iw-samples",
-        "5",
-        "--json",
-    ]));
+    let eval = evaluated(&out, 5);
     assert_eq!(eval["images"], 10, "a quarter of 40 images");
     succeeded(&["report", "--run", s(&out), "--iw-samples", "5"]);
     assert!(out.join("images/latent.png").exists());
@@ -430,14 +429,7 @@ fn npy_images_with_idx_labels_and_an_explicit_test_set() {
         config.get("standardisation").is_none(),
         "values in [0, 1] are not standardised"
     );
-    let eval = json(&succeeded(&[
-        "eval",
-        "--run",
-        s(&out),
-        "--iw-samples",
-        "5",
-        "--json",
-    ]));
+    let eval = evaluated(&out, 5);
     assert_eq!(eval["images"], 20);
     let grid = dir.join("recon.png");
     succeeded(&[
@@ -525,14 +517,7 @@ fn the_bundled_digits_train_evaluate_and_fit_mixtures() {
         "--out",
         s(&out),
     ]);
-    let eval = json(&succeeded(&[
-        "eval",
-        "--run",
-        s(&out),
-        "--iw-samples",
-        "10",
-        "--json",
-    ]));
+    let eval = evaluated(&out, 10);
     assert_eq!(eval["images"], 300, "the digits' own test split");
     let nll = eval["nll"].as_f64().unwrap();
     // 64 binary pixels: between a good model (~25 nats) and a uniform one (64 ln 2 ≈ 44).
