@@ -122,6 +122,45 @@ pub struct EmArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Per-point weights: a .csv of one column (header optional) or a .npy of shape [n] or
+    /// [n, 1], one finite weight ≥ 0 per point the data spec keeps, in order (with --limit N,
+    /// the first N). Point n counts w_n times: integer weights fit what repeating the points
+    /// would, 0 what leaving the point out would.
+    #[arg(long, value_name = "FILE")]
+    sample_weights: Option<PathBuf>,
+}
+
+impl EmArgs {
+    /// The sample weights for `n` points, if a file was given (the first `n` under a limit).
+    fn weights(&self, n: usize, limit: Option<usize>) -> Result<Option<Vec<f64>>> {
+        let Some(path) = &self.sample_weights else {
+            return Ok(None);
+        };
+        let mut weights = latent_data::read_sample_weights(path)?;
+        if limit.is_some() && weights.len() > n {
+            weights.truncate(n);
+        }
+        if weights.len() != n {
+            bail!(
+                "{}: {} sample weights for {n} points: give one weight per point the data \
+                 spec keeps",
+                path.display(),
+                weights.len()
+            );
+        }
+        Ok(Some(weights))
+    }
+
+    /// The figures a weighted fit adds: the file and the weights' total.
+    fn weight_figures(&self, weights: Option<&[f64]>) -> serde_json::Value {
+        match weights {
+            Some(w) => json!({
+                "sample_weights": self.sample_weights,
+                "total_weight": w.iter().sum::<f64>(),
+            }),
+            None => json!({}),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -320,12 +359,15 @@ fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
         .with_seed(args.em.seed);
     let [n, d] = x.dims();
     config.check(n, d)?;
-    let (model, fit_seconds) =
-        timed_em(&args.em, |progress| config.fit_with_progress(&x, progress))?;
+    let weights = args.em.weights(n, args.data.limit)?;
+    let (model, fit_seconds) = timed_em(&args.em, |progress| {
+        config.fit_weighted_with_progress(&x, weights.as_deref(), progress)
+    })?;
     model.save(&args.out)?;
     // Non-convergence is logged (a warning) by the library and reported as `converged`.
     let fit = model.fit.as_ref().expect("a fitted model has a report");
     let mut figures = score_figures(&model, &x)?;
+    extend(&mut figures, args.em.weight_figures(weights.as_deref()));
     extend(
         &mut figures,
         json!({
@@ -437,11 +479,15 @@ pub fn run_bmm(cmd: BmmCommand, device: &Device) -> Result<()> {
                 .with_tol(args.em.tol)
                 .with_smoothing(args.smoothing)
                 .with_seed(args.em.seed);
-            config.check(x.dims()[0])?;
-            let (model, fit_seconds) =
-                timed_em(&args.em, |progress| config.fit_with_progress(&x, progress))?;
+            let n = x.dims()[0];
+            config.check(n)?;
+            let weights = args.em.weights(n, args.data.limit)?;
+            let (model, fit_seconds) = timed_em(&args.em, |progress| {
+                config.fit_weighted_with_progress(&x, weights.as_deref(), progress)
+            })?;
             model.save(&args.out)?;
             let mut figures = score_figures(&model, &x)?;
+            extend(&mut figures, args.em.weight_figures(weights.as_deref()));
             extend(
                 &mut figures,
                 json!({

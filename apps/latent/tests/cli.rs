@@ -296,6 +296,156 @@ fn bmm_on_mnist_writes_the_model_and_pictures() {
 }
 
 #[test]
+fn sample_weights_weigh_the_points_of_gmm_and_bmm_fits() {
+    let dir = scratch("weights");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    stdout(&latent(&[
+        "data",
+        "synth",
+        "--blobs",
+        "3",
+        "--dim",
+        "2",
+        "-n",
+        "300",
+        "--seed",
+        "4",
+        "--out",
+        &path("all.csv"),
+    ]));
+    let text = std::fs::read_to_string(path("all.csv")).unwrap();
+    let rows: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(rows.len(), 300);
+    let weight = |i: usize| if i % 5 == 2 { 0 } else { 1 + i % 3 };
+    let mut weights = String::from("weight\n");
+    let (mut kept, mut kept_weights) = (String::new(), String::new());
+    for (i, row) in rows.iter().enumerate() {
+        weights += &format!("{}\n", weight(i));
+        if weight(i) > 0 {
+            kept += &format!("{row}\n");
+            kept_weights += &format!("{}\n", weight(i));
+        }
+    }
+    std::fs::write(path("w.csv"), &weights).unwrap();
+    std::fs::write(path("kept.csv"), kept).unwrap();
+    std::fs::write(path("kept-w.csv"), kept_weights).unwrap();
+    let fit = |data: &str, weights: &str, out: &str| {
+        json_of(&latent(&[
+            "gmm",
+            "fit",
+            "--data",
+            &path(data),
+            "-k",
+            "3",
+            "--sample-weights",
+            &path(weights),
+            "--tol",
+            "1e-6",
+            "--out",
+            &path(out),
+            "--json",
+        ]))
+    };
+    let with_zeros = fit("all.csv", "w.csv", "a.json");
+    let dropped = fit("kept.csv", "kept-w.csv", "b.json");
+    let total: usize = (0..300).map(weight).sum();
+    assert_eq!(with_zeros["total_weight"].as_f64().unwrap(), total as f64);
+    let (a, b) = (
+        with_zeros["lower_bound"].as_f64().unwrap(),
+        dropped["lower_bound"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-4 * b.abs(), "{a} against {b}");
+    assert_eq!(with_zeros["n_iter"], dropped["n_iter"]);
+    // The unweighted fit of the same points is another fit.
+    let plain = json_of(&latent(&[
+        "gmm",
+        "fit",
+        "--data",
+        &path("all.csv"),
+        "-k",
+        "3",
+        "--tol",
+        "1e-6",
+        "--out",
+        &path("c.json"),
+        "--json",
+    ]));
+    assert!(
+        (plain["lower_bound"].as_f64().unwrap() - a).abs() > 1e-3,
+        "{plain}"
+    );
+    // Under --limit N the first N weights go with the first N points.
+    let limited = json_of(&latent(&[
+        "gmm",
+        "fit",
+        "--data",
+        &path("all.csv"),
+        "--limit",
+        "100",
+        "-k",
+        "3",
+        "--sample-weights",
+        &path("w.csv"),
+        "--out",
+        &path("d.json"),
+        "--json",
+    ]));
+    let first: usize = (0..100).map(weight).sum();
+    assert_eq!(limited["total_weight"].as_f64().unwrap(), first as f64);
+
+    // The Bernoulli mixture takes them too.
+    let binary: String = (0..40)
+        .map(|i| format!("{},{}\n", i % 2, (i / 2) % 2))
+        .collect();
+    std::fs::write(path("bin.csv"), binary).unwrap();
+    let bin_weights: String = (0..40).map(|i| format!("{}\n", i % 4)).collect();
+    std::fs::write(path("bin-w.csv"), bin_weights).unwrap();
+    let bmm = json_of(&latent(&[
+        "bmm",
+        "fit",
+        "--data",
+        &path("bin.csv"),
+        "-k",
+        "2",
+        "--sample-weights",
+        &path("bin-w.csv"),
+        "--out",
+        &path("bmm.json"),
+        "--json",
+    ]));
+    assert_eq!(bmm["total_weight"].as_f64().unwrap(), 60.0);
+
+    // Bad weights: an error naming what is wrong, and no model written.
+    std::fs::write(path("short.csv"), "1\n2\n").unwrap();
+    std::fs::write(path("negative.csv"), weights.replace("\n3\n", "\n-3\n")).unwrap();
+    for (file, needle) in [
+        ("short.csv", "2 sample weights for 300 points"),
+        (
+            "negative.csv",
+            "is -3: weights must be finite and 0 or more",
+        ),
+    ] {
+        fails_with(
+            &[
+                "gmm",
+                "fit",
+                "--data",
+                &path("all.csv"),
+                "-k",
+                "3",
+                "--sample-weights",
+                &path(file),
+                "--out",
+                &path("bad.json"),
+            ],
+            needle,
+        );
+        assert!(!dir.join("bad.json").exists(), "{file}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn mixture_commands_reject_bad_settings_and_data_clearly() {
     let dir = scratch("mixbad");
     let grey = dir.join("grey.csv");

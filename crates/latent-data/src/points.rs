@@ -115,6 +115,29 @@ pub fn read_points(path: &Path) -> Result<Points> {
     }
 }
 
+/// Reads per-point weights (for the mixtures' `--sample-weights`): a `.csv` of one column
+/// (header optional) or a `.npy` of shape `[n]` or `[n, 1]`, float32 or float64. Whether they
+/// are ≥ 0 and one per point is checked where they are used.
+pub fn read_sample_weights(path: &Path) -> Result<Vec<f64>> {
+    let points = if has_npy_extension(path) {
+        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        parse_npy_of(path, &bytes, true)?
+    } else {
+        read_points(path)?
+    };
+    if points.dim() != 1 {
+        return Err(DataError::Points {
+            path: path.to_path_buf(),
+            line: 1,
+            problem: format!(
+                "{} columns; a weights file holds one value per point (one column)",
+                points.dim()
+            ),
+        });
+    }
+    Ok(points.values().to_vec())
+}
+
 /// Reads comma-separated numbers, one point per line.
 ///
 /// The first non-blank line is a header if none of its cells is a number; blank lines and
@@ -191,6 +214,17 @@ pub fn read_npy(path: &Path) -> Result<Points> {
 }
 
 fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Points> {
+    parse_npy_of(path, bytes, false)
+}
+
+fn has_npy_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// A `.npy` of shape `[n, d]` (or `[n]`, as `[n, 1]`, when `one_d` allows it) as points.
+fn parse_npy_of(path: &Path, bytes: &[u8], one_d: bool) -> Result<Points> {
     let err = |problem: String| DataError::Npy {
         path: path.to_path_buf(),
         problem,
@@ -211,10 +245,14 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Points> {
         header.shape,
         header.data_start,
     );
-    let [n, d] = shape[..] else {
-        return Err(err(format!(
-            "array has shape {shape:?}; points must be a 2-D array (n, d)"
-        )));
+    let (n, d) = match shape[..] {
+        [n, d] => (n, d),
+        [n] if one_d => (n, 1),
+        _ => {
+            return Err(err(format!(
+                "array has shape {shape:?}; points must be a 2-D array (n, d)"
+            )))
+        }
     };
     let expected = n
         .checked_mul(d)
@@ -392,6 +430,30 @@ mod tests {
             npy(&npy_with("<f8", false, "(0, 3)", &[])),
             Err(DataError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn sample_weights_are_one_column_of_a_csv_or_a_1d_npy() {
+        let dir = std::env::temp_dir().join(format!("latent-weights-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("w.csv");
+        std::fs::write(&csv, "weight\n1\n0.5\n0\n").unwrap();
+        assert_eq!(read_sample_weights(&csv).unwrap(), vec![1.0, 0.5, 0.0]);
+        let data: Vec<u8> = [2.0f64, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let one_d = dir.join("w.npy");
+        std::fs::write(&one_d, npy_with("<f8", false, "(2,)", &data)).unwrap();
+        assert_eq!(read_sample_weights(&one_d).unwrap(), vec![2.0, 3.0]);
+        std::fs::write(&one_d, npy_with("<f8", false, "(2, 1)", &data)).unwrap();
+        assert_eq!(read_sample_weights(&one_d).unwrap(), vec![2.0, 3.0]);
+        std::fs::write(&one_d, npy_with("<f8", false, "(1, 2)", &data)).unwrap();
+        let two = read_sample_weights(&one_d).unwrap_err().to_string();
+        assert!(
+            two.contains("2 columns; a weights file holds one value"),
+            "{two}"
+        );
+        std::fs::write(&csv, "1\nNaN\n").unwrap();
+        assert!(read_sample_weights(&csv).is_err(), "NaN is refused");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

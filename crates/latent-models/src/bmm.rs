@@ -21,6 +21,7 @@ use crate::host::{matrix, to_f64, vector};
 use crate::kmeans;
 use crate::mixture::Mixture;
 use crate::model_file;
+use crate::weights::{self, weighted, Weighting};
 
 /// Hyper-parameters of [`Bmm`] fitting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,19 +136,45 @@ impl BmmConfig {
     pub fn fit_with_progress(
         &self,
         x: &Tensor<2>,
+        progress: impl FnMut(EmProgress),
+    ) -> Result<Bmm> {
+        self.fit_weighted_with_progress(x, None, progress)
+    }
+
+    /// Fits with per-point `weights`: point n counts w_n times (integer weights give the fit
+    /// of the points repeated, a zero weight that of the point left out), as
+    /// [`GmmConfig::fit_weighted`](crate::GmmConfig::fit_weighted).
+    pub fn fit_weighted(&self, x: &Tensor<2>, weights: &[f64]) -> Result<Bmm> {
+        self.fit_weighted_with_progress(x, Some(weights), |_| {})
+    }
+
+    /// [`fit_weighted`](Self::fit_weighted) (or [`fit`](Self::fit), without weights), calling
+    /// `progress` after every EM iteration.
+    pub fn fit_weighted_with_progress(
+        &self,
+        x: &Tensor<2>,
+        weights: Option<&[f64]>,
         mut progress: impl FnMut(EmProgress),
     ) -> Result<Bmm> {
         let [n, _] = x.dims();
         self.check(n)?;
         check_binary(x)?;
+        let weighting = Weighting::new(weights, n, self.n_components, &x.device())?;
+        let weighting = weighting.as_ref();
         let mut best: Option<Bmm> = None;
         for restart in 0..self.n_init {
             let seed = self
                 .seed
                 .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut rng = StdRng::seed_from_u64(seed);
-            let resp = kmeans::initial_responsibilities(self.init, x, self.n_components, &mut rng)?;
-            let start = self.m_step(x, resp)?;
+            let resp = kmeans::initial_responsibilities(
+                self.init,
+                x,
+                self.n_components,
+                &mut rng,
+                weighting,
+            )?;
+            let start = self.m_step(x, resp, weighting)?;
             let run = em::iterate(
                 start,
                 self.max_iter,
@@ -156,7 +183,8 @@ impl BmmConfig {
                 &mut progress,
                 |(weights, probs)| {
                     let (log_norm, log_resp) = e_step(x, weights, probs)?;
-                    Ok((to_f64(log_norm.mean())?[0], self.m_step(x, log_resp.exp())?))
+                    let next = self.m_step(x, log_resp.exp(), weighting)?;
+                    Ok((weights::mean(log_norm, weighting)?, next))
                 },
             )?;
             if best
@@ -179,9 +207,17 @@ impl BmmConfig {
         Ok(best.expect("n_init ≥ 1 was checked"))
     }
 
-    /// Weights and smoothed pixel probabilities from responsibilities `[n, k]`.
-    fn m_step(&self, x: &Tensor<2>, resp: Tensor<2>) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+    /// Weights and smoothed pixel probabilities from responsibilities `[n, k]` (each counting
+    /// w_n times with sample weights, and N = Σ_n w_n).
+    fn m_step(
+        &self,
+        x: &Tensor<2>,
+        resp: Tensor<2>,
+        weighting: Option<&Weighting>,
+    ) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
         let [n, d] = x.dims();
+        let resp = weighted(resp, weighting);
+        let n = weights::total(n, weighting);
         let nk = to_f64(resp.clone().sum_dim(0))?;
         let ones = to_f64(resp.transpose().matmul(x.clone()))?;
         let a = self.smoothing;
@@ -198,7 +234,7 @@ impl BmmConfig {
             .collect();
         let weights = nk
             .iter()
-            .map(|v| (v + 1e-10) / (n as f64 + 1e-10 * nk.len() as f64))
+            .map(|v| (v + 1e-10) / (n + 1e-10 * nk.len() as f64))
             .collect();
         Ok((weights, probs))
     }

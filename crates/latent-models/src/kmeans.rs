@@ -8,25 +8,30 @@ use rand::RngExt;
 use crate::em::InitMethod;
 use crate::error::Result;
 use crate::host::{matrix, to_f64, to_i64};
+use crate::weights::{weighted, Weighting};
 
-/// The responsibilities `[n, k]` that start EM, for both mixtures.
+/// The responsibilities `[n, k]` that start EM, for both mixtures. With sample weights,
+/// k-means++ draws points in proportion to w_n (times the squared distance), Lloyd's centres
+/// are weighted means, and random-from-data picks among the points of positive weight.
 pub(crate) fn initial_responsibilities(
     method: InitMethod,
     x: &Tensor<2>,
     k: usize,
     rng: &mut StdRng,
+    weighting: Option<&Weighting>,
 ) -> Result<Tensor<2>> {
     let [n, _] = x.dims();
     let device = x.device();
+    let weights = weighting.map(|w| w.host.as_slice());
     Ok(match method {
         InitMethod::Kmeans => {
             let x_sq = x.clone().powi_scalar(2).sum_dim(1);
-            let seeds = kmeans_plus_plus(x, &x_sq, k, rng)?;
-            one_hot(kmeans(x, &x_sq, &seeds, 300)?, k)
+            let seeds = kmeans_plus_plus(x, &x_sq, k, rng, weights)?;
+            one_hot(kmeans(x, &x_sq, &seeds, 300, weighting)?, k)
         }
         InitMethod::KmeansPlusPlus => {
             let x_sq = x.clone().powi_scalar(2).sum_dim(1);
-            let seeds = kmeans_plus_plus(x, &x_sq, k, rng)?;
+            let seeds = kmeans_plus_plus(x, &x_sq, k, rng, weights)?;
             one_hot(nearest_centre(x, &x_sq, rows(x, &seeds)), k)
         }
         InitMethod::Random => {
@@ -38,7 +43,16 @@ pub(crate) fn initial_responsibilities(
             Tensor::from_data(TensorData::new(values, [n, k]), &device)
         }
         InitMethod::RandomFromData => {
-            let chosen = rand::seq::index::sample(rng, n, k).into_vec();
+            let chosen = match weights {
+                None => rand::seq::index::sample(rng, n, k).into_vec(),
+                Some(w) => {
+                    let positive: Vec<usize> = (0..n).filter(|i| w[*i] > 0.0).collect();
+                    rand::seq::index::sample(rng, positive.len(), k)
+                        .into_iter()
+                        .map(|i| positive[i])
+                        .collect()
+                }
+            };
             let mut values = vec![0f32; n * k];
             for (c, i) in chosen.into_iter().enumerate() {
                 values[i * k + c] = 1.0;
@@ -80,15 +94,21 @@ pub(crate) fn squared_distances(x: &Tensor<2>, x_sq: &Tensor<2>, centres: Tensor
 
 /// k-means++ seeding (Arthur & Vassilvitskii 2007): the first centre uniformly at random, each
 /// next one drawn with probability proportional to its squared distance to the nearest centre
-/// chosen so far (`x_sq` = ‖x_n‖², `[n, 1]`). Returns the indices of the chosen points.
+/// chosen so far (`x_sq` = ‖x_n‖², `[n, 1]`); with `weights`, both in proportion to w_n as
+/// well. Returns the indices of the chosen points.
 fn kmeans_plus_plus(
     x: &Tensor<2>,
     x_sq: &Tensor<2>,
     k: usize,
     rng: &mut StdRng,
+    weights: Option<&[f64]>,
 ) -> Result<Vec<usize>> {
     let [n, _] = x.dims();
-    let mut chosen = vec![rng.random_range(0..n)];
+    let first = match weights {
+        None => rng.random_range(0..n),
+        Some(w) => draw(w, rng).unwrap_or(n - 1),
+    };
+    let mut chosen = vec![first];
     let mut nearest: Option<Tensor<1>> = None;
     while chosen.len() < k {
         let newest = x.clone().narrow(0, *chosen.last().unwrap(), 1);
@@ -97,25 +117,40 @@ fn kmeans_plus_plus(
             Some(prev) => prev.min_pair(d2),
             None => d2,
         };
-        let weights = to_f64(d2.clone())?;
+        let mut odds = to_f64(d2.clone())?;
+        if let Some(w) = weights {
+            odds.iter_mut().zip(w).for_each(|(o, w)| *o *= w);
+        }
         nearest = Some(d2);
-        let total: f64 = weights.iter().sum();
-        let next = if total > 0.0 {
-            let mut target = rng.random::<f64>() * total;
-            weights
-                .iter()
-                .position(|w| {
-                    target -= w;
-                    target < 0.0
-                })
-                .unwrap_or(n - 1)
-        } else {
-            // Every point coincides with a chosen centre: any point will do.
-            rng.random_range(0..n)
+        let next = match draw(&odds, rng) {
+            Some(i) => i,
+            // Every point (of positive weight) coincides with a chosen centre: any will do.
+            None => match weights {
+                None => rng.random_range(0..n),
+                Some(w) => draw(w, rng).unwrap_or(n - 1),
+            },
         };
         chosen.push(next);
     }
     Ok(chosen)
+}
+
+/// An index drawn with probability proportional to `odds` (≥ 0); `None` if they sum to 0.
+fn draw(odds: &[f64], rng: &mut StdRng) -> Option<usize> {
+    let total: f64 = odds.iter().sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let mut target = rng.random::<f64>() * total;
+    let last = odds.iter().rposition(|o| *o > 0.0)?;
+    Some(
+        odds.iter()
+            .position(|o| {
+                target -= o;
+                target < 0.0
+            })
+            .unwrap_or(last),
+    )
 }
 
 /// The index of the nearest of `centres` (`[k, d]`) for every point (`x_sq` = ‖x_n‖², `[n, 1]`):
@@ -127,24 +162,37 @@ fn nearest_centre(x: &Tensor<2>, x_sq: &Tensor<2>, centres: Tensor<2>) -> Tensor
 /// Lloyd's algorithm from the given seed points, stopping when no label changes or, as
 /// scikit-learn's KMeans, when the centres move by less than 1e-4 × the mean feature variance
 /// (squared distance summed over centres); at most `max_iter` rounds. An emptied cluster keeps
-/// its previous centre (`x_sq` = ‖x_n‖², `[n, 1]`). Returns the labels.
+/// its previous centre (`x_sq` = ‖x_n‖², `[n, 1]`). With a weighting, centres are weighted
+/// means and the variance is the weighted one. Returns the labels.
 fn kmeans(
     x: &Tensor<2>,
     x_sq: &Tensor<2>,
     seeds: &[usize],
     max_iter: usize,
+    weighting: Option<&Weighting>,
 ) -> Result<Tensor<1, Int>> {
     let [_, d] = x.dims();
     let k = seeds.len();
     let device = x.device();
-    let variance = to_f64(x.clone().var(0).mean())?[0];
+    let variance = match weighting {
+        None => to_f64(x.clone().var(0).mean())?[0],
+        Some(w) => {
+            let total = w.total;
+            let mean = w.apply(x.clone()).sum_dim(0).div_scalar(total);
+            let second = w
+                .apply(x.clone().powi_scalar(2))
+                .sum_dim(0)
+                .div_scalar(total);
+            to_f64((second - mean.powi_scalar(2)).clamp_min(0.0).mean())?[0]
+        }
+    };
     let shift_tol = 1e-4 * variance;
     let mut centres = rows(x, seeds);
     let mut old = to_f64(centres.clone())?;
     let mut labels = nearest_centre(x, x_sq, centres.clone());
     let mut previous = to_i64(labels.clone())?;
     for _ in 0..max_iter {
-        let one_hot = one_hot(labels.clone(), k); // [n, k]
+        let one_hot = weighted(one_hot(labels.clone(), k), weighting); // [n, k]
         let counts = to_f64(one_hot.clone().sum_dim(0))?;
         let sums = to_f64(one_hot.transpose().matmul(x.clone()))?;
         let new: Vec<f64> = (0..k * d)

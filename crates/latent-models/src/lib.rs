@@ -76,6 +76,7 @@ mod mixture;
 pub mod model;
 mod model_file;
 pub mod vae;
+mod weights;
 
 pub use bmm::{Bmm, BmmConfig};
 pub use error::{ModelError, Result};

@@ -31,6 +31,7 @@ use crate::error::{invalid, ModelError, Result};
 use crate::kmeans;
 use crate::mixture::Mixture;
 use crate::model_file;
+use crate::weights::Weighting;
 
 /// A fitted Gaussian mixture. Parameters are f64 on the host; data live on any device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,20 +79,46 @@ impl GmmConfig {
     pub fn fit_with_progress(
         &self,
         x: &Tensor<2>,
+        progress: impl FnMut(EmProgress),
+    ) -> Result<Gmm> {
+        self.fit_weighted_with_progress(x, None, progress)
+    }
+
+    /// Fits with per-point `weights` (scikit-learn's `sample_weight`, which its
+    /// `GaussianMixture` lacks): point n counts w_n times, in the initialisation as in EM, so
+    /// integer weights give the fit of the points repeated and a zero weight that of the point
+    /// left out; the lower bound is the weighted mean log-likelihood. One finite weight ≥ 0 per
+    /// point, at least K of them positive; equal weights are the unweighted fit.
+    pub fn fit_weighted(&self, x: &Tensor<2>, weights: &[f64]) -> Result<Gmm> {
+        self.fit_weighted_with_progress(x, Some(weights), |_| {})
+    }
+
+    /// [`fit_weighted`](Self::fit_weighted) (or [`fit`](Self::fit), without weights), calling
+    /// `progress` after every EM iteration.
+    pub fn fit_weighted_with_progress(
+        &self,
+        x: &Tensor<2>,
+        weights: Option<&[f64]>,
         mut progress: impl FnMut(EmProgress),
     ) -> Result<Gmm> {
         let [n, d] = x.dims();
         self.check(n, d)?;
-        let center = data_center(x)?;
-        let xc = centred(x, &center, self.covariance_type);
+        let weighting = Weighting::new(weights, n, self.n_components, &x.device())?;
+        let center = data_center(x, weighting.as_ref())?;
+        let xc = centred(x, &center, self.covariance_type, weighting);
         let mut best: Option<(Params, FitReport)> = None;
         for restart in 0..self.n_init {
             let seed = self
                 .seed
                 .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut rng = StdRng::seed_from_u64(seed);
-            let resp =
-                kmeans::initial_responsibilities(self.init, &xc.x, self.n_components, &mut rng)?;
+            let resp = kmeans::initial_responsibilities(
+                self.init,
+                &xc.x,
+                self.n_components,
+                &mut rng,
+                xc.weighting.as_ref(),
+            )?;
             let mut params = m_step(&xc, resp, self.covariance_type, self.reg_covar)?;
             self.apply_user_init(&mut params, &center)?;
             let (params, report) = self.run_em(&xc, params, restart, &mut progress)?;
@@ -127,8 +154,8 @@ impl GmmConfig {
                 ),
             ));
         }
-        let center = data_center(x)?;
-        let xc = centred(x, &center, self.covariance_type);
+        let center = data_center(x, None)?;
+        let xc = centred(x, &center, self.covariance_type, None);
         let params = start.params(&center);
         let (params, report) = self.run_em(&xc, params, 0, &mut |_| {})?;
         Ok(Gmm::from_params(params, &center, report))
@@ -188,7 +215,7 @@ impl GmmConfig {
             |params| {
                 let (log_norm, log_resp) = params.prepare(&device, self.reg_covar)?.e_step(xc);
                 let next = m_step(xc, log_resp.exp(), self.covariance_type, self.reg_covar)?;
-                Ok((mean_scalar(log_norm)?, next))
+                Ok((xc.mean(log_norm)?, next))
             },
         )?;
         let report = FitReport {
@@ -356,7 +383,7 @@ impl Gmm {
         let prepared = self
             .params(&center)
             .prepare(&x.device(), self.reg_covar())?;
-        Ok(prepared.e_step(&centred(x, &center, self.covariance_type)))
+        Ok(prepared.e_step(&centred(x, &center, self.covariance_type, None)))
     }
 
     /// log p(x_n) for each point of `x` (`[n, d]`): `[n]`.

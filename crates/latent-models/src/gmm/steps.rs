@@ -9,6 +9,7 @@ use latent_distributions::{log_sum_exp, LN_2PI};
 use super::config::CovarianceType;
 use crate::error::{ModelError, Result};
 use crate::host::{matrix, to_f64, vector};
+use crate::weights::{self, weighted, Weighting};
 
 /// Guards component counts against zero, as scikit-learn does (10 × machine epsilon of f32).
 pub(super) const NK_EPS: f64 = 10.0 * f32::EPSILON as f64;
@@ -206,7 +207,8 @@ impl Prepared {
 }
 
 /// M-step from centred data and responsibilities `[n, k]` (scikit-learn's
-/// `_estimate_gaussian_parameters`, with the covariances computed from centred differences).
+/// `_estimate_gaussian_parameters`, with the covariances computed from centred differences);
+/// with sample weights, each responsibility counts w_n times and N is Σ_n w_n.
 pub(super) fn m_step(
     data: &CentredData,
     resp: Tensor<2>,
@@ -216,6 +218,8 @@ pub(super) fn m_step(
     let x = &data.x;
     let [n, d] = x.dims();
     let k = resp.dims()[1];
+    let resp = weighted(resp, data.weighting.as_ref());
+    let n = weights::total(n, data.weighting.as_ref());
     let nk: Vec<f64> = to_f64(resp.clone().sum_dim(0))?
         .into_iter()
         .map(|v| v + NK_EPS)
@@ -240,7 +244,7 @@ pub(super) fn m_step(
             } else {
                 // Σ_tied = Σ_k N_k Σ_k / N.
                 (0..d * d)
-                    .map(|i| (0..k).map(|c| nk[c] * full[c * d * d + i]).sum::<f64>() / n as f64)
+                    .map(|i| (0..k).map(|c| nk[c] * full[c * d * d + i]).sum::<f64>() / n)
                     .collect()
             }
         }
@@ -262,7 +266,7 @@ pub(super) fn m_step(
         kind,
         k,
         d,
-        weights: nk.iter().map(|v| v / n as f64).collect(),
+        weights: nk.iter().map(|v| v / n).collect(),
         means,
         covariances,
     };
@@ -270,19 +274,23 @@ pub(super) fn m_step(
     Ok(params)
 }
 
-/// Column means of `[n, d]` data, rounded to f32 so that x − c is computed exactly enough.
-pub(super) fn data_center(x: &Tensor<2>) -> Result<Vec<f64>> {
-    Ok(to_f64(x.clone().mean_dim(0))?
-        .into_iter()
-        .map(|v| v as f32 as f64)
-        .collect())
+/// Column means of `[n, d]` data (weighted, with sample weights), rounded to f32 so that
+/// x − c is computed exactly enough.
+pub(super) fn data_center(x: &Tensor<2>, weighting: Option<&Weighting>) -> Result<Vec<f64>> {
+    let mean = match weighting {
+        None => x.clone().mean_dim(0),
+        Some(w) => w.apply(x.clone()).sum_dim(0).div_scalar(w.total),
+    };
+    Ok(to_f64(mean)?.into_iter().map(|v| v as f32 as f64).collect())
 }
 
 /// Data minus a centre, and for diagonal and spherical covariances their squares (computed
-/// once: those E- and M-steps use them every iteration; full and tied ones never do).
+/// once: those E- and M-steps use them every iteration; full and tied ones never do), with the
+/// points' sample weights if any.
 pub(super) struct CentredData {
     pub(super) x: Tensor<2>,
     pub(super) squares: Option<Tensor<2>>,
+    pub(super) weighting: Option<Weighting>,
 }
 
 impl CentredData {
@@ -293,15 +301,28 @@ impl CentredData {
     }
 }
 
-pub(super) fn centred(x: &Tensor<2>, center: &[f64], kind: CovarianceType) -> CentredData {
+pub(super) fn centred(
+    x: &Tensor<2>,
+    center: &[f64],
+    kind: CovarianceType,
+    weighting: Option<Weighting>,
+) -> CentredData {
     let x = x.clone() - matrix(center, 1, center.len(), &x.device());
     let diagonal = matches!(kind, CovarianceType::Diag | CovarianceType::Spherical);
     CentredData {
         squares: diagonal.then(|| x.clone().powi_scalar(2)),
         x,
+        weighting,
+    }
+}
+
+impl CentredData {
+    /// The (weighted) mean of per-point values `[n]`: the lower bound of a fit.
+    pub(super) fn mean(&self, values: Tensor<1>) -> Result<f64> {
+        weights::mean(values, self.weighting.as_ref())
     }
 }
 
 pub(super) fn mean_scalar(t: Tensor<1>) -> Result<f64> {
-    Ok(to_f64(t.mean())?[0])
+    weights::mean(t, None)
 }
