@@ -216,6 +216,17 @@ impl DataArgs {
         Ok(self.load_with_shape(binarize, device)?.0)
     }
 
+    /// The points as [`DataArgs::load`] gives them (no binarisation), except that a `.csv`
+    /// or `.npy` may have missing values (NaN); and whether any is missing.
+    pub fn load_allowing_missing(
+        &self,
+        device: &Device,
+    ) -> Result<(burn::tensor::Tensor<2>, bool)> {
+        Ok(self
+            .data
+            .load_allowing_missing(&self.mnist_dir.resolve(), self.limit, None, device)?)
+    }
+
     /// The points as [`DataArgs::load`] gives them, and what each was (an image's shape).
     pub fn load_with_shape(
         &self,

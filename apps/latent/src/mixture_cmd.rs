@@ -84,6 +84,18 @@ pub enum GmmCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Fill each missing value (NaN, or an empty, `NA` or `?` cell of a CSV) with its
+    /// conditional mean under a saved model given the point's observed values; writes the
+    /// completed points (.csv or .npy).
+    Impute {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output: .csv or .npy (an existing file is refused).
+        #[arg(long, short)]
+        out: PathBuf,
+    },
     /// Draw points from a saved model.
     Sample(SampleArgs),
     /// Fit K = a..b components and pick the best by BIC or AIC.
@@ -298,7 +310,7 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
     match cmd {
         GmmCommand::Fit(args) => gmm_fit(args, device),
         GmmCommand::Score { model, data, json } => {
-            let x = data.load(None, device)?;
+            let (x, _) = data.load_allowing_missing(device)?;
             print_figures(&score_figures(&Gmm::load(&model)?, &x)?, json);
             Ok(())
         }
@@ -309,7 +321,7 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
             out,
         } => {
             let gmm = Gmm::load(&model)?;
-            let x = data.load(None, device)?;
+            let (x, _) = data.load_allowing_missing(device)?;
             let text = if proba {
                 let values: Vec<f32> = values(gmm.predict_proba(&x)?)?;
                 values
@@ -327,6 +339,26 @@ pub fn run_gmm(cmd: GmmCommand, device: &Device) -> Result<()> {
                 labels.iter().map(|l| format!("{l}\n")).collect()
             };
             write_or_print(out.as_deref(), &text)
+        }
+        GmmCommand::Impute { model, data, out } => {
+            let gmm = Gmm::load(&model)?;
+            if out.exists() {
+                bail!(
+                    "{} exists: choose another --out (nothing was written)",
+                    out.display()
+                );
+            }
+            let (x, missing) = data.load_allowing_missing(device)?;
+            let [n, d] = x.dims();
+            let filled: Vec<f32> = values(gmm.impute(&x)?)?;
+            let points = Points::new(n, d, filled.iter().map(|v| *v as f64).collect())?;
+            latent_data::write_points(&points, &out)?;
+            let holes = if missing { count_missing(&x)? } else { 0 };
+            eprintln!(
+                "filled {holes} missing values of {n} points; wrote {}",
+                out.display()
+            );
+            Ok(())
         }
         GmmCommand::Sample(args) => {
             let gmm = Gmm::load(&args.model)?;
@@ -347,8 +379,14 @@ fn gmm_plot(model: &Path, data: &DataArgs, out: &Path, device: &Device) -> Resul
     Ok(())
 }
 
+/// The number of NaN entries of `x`.
+fn count_missing(x: &Tensor<2>) -> Result<usize> {
+    let flags: Vec<f32> = values(x.clone().is_nan().float())?;
+    Ok(flags.iter().filter(|f| **f > 0.0).count())
+}
+
 fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
-    let x = args.data.load(None, device)?;
+    let (x, missing) = args.data.load_allowing_missing(device)?;
     let config = GmmConfig::new(args.em.components)
         .with_covariance_type(args.covariance.into())
         .with_init(args.em.init.into())
@@ -368,6 +406,9 @@ fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
     let fit = model.fit.as_ref().expect("a fitted model has a report");
     let mut figures = score_figures(&model, &x)?;
     extend(&mut figures, args.em.weight_figures(weights.as_deref()));
+    if missing {
+        extend(&mut figures, json!({"missing_values": count_missing(&x)?}));
+    }
     extend(
         &mut figures,
         json!({
@@ -403,7 +444,7 @@ fn parse_range(text: &str) -> Result<Vec<usize>> {
 }
 
 fn gmm_select(args: GmmSelectArgs, device: &Device) -> Result<()> {
-    let x = args.data.load(None, device)?;
+    let (x, _) = args.data.load_allowing_missing(device)?;
     let ks = parse_range(&args.components)?;
     let covariances: Vec<CovarianceType> = if args.covariance.is_empty() {
         CovarianceType::ALL.to_vec()

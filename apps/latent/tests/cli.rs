@@ -446,6 +446,145 @@ fn sample_weights_weigh_the_points_of_gmm_and_bmm_fits() {
 }
 
 #[test]
+fn gmm_fits_scores_and_imputes_a_table_with_missing_values() {
+    let dir = scratch("missing");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    stdout(&latent(&[
+        "data",
+        "synth",
+        "--blobs",
+        "3",
+        "--dim",
+        "3",
+        "-n",
+        "400",
+        "--seed",
+        "6",
+        "--out",
+        &path("all.csv"),
+    ]));
+    let text = std::fs::read_to_string(path("all.csv")).unwrap();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    // Every seventh cell missing, written as an empty cell, NA or NaN in turn.
+    let (mut holey, mut holes) = (String::from("x,y,z\n"), 0);
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(j, cell)| {
+                if (i * 3 + j) % 7 == 3 {
+                    holes += 1;
+                    ["", "NA", "NaN"][holes % 3].to_string()
+                } else {
+                    cell.clone()
+                }
+            })
+            .collect();
+        holey += &(cells.join(",") + "\n");
+    }
+    std::fs::write(path("holey.csv"), holey).unwrap();
+    let fit = json_of(&latent(&[
+        "gmm",
+        "fit",
+        "--data",
+        &path("holey.csv"),
+        "-k",
+        "3",
+        "--out",
+        &path("m.json"),
+        "--json",
+    ]));
+    assert_eq!(fit["missing_values"], holes);
+    let score = json_of(&latent(&[
+        "gmm",
+        "score",
+        "--model",
+        &path("m.json"),
+        "--data",
+        &path("holey.csv"),
+        "--json",
+    ]));
+    let (a, b) = (
+        score["avg_log_likelihood"].as_f64().unwrap(),
+        fit["avg_log_likelihood"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-9, "{a} against {b}");
+    let labels = stdout(&latent(&[
+        "gmm",
+        "predict",
+        "--model",
+        &path("m.json"),
+        "--data",
+        &path("holey.csv"),
+    ]));
+    assert_eq!(labels.lines().count(), 400);
+    latent(&[
+        "gmm",
+        "impute",
+        "--model",
+        &path("m.json"),
+        "--data",
+        &path("holey.csv"),
+        "--out",
+        &path("filled.csv"),
+    ]);
+    let filled = std::fs::read_to_string(path("filled.csv")).unwrap();
+    let filled: Vec<Vec<f64>> = filled
+        .lines()
+        .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(filled.len(), 400);
+    let mut squared = 0.0;
+    for (i, (row, truth)) in filled.iter().zip(&rows).enumerate() {
+        for (j, (v, t)) in row.iter().zip(truth).enumerate() {
+            let t: f64 = t.parse().unwrap();
+            if (i * 3 + j) % 7 == 3 {
+                squared += (v - t).powi(2);
+            } else {
+                assert!(
+                    (v - t).abs() <= 1e-6 * t.abs().max(1.0),
+                    "observed {t} became {v}"
+                );
+            }
+        }
+    }
+    assert!(squared.is_finite() && squared > 0.0);
+    fails_with(
+        &[
+            "gmm",
+            "impute",
+            "--model",
+            &path("m.json"),
+            "--data",
+            &path("holey.csv"),
+            "--out",
+            &path("filled.csv"),
+        ],
+        "exists",
+    );
+    std::fs::write(path("empty-row.csv"), "1,2,3\nNA,,NaN\n4,5,6\n2,2,2\n").unwrap();
+    fails_with(
+        &[
+            "gmm",
+            "fit",
+            "--data",
+            &path("empty-row.csv"),
+            "-k",
+            "1",
+            "--out",
+            &path("e.json"),
+        ],
+        "point 2 (counting from 1) is missing every coordinate",
+    );
+    assert!(!dir.join("e.json").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn mixture_commands_reject_bad_settings_and_data_clearly() {
     let dir = scratch("mixbad");
     let grey = dir.join("grey.csv");

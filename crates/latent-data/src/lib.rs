@@ -58,7 +58,9 @@ pub use examples::{
     Values,
 };
 pub use mnist::{verify_sha256sums, Mnist, MnistBatch, MnistBatcher, MnistItem, Split};
-pub use points::{read_points, read_sample_weights, write_points, Points};
+pub use points::{
+    read_points, read_points_allowing_missing, read_sample_weights, write_points, Points,
+};
 pub use source::PointSource;
 pub use synthetic::MixtureSpec;
 

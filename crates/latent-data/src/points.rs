@@ -149,6 +149,40 @@ pub fn read_csv(path: &Path) -> Result<Points> {
 }
 
 fn parse_csv(path: &Path, text: &str) -> Result<Points> {
+    let (values, n, d) = parse_csv_values(path, text, false)?;
+    Points::new(n, d, values)
+}
+
+/// Reads a `.csv` or `.npy` of points as [`read_points`] does, except that missing values
+/// are allowed and come back as NaN: in a CSV an empty cell, `NaN`, `nan`, `NA` or `?`; in a
+/// `.npy` a NaN. Infinite values are still refused. Returns the row-major values and the
+/// dimension.
+pub fn read_points_allowing_missing(path: &Path) -> Result<(Vec<f64>, usize)> {
+    let (values, _, d) = if has_npy_extension(path) {
+        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        npy_values(path, &bytes, false, true)?
+    } else if path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        parse_csv_values(path, &text, true)?
+    } else {
+        return Err(DataError::UnknownFormat {
+            path: path.to_path_buf(),
+        });
+    };
+    Ok((values, d))
+}
+
+/// A CSV cell that stands for a missing value (with `missing` allowed).
+fn is_missing_cell(cell: &str) -> bool {
+    matches!(cell, "" | "NaN" | "nan" | "NA" | "?")
+}
+
+/// The values, rows and columns of a CSV; missing cells as NaN where `missing` allows them.
+fn parse_csv_values(path: &Path, text: &str, missing: bool) -> Result<(Vec<f64>, usize, usize)> {
     let err = |line: usize, problem: String| DataError::Points {
         path: path.to_path_buf(),
         line,
@@ -167,7 +201,8 @@ fn parse_csv(path: &Path, text: &str) -> Result<Points> {
         let cells: Vec<&str> = trimmed.split(',').map(str::trim).collect();
         if !seen_first {
             seen_first = true;
-            if cells.iter().all(|c| c.parse::<f64>().is_err()) {
+            let numeric = |c: &&str| c.parse::<f64>().is_ok() || (missing && is_missing_cell(c));
+            if !cells.iter().any(numeric) {
                 d = Some(cells.len());
                 continue; // header
             }
@@ -182,12 +217,20 @@ fn parse_csv(path: &Path, text: &str) -> Result<Points> {
             _ => d = Some(cells.len()),
         }
         for (c, cell) in cells.iter().enumerate() {
+            if missing && is_missing_cell(cell) {
+                values.push(f64::NAN);
+                continue;
+            }
             let value: f64 = cell.parse().map_err(|_| {
                 err(
                     line_no,
                     format!("column {}: {cell:?} is not a number", c + 1),
                 )
             })?;
+            if missing && value.is_nan() {
+                values.push(value);
+                continue;
+            }
             if !value.is_finite() {
                 return Err(err(
                     line_no,
@@ -202,7 +245,7 @@ fn parse_csv(path: &Path, text: &str) -> Result<Points> {
         (0, _) | (_, None) => Err(DataError::Empty {
             path: path.to_path_buf(),
         }),
-        (n, Some(d)) => Points::new(n, d, values),
+        (n, Some(d)) => Ok((values, n, d)),
     }
 }
 
@@ -225,6 +268,17 @@ fn has_npy_extension(path: &Path) -> bool {
 
 /// A `.npy` of shape `[n, d]` (or `[n]`, as `[n, 1]`, when `one_d` allows it) as points.
 fn parse_npy_of(path: &Path, bytes: &[u8], one_d: bool) -> Result<Points> {
+    let (values, n, d) = npy_values(path, bytes, one_d, false)?;
+    Points::new(n, d, values)
+}
+
+/// The values, rows and columns of a `.npy` of points; NaN kept where `missing` allows it.
+fn npy_values(
+    path: &Path,
+    bytes: &[u8],
+    one_d: bool,
+    missing: bool,
+) -> Result<(Vec<f64>, usize, usize)> {
     let err = |problem: String| DataError::Npy {
         path: path.to_path_buf(),
         problem,
@@ -279,7 +333,10 @@ fn parse_npy_of(path: &Path, bytes: &[u8], one_d: bool) -> Result<Points> {
     } else {
         raw
     };
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+    if let Some(i) = values
+        .iter()
+        .position(|v| !(v.is_finite() || (missing && v.is_nan())))
+    {
         return Err(DataError::Points {
             path: path.to_path_buf(),
             line: i / d + 1,
@@ -291,7 +348,7 @@ fn parse_npy_of(path: &Path, bytes: &[u8], one_d: bool) -> Result<Points> {
             path: path.to_path_buf(),
         });
     }
-    Points::new(n, d, values)
+    Ok((values, n, d))
 }
 
 /// Writes `points` to `path`: a `.csv` (no header) or a `.npy` of f64, by its extension.
@@ -453,6 +510,41 @@ mod tests {
         );
         std::fs::write(&csv, "1\nNaN\n").unwrap();
         assert!(read_sample_weights(&csv).is_err(), "NaN is refused");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn missing_values_are_read_as_nan_only_where_allowed() {
+        let dir = std::env::temp_dir().join(format!("latent-missing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("m.csv");
+        std::fs::write(&csv, "a,b,c\n1,,3\nNaN,2,NA\n?,nan,6\n").unwrap();
+        let (values, d) = read_points_allowing_missing(&csv).unwrap();
+        assert_eq!(d, 3);
+        let nan: Vec<bool> = values.iter().map(|v| v.is_nan()).collect();
+        assert_eq!(
+            nan,
+            [false, true, false, true, false, true, true, true, false]
+        );
+        assert_eq!((values[0], values[4], values[8]), (1.0, 2.0, 6.0));
+        assert!(
+            read_csv(&csv).is_err(),
+            "points without missing values refuse them"
+        );
+        std::fs::write(&csv, "1,inf\n").unwrap();
+        assert!(
+            read_points_allowing_missing(&csv).is_err(),
+            "infinity is not missing"
+        );
+        let data: Vec<u8> = [1.0f64, f64::NAN]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let npy_path = dir.join("m.npy");
+        std::fs::write(&npy_path, npy_with("<f8", false, "(1, 2)", &data)).unwrap();
+        let (values, d) = read_points_allowing_missing(&npy_path).unwrap();
+        assert_eq!((d, values[0], values[1].is_nan()), (2, 1.0, true));
+        assert!(read_npy(&npy_path).is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 

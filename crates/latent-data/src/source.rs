@@ -5,10 +5,10 @@
 use std::fmt;
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::domain::{parse_source, DataSource};
-use crate::{ExampleBatcher, Examples, Result, Split};
+use crate::domain::{parse_source, DataSource, Origin};
+use crate::{DataError, ExampleBatcher, Examples, Result, Split};
 
 /// A source of points `[n, d]`: a data source and, for a bundled one, which split.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +46,52 @@ impl PointSource {
     ) -> Result<Tensor<2>> {
         let data = self.examples(mnist_dir, limit)?;
         Ok(Self::points(&data, binarize, device))
+    }
+
+    /// As [`PointSource::load`], except that a `.csv` or `.npy` file given as it is (no
+    /// options) may have missing values, which come back as NaN (see
+    /// [`read_points_allowing_missing`](crate::read_points_allowing_missing)); a file without
+    /// any is loaded exactly as `load` loads it. Returns the points and whether any is missing.
+    pub fn load_allowing_missing(
+        &self,
+        mnist_dir: &Path,
+        limit: Option<usize>,
+        binarize: Option<u64>,
+        device: &Device,
+    ) -> Result<(Tensor<2>, bool)> {
+        let plain = DataSource {
+            origin: self.source.origin.clone(),
+            ..DataSource::default()
+        };
+        if let Origin::Path(path) = &self.source.origin {
+            let table = ["csv", "npy"].iter().any(|ext| {
+                path.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+            });
+            if table && self.source == plain {
+                let (values, d) = crate::points::read_points_allowing_missing(path)?;
+                if values.iter().any(|v| v.is_nan()) {
+                    let n = values.len() / d;
+                    let keep = match limit {
+                        Some(requested) if requested > n => {
+                            return Err(DataError::SpecTooSmall {
+                                spec: self.source.to_string(),
+                                split: "training",
+                                requested,
+                                available: n,
+                            })
+                        }
+                        Some(requested) => requested,
+                        None => n,
+                    };
+                    let values: Vec<f32> = values[..keep * d].iter().map(|v| *v as f32).collect();
+                    let x = Tensor::from_data(TensorData::new(values, [keep, d]), device);
+                    return Ok((x, true));
+                }
+            }
+        }
+        Ok((self.load(mnist_dir, limit, binarize, device)?, false))
     }
 
     /// The first `limit` examples (all when `None`), as read: their shape, labels and values.

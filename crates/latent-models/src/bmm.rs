@@ -242,6 +242,18 @@ impl BmmConfig {
 
 /// Rejects data that are not all 0 or 1 (the likelihood would be meaningless).
 fn check_binary(x: &Tensor<2>) -> Result<()> {
+    let nan = x
+        .clone()
+        .contains_nan()
+        .try_into_scalar::<bool>()
+        .map_err(|e| ModelError::Device(format!("{e:?}")))?;
+    if nan {
+        return Err(ModelError::InvalidData(
+            "the data have missing values (NaN), which the Bernoulli mixture does not handle; \
+             the Gaussian mixture (gmm) does"
+                .into(),
+        ));
+    }
     let binary = x.clone().equal_elem(0.0).bool_or(x.clone().equal_elem(1.0));
     let all = binary
         .all()

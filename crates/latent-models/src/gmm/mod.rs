@@ -8,6 +8,7 @@
 //! cost float32 precision.
 
 mod config;
+mod missing;
 mod select;
 mod steps;
 
@@ -24,10 +25,12 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use missing::{observed_center, Incomplete};
 use steps::{centred, data_center, m_step, mean_scalar, CentredData, Params};
 
 use crate::em;
 use crate::error::{invalid, ModelError, Result};
+use crate::host::{matrix, to_f64, vector};
 use crate::kmeans;
 use crate::mixture::Mixture;
 use crate::model_file;
@@ -104,23 +107,14 @@ impl GmmConfig {
         let [n, d] = x.dims();
         self.check(n, d)?;
         let weighting = Weighting::new(weights, n, self.n_components, &x.device())?;
+        if has_missing(x)? {
+            return self.fit_incomplete(x, weighting, &mut progress);
+        }
         let center = data_center(x, weighting.as_ref())?;
         let xc = centred(x, &center, self.covariance_type, weighting);
         let mut best: Option<(Params, FitReport)> = None;
         for restart in 0..self.n_init {
-            let seed = self
-                .seed
-                .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut rng = StdRng::seed_from_u64(seed);
-            let resp = kmeans::initial_responsibilities(
-                self.init,
-                &xc.x,
-                self.n_components,
-                &mut rng,
-                xc.weighting.as_ref(),
-            )?;
-            let mut params = m_step(&xc, resp, self.covariance_type, self.reg_covar)?;
-            self.apply_user_init(&mut params, &center)?;
+            let params = self.initial_params(&xc, restart, &center)?;
             let (params, report) = self.run_em(&xc, params, restart, &mut progress)?;
             let better = best
                 .as_ref()
@@ -131,6 +125,71 @@ impl GmmConfig {
         }
         let (params, report) = best.expect("n_init ≥ 1 was checked");
         Ok(Gmm::from_params(params, &center, report))
+    }
+
+    /// EM on data with missing values (NaN): the E-step on each point's observed coordinates,
+    /// the M-step with the conditional expectations of the missing ones (see `missing`). The
+    /// initialisation (k-means and its M-step) sees each missing entry as its column's mean.
+    fn fit_incomplete(
+        &self,
+        x: &Tensor<2>,
+        weighting: Option<Weighting>,
+        progress: &mut impl FnMut(EmProgress),
+    ) -> Result<Gmm> {
+        let [n, d] = x.dims();
+        let values = to_f64(x.clone())?;
+        let weights = weighting.as_ref().map(|w| w.host.clone());
+        let ones = vec![1.0; n];
+        let center = observed_center(&values, d, weights.as_deref().unwrap_or(&ones))?;
+        let data = Incomplete::new(&values, d, &center, weights.as_deref())?;
+        let filled = matrix(&data.mean_filled(), n, d, &x.device());
+        let filled = centred(&filled, &vec![0.0; d], self.covariance_type, weighting);
+        let mut best: Option<(Params, FitReport)> = None;
+        for restart in 0..self.n_init {
+            let params = self.initial_params(&filled, restart, &center)?;
+            let run = em::iterate(params, self.max_iter, self.tol, restart, progress, |p| {
+                data.step(p, self.reg_covar)
+            })?;
+            let report = self.report(&run, restart);
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| report.lower_bound > b.lower_bound)
+            {
+                best = Some((run.params, report));
+            }
+        }
+        let (params, report) = best.expect("n_init ≥ 1 was checked");
+        Ok(Gmm::from_params(params, &center, report))
+    }
+
+    /// The parameters EM starts restart `restart` from: the initialisation's responsibilities
+    /// on `xc`, their M-step, and the user's initial parameters where given.
+    fn initial_params(&self, xc: &CentredData, restart: usize, center: &[f64]) -> Result<Params> {
+        let seed = self
+            .seed
+            .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = StdRng::seed_from_u64(seed);
+        let resp = kmeans::initial_responsibilities(
+            self.init,
+            &xc.x,
+            self.n_components,
+            &mut rng,
+            xc.weighting.as_ref(),
+        )?;
+        let mut params = m_step(xc, resp, self.covariance_type, self.reg_covar)?;
+        self.apply_user_init(&mut params, center)?;
+        Ok(params)
+    }
+
+    fn report<P>(&self, run: &em::EmRun<P>, restart: usize) -> FitReport {
+        FitReport {
+            converged: run.converged,
+            n_iter: run.lower_bounds.len(),
+            lower_bound: run.lower_bound(),
+            lower_bounds: run.lower_bounds.clone(),
+            best_init: restart,
+            config: self.clone(),
+        }
     }
 
     /// Continues EM from a fitted model's parameters (scikit-learn's `warm_start`): one run of
@@ -153,6 +212,21 @@ impl GmmConfig {
                     self.covariance_type
                 ),
             ));
+        }
+        if has_missing(x)? {
+            let values = to_f64(x.clone())?;
+            let center = observed_center(&values, d, &vec![1.0; n])?;
+            let data = Incomplete::new(&values, d, &center, None)?;
+            let run = em::iterate(
+                start.params(&center),
+                self.max_iter,
+                self.tol,
+                0,
+                &mut |_| {},
+                |p| data.step(p, self.reg_covar),
+            )?;
+            let report = self.report(&run, 0);
+            return Ok(Gmm::from_params(run.params, &center, report));
         }
         let center = data_center(x, None)?;
         let xc = centred(x, &center, self.covariance_type, None);
@@ -218,14 +292,7 @@ impl GmmConfig {
                 Ok((xc.mean(log_norm)?, next))
             },
         )?;
-        let report = FitReport {
-            converged: run.converged,
-            n_iter: run.lower_bounds.len(),
-            lower_bound: run.lower_bound(),
-            lower_bounds: run.lower_bounds,
-            best_init: restart,
-            config: self.clone(),
-        };
+        let report = self.report(&run, restart);
         Ok((run.params, report))
     }
 }
@@ -372,21 +439,54 @@ impl Gmm {
     }
 
     fn e_step(&self, x: &Tensor<2>) -> Result<(Tensor<1>, Tensor<2>)> {
-        let d = x.dims()[1];
-        if d != self.dim() {
-            return Err(ModelError::InvalidData(format!(
-                "the model is {}-dimensional but the data have {d} columns",
-                self.dim()
-            )));
-        }
+        let [n, d] = x.dims();
+        self.check_dim(d)?;
         let center = self.eval_center();
+        if has_missing(x)? {
+            let data = Incomplete::new(&to_f64(x.clone())?, d, &center, None)?;
+            let (log_norm, log_resp) = data.score(&self.params(&center), self.reg_covar())?;
+            let k = self.n_components();
+            let device = x.device();
+            return Ok((vector(&log_norm, &device), matrix(&log_resp, n, k, &device)));
+        }
         let prepared = self
             .params(&center)
             .prepare(&x.device(), self.reg_covar())?;
         Ok(prepared.e_step(&centred(x, &center, self.covariance_type, None)))
     }
 
-    /// log p(x_n) for each point of `x` (`[n, d]`): `[n]`.
+    fn check_dim(&self, d: usize) -> Result<()> {
+        if d != self.dim() {
+            return Err(ModelError::InvalidData(format!(
+                "the model is {}-dimensional but the data have {d} columns",
+                self.dim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `x` (`[n, d]`) with every missing entry (NaN) replaced by its conditional mean given
+    /// the point's observed coordinates, E[x_M | x_O] = Σ_k p(k | x_O) (μ_kM + Σ_kMO Σ_kOO⁻¹
+    /// (x_O − μ_kO)); observed entries are kept. A point with no observed coordinate is an
+    /// error.
+    pub fn impute(&self, x: &Tensor<2>) -> Result<Tensor<2>> {
+        let [n, d] = x.dims();
+        self.check_dim(d)?;
+        let values = to_f64(x.clone())?;
+        let center = self.eval_center();
+        let data = Incomplete::new(&values, d, &center, None)?;
+        let filled = data.impute(&self.params(&center), self.reg_covar())?;
+        let out: Vec<f64> = filled
+            .iter()
+            .zip(&values)
+            .enumerate()
+            .map(|(i, (f, v))| if v.is_nan() { f + center[i % d] } else { *v })
+            .collect();
+        Ok(matrix(&out, n, d, &x.device()))
+    }
+
+    /// log p(x_n) for each point of `x` (`[n, d]`): `[n]`; of its observed coordinates where
+    /// some are missing (NaN), the others marginalised out.
     pub fn score_samples(&self, x: &Tensor<2>) -> Result<Tensor<1>> {
         Ok(self.e_step(x)?.0)
     }
@@ -448,6 +548,14 @@ impl Mixture for Gmm {
         let (k, d) = (self.n_components(), self.dim());
         self.covariance_type.n_parameters(k, d) + k * d + k - 1
     }
+}
+
+/// Whether `x` has a missing value (NaN).
+fn has_missing(x: &Tensor<2>) -> Result<bool> {
+    x.clone()
+        .contains_nan()
+        .try_into_scalar::<bool>()
+        .map_err(|e| ModelError::Device(format!("{e:?}")))
 }
 
 /// Weights rescaled to sum to exactly 1 (they carry the +10ε of the M-step).
