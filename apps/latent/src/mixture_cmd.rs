@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::Points;
 use latent_models::gmm::Criterion;
 use latent_models::{
-    Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, Mixture,
+    BayesianPrior, Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, Mixture,
+    WeightPrior,
 };
 use latent_train::values;
 use latent_viz::Grid;
@@ -134,8 +135,8 @@ pub struct EmArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Per-point weights: a .csv of one column (header optional) or a .npy of shape [n] or
-    /// [n, 1], one finite weight ≥ 0 per point the data spec keeps, in order (with --limit N,
+    /// Per-point weights: a .csv of one column (header optional) or a .npy of shape `[n]` or
+    /// `[n, 1]`, one finite weight ≥ 0 per point the data spec keeps, in order (with --limit N,
     /// the first N). Point n counts w_n times: integer weights fit what repeating the points
     /// would, 0 what leaving the point out would.
     #[arg(long, value_name = "FILE")]
@@ -193,6 +194,76 @@ pub struct GmmFitArgs {
     /// Print one JSON object with the fit's figures on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    bayesian: BayesianArgs,
+}
+
+/// The Bayesian mixture's flags (scikit-learn's BayesianGaussianMixture and its defaults).
+#[derive(Debug, Args)]
+pub struct BayesianArgs {
+    /// Fit the Bayesian mixture by variational inference (scikit-learn's
+    /// BayesianGaussianMixture) instead of maximum likelihood; -k is then the most components
+    /// it may use, and the output says how many it does (`effective_components`).
+    #[arg(long)]
+    bayesian: bool,
+    /// The prior on the weights.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "dirichlet-process",
+        requires = "bayesian"
+    )]
+    weight_prior: WeightPriorArg,
+    /// α₀ > 0 of the weight prior [default: 1/K]; smaller values switch more components off.
+    #[arg(long, value_name = "A", requires = "bayesian")]
+    weight_concentration: Option<f64>,
+    /// β₀ > 0, the precision of the prior on the means [default: 1].
+    #[arg(long, value_name = "B", requires = "bayesian")]
+    mean_precision_prior: Option<f64>,
+    /// m₀, the prior mean: D comma-separated values [default: the data's mean].
+    #[arg(
+        long,
+        value_name = "M1,M2,…",
+        value_delimiter = ',',
+        requires = "bayesian"
+    )]
+    mean_prior: Option<Vec<f64>>,
+    /// ν₀ > D − 1, the Wishart prior's degrees of freedom [default: D].
+    #[arg(long, value_name = "NU", requires = "bayesian")]
+    degrees_of_freedom_prior: Option<f64>,
+    /// Ψ₀, comma-separated in the covariance type's layout: D·D values (full, tied), D
+    /// (diag) or 1 (spherical) [default: the data's covariance, variances or mean variance].
+    #[arg(
+        long,
+        value_name = "V1,V2,…",
+        value_delimiter = ',',
+        requires = "bayesian"
+    )]
+    covariance_prior: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum WeightPriorArg {
+    /// A Dirichlet process (stick-breaking): switches superfluous components off.
+    DirichletProcess,
+    /// A symmetric Dirichlet distribution.
+    DirichletDistribution,
+}
+
+impl BayesianArgs {
+    fn prior(&self) -> Option<BayesianPrior> {
+        self.bayesian.then(|| BayesianPrior {
+            weight_prior: match self.weight_prior {
+                WeightPriorArg::DirichletProcess => WeightPrior::DirichletProcess,
+                WeightPriorArg::DirichletDistribution => WeightPrior::DirichletDistribution,
+            },
+            weight_concentration: self.weight_concentration,
+            mean_precision: self.mean_precision_prior,
+            mean_prior: self.mean_prior.clone(),
+            degrees_of_freedom: self.degrees_of_freedom_prior,
+            covariance_prior: self.covariance_prior.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -395,6 +466,10 @@ fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
         .with_tol(args.em.tol)
         .with_reg_covar(args.reg_covar)
         .with_seed(args.em.seed);
+    let config = match args.bayesian.prior() {
+        Some(prior) => config.with_bayesian(prior),
+        None => config,
+    };
     let [n, d] = x.dims();
     config.check(n, d)?;
     let weights = args.em.weights(n, args.data.limit)?;
@@ -408,6 +483,16 @@ fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
     extend(&mut figures, args.em.weight_figures(weights.as_deref()));
     if missing {
         extend(&mut figures, json!({"missing_values": count_missing(&x)?}));
+    }
+    if let Some(bayesian) = &fit.bayesian {
+        extend(
+            &mut figures,
+            json!({
+                "bayesian": fit.config.bayesian.as_ref().map(|p| p.weight_prior.name()),
+                "effective_components": bayesian.effective_components,
+                "weights": model.weights,
+            }),
+        );
     }
     extend(
         &mut figures,

@@ -585,6 +585,97 @@ fn gmm_fits_scores_and_imputes_a_table_with_missing_values() {
 }
 
 #[test]
+fn a_bayesian_gmm_switches_superfluous_components_off() {
+    let dir = scratch("bayesian");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    stdout(&latent(&[
+        "data",
+        "synth",
+        "--blobs",
+        "3",
+        "--dim",
+        "2",
+        "-n",
+        "600",
+        "--seed",
+        "1",
+        "--out",
+        &path("b.csv"),
+    ]));
+    let fit = json_of(&latent(&[
+        "gmm",
+        "fit",
+        "--data",
+        &path("b.csv"),
+        "-k",
+        "8",
+        "--bayesian",
+        "--weight-concentration",
+        "0.001",
+        "--out",
+        &path("m.json"),
+        "--json",
+    ]));
+    assert_eq!(fit["bayesian"], "dirichlet-process");
+    assert_eq!(fit["effective_components"], 3, "{fit}");
+    let weights: Vec<f64> = fit["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_f64().unwrap())
+        .collect();
+    assert_eq!(weights.len(), 8);
+    assert!(
+        weights.iter().filter(|w| **w > 0.05).count() == 3,
+        "{weights:?}"
+    );
+    // The saved model is an ordinary mixture for score, predict and sample.
+    let score = json_of(&latent(&[
+        "gmm",
+        "score",
+        "--model",
+        &path("m.json"),
+        "--data",
+        &path("b.csv"),
+        "--json",
+    ]));
+    assert_eq!(score["avg_log_likelihood"], fit["avg_log_likelihood"]);
+    fails_with(
+        &[
+            "gmm",
+            "fit",
+            "--data",
+            &path("b.csv"),
+            "-k",
+            "3",
+            "--weight-concentration",
+            "0.1",
+            "--out",
+            &path("x.json"),
+        ],
+        "--bayesian",
+    );
+    fails_with(
+        &[
+            "gmm",
+            "fit",
+            "--data",
+            &path("b.csv"),
+            "-k",
+            "3",
+            "--bayesian",
+            "--degrees-of-freedom-prior",
+            "0.5",
+            "--out",
+            &path("x.json"),
+        ],
+        "greater than D − 1 = 1",
+    );
+    assert!(!dir.join("x.json").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn mixture_commands_reject_bad_settings_and_data_clearly() {
     let dir = scratch("mixbad");
     let grey = dir.join("grey.csv");

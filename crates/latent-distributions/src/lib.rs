@@ -63,6 +63,7 @@ pub mod kl;
 pub mod linalg;
 mod math;
 mod normal;
+pub mod special;
 
 pub use bernoulli::{bernoulli_log_prob_elementwise, Bernoulli};
 pub use categorical::Categorical;

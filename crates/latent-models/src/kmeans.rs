@@ -62,6 +62,15 @@ pub(crate) fn initial_responsibilities(
     })
 }
 
+/// One-hot responsibilities `[n, k]` of a given partition.
+pub(crate) fn labelled(labels: &[usize], k: usize, device: &burn::tensor::Device) -> Tensor<2> {
+    let mut values = vec![0f32; labels.len() * k];
+    for (i, l) in labels.iter().enumerate() {
+        values[i * k + l] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(values, [labels.len(), k]), device)
+}
+
 /// `[n, k]` indicators of `labels` (`[n]`, values in 0..k); unlike burn's `one_hot`, k = 1 is
 /// allowed.
 fn one_hot(labels: Tensor<1, Int>, k: usize) -> Tensor<2> {

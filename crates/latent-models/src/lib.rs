@@ -80,7 +80,7 @@ mod weights;
 
 pub use bmm::{Bmm, BmmConfig};
 pub use error::{ModelError, Result};
-pub use gmm::{CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod};
+pub use gmm::{BayesianPrior, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, WeightPrior};
 pub use mixture::{Fit, Mixture};
 pub use model::{Codec, LatentVariableModel, Trainable};
 pub use vae::{

@@ -61,6 +61,70 @@ impl std::fmt::Display for CovarianceType {
     }
 }
 
+/// The prior on the mixture weights of a Bayesian fit (scikit-learn's
+/// `weight_concentration_prior_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightPrior {
+    /// A Dirichlet process (stick-breaking, truncated at K): superfluous components are
+    /// switched off (scikit-learn's default, `dirichlet_process`).
+    DirichletProcess,
+    /// A symmetric Dirichlet distribution (`dirichlet_distribution`).
+    DirichletDistribution,
+}
+
+impl WeightPrior {
+    /// The name on the command line: `dirichlet-process` or `dirichlet-distribution`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DirichletProcess => "dirichlet-process",
+            Self::DirichletDistribution => "dirichlet-distribution",
+        }
+    }
+}
+
+/// The priors of a Bayesian Gaussian mixture, fitted by variational inference (scikit-learn's
+/// `BayesianGaussianMixture`): weights ~ the weight prior with concentration α₀, each mean
+/// μ_k ~ N(m₀, (β₀ Λ_k)⁻¹), each precision Λ_k ~ Wishart(ν₀, Ψ₀⁻¹). `None` takes
+/// scikit-learn's default, computed from the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BayesianPrior {
+    /// The prior on the weights.
+    pub weight_prior: WeightPrior,
+    /// α₀ > 0 (default 1 / K); smaller values leave fewer components active.
+    pub weight_concentration: Option<f64>,
+    /// β₀ > 0 (default 1), the precision of the prior on the means.
+    pub mean_precision: Option<f64>,
+    /// m₀ (D values; default the data's mean).
+    pub mean_prior: Option<Vec<f64>>,
+    /// ν₀ > D − 1 (default D).
+    pub degrees_of_freedom: Option<f64>,
+    /// Ψ₀ in the flat layout of the covariance type: D·D for full and tied (symmetric
+    /// positive definite), D for diag, 1 for spherical (positive). Default the data's
+    /// covariance (full, tied), variances (diag) or mean variance (spherical), with ddof 1.
+    pub covariance_prior: Option<Vec<f64>>,
+}
+
+impl BayesianPrior {
+    /// scikit-learn's defaults with the weight prior `weight_prior`.
+    pub fn new(weight_prior: WeightPrior) -> Self {
+        Self {
+            weight_prior,
+            weight_concentration: None,
+            mean_precision: None,
+            mean_prior: None,
+            degrees_of_freedom: None,
+            covariance_prior: None,
+        }
+    }
+}
+
+impl Default for BayesianPrior {
+    fn default() -> Self {
+        Self::new(WeightPrior::DirichletProcess)
+    }
+}
+
 /// Hyper-parameters of [`Gmm`](super::Gmm) fitting; defaults are scikit-learn's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GmmConfig {
@@ -95,6 +159,15 @@ pub struct GmmConfig {
     /// type: full K·D·D, tied D·D, diag K·D, spherical K (scikit-learn's `precisions_init`,
     /// flattened).
     pub precisions_init: Option<Vec<f64>>,
+    /// Fit the Bayesian mixture with these priors, by variational inference (scikit-learn's
+    /// `BayesianGaussianMixture`), instead of maximum likelihood by EM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bayesian: Option<BayesianPrior>,
+    /// Start every restart from this partition (one component in 0..K per point, each
+    /// component given at least one point) instead of `init`: a clustering or classes the
+    /// user has. Not saved with the model.
+    #[serde(skip)]
+    pub initial_labels: Option<Vec<usize>>,
 }
 
 impl GmmConfig {
@@ -113,7 +186,22 @@ impl GmmConfig {
             weights_init: None,
             means_init: None,
             precisions_init: None,
+            bayesian: None,
+            initial_labels: None,
         }
+    }
+
+    /// This configuration starting from the partition `labels` (see
+    /// [`initial_labels`](Self::initial_labels)).
+    pub fn with_initial_labels(mut self, labels: Vec<usize>) -> Self {
+        self.initial_labels = Some(labels);
+        self
+    }
+
+    /// This configuration fitting the Bayesian mixture with the priors `prior`.
+    pub fn with_bayesian(mut self, prior: BayesianPrior) -> Self {
+        self.bayesian = Some(prior);
+        self
     }
 
     /// This configuration with covariances of type `covariance_type`.
@@ -246,6 +334,108 @@ impl GmmConfig {
                     ),
                 ));
             }
+        }
+        if let Some(prior) = &self.bayesian {
+            self.check_prior(prior, n_samples, dim)?;
+        }
+        if let Some(labels) = &self.initial_labels {
+            let mut counts = vec![0usize; k];
+            for l in labels {
+                if *l >= k {
+                    return Err(invalid(
+                        "initial_labels",
+                        format!("label {l} is not a component of 0..{k}"),
+                    ));
+                }
+                counts[*l] += 1;
+            }
+            if labels.len() != n_samples {
+                return Err(invalid(
+                    "initial_labels",
+                    format!("{} labels for {n_samples} points", labels.len()),
+                ));
+            }
+            if let Some(empty) = counts.iter().position(|c| *c == 0) {
+                return Err(invalid(
+                    "initial_labels",
+                    format!("component {empty} has no point"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_prior(&self, prior: &BayesianPrior, n_samples: usize, dim: usize) -> Result<()> {
+        if self.weights_init.is_some()
+            || self.means_init.is_some()
+            || self.precisions_init.is_some()
+        {
+            return Err(invalid(
+                "bayesian",
+                "a Bayesian fit starts from its initialisation alone: drop weights_init, \
+                 means_init and precisions_init",
+            ));
+        }
+        let positive = |field: &'static str, value: Option<f64>| match value {
+            Some(v) if !(v.is_finite() && v > 0.0) => {
+                Err(invalid(field, format!("must be positive, got {v}")))
+            }
+            _ => Ok(()),
+        };
+        positive("weight_concentration", prior.weight_concentration)?;
+        positive("mean_precision", prior.mean_precision)?;
+        if let Some(nu) = prior.degrees_of_freedom {
+            if !(nu.is_finite() && nu > dim as f64 - 1.0) {
+                return Err(invalid(
+                    "degrees_of_freedom",
+                    format!(
+                        "must be greater than D − 1 = {}, got {nu}",
+                        dim as f64 - 1.0
+                    ),
+                ));
+            }
+        }
+        if let Some(mean) = &prior.mean_prior {
+            if mean.len() != dim || mean.iter().any(|v| !v.is_finite()) {
+                return Err(invalid(
+                    "mean_prior",
+                    format!("must be {dim} finite values, got {}", mean.len()),
+                ));
+            }
+        }
+        if let Some(cov) = &prior.covariance_prior {
+            let want = self.covariance_type.flat_len(1, dim);
+            if cov.len() != want {
+                return Err(invalid(
+                    "covariance_prior",
+                    format!(
+                        "a {} covariance prior in dimension {dim} has {want} values, got {}",
+                        self.covariance_type,
+                        cov.len()
+                    ),
+                ));
+            }
+            let ok = match self.covariance_type {
+                CovarianceType::Full | CovarianceType::Tied => {
+                    latent_distributions::linalg::spd_inverse(cov, dim).is_some()
+                        && (0..dim).all(|i| (0..i).all(|j| cov[i * dim + j] == cov[j * dim + i]))
+                }
+                CovarianceType::Diag | CovarianceType::Spherical => {
+                    cov.iter().all(|v| v.is_finite() && *v > 0.0)
+                }
+            };
+            if !ok {
+                return Err(invalid(
+                    "covariance_prior",
+                    "must be symmetric positive definite (full, tied) or positive (diag, \
+                     spherical)",
+                ));
+            }
+        } else if n_samples < 2 {
+            return Err(invalid(
+                "covariance_prior",
+                "the default (the data's covariance) needs at least two points",
+            ));
         }
         Ok(())
     }

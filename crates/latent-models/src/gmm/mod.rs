@@ -7,13 +7,15 @@
 //! are centred (in f32, exactly enough) before EM so that offsets such as 1000 + noise do not
 //! cost float32 precision.
 
+mod bayesian;
 mod config;
 mod missing;
 mod select;
 mod steps;
 
 pub use crate::em::{EmProgress, InitMethod};
-pub use config::{CovarianceType, GmmConfig};
+pub use bayesian::BayesianReport;
+pub use config::{BayesianPrior, CovarianceType, GmmConfig, WeightPrior};
 pub use select::{select, Candidate, Criterion, Selection};
 
 use std::path::Path;
@@ -70,6 +72,11 @@ pub struct FitReport {
     pub best_init: usize,
     /// The configuration it was fitted with.
     pub config: GmmConfig,
+    /// For a Bayesian fit, the posterior's parameters and the effective number of components
+    /// (its `lower_bound` is then scikit-learn's variational bound over all points, up to
+    /// constants, not a mean log-likelihood).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bayesian: Option<BayesianReport>,
 }
 
 impl GmmConfig {
@@ -107,6 +114,18 @@ impl GmmConfig {
         let [n, d] = x.dims();
         self.check(n, d)?;
         let weighting = Weighting::new(weights, n, self.n_components, &x.device())?;
+        if let Some(prior) = &self.bayesian {
+            if weighting.is_some() || has_missing(x)? {
+                return Err(invalid(
+                    "bayesian",
+                    "the Bayesian mixture takes neither sample weights nor missing values yet; \
+                     fit the maximum-likelihood mixture for those",
+                ));
+            }
+            let center = data_center(x, None)?;
+            let xc = centred(x, &center, self.covariance_type, None);
+            return self.fit_bayesian(prior, &xc, &center, &mut progress);
+        }
         if has_missing(x)? {
             return self.fit_incomplete(x, weighting, &mut progress);
         }
@@ -169,13 +188,16 @@ impl GmmConfig {
             .seed
             .wrapping_add((restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut rng = StdRng::seed_from_u64(seed);
-        let resp = kmeans::initial_responsibilities(
-            self.init,
-            &xc.x,
-            self.n_components,
-            &mut rng,
-            xc.weighting.as_ref(),
-        )?;
+        let resp = match &self.initial_labels {
+            Some(labels) => kmeans::labelled(labels, self.n_components, &xc.x.device()),
+            None => kmeans::initial_responsibilities(
+                self.init,
+                &xc.x,
+                self.n_components,
+                &mut rng,
+                xc.weighting.as_ref(),
+            )?,
+        };
         let mut params = m_step(xc, resp, self.covariance_type, self.reg_covar)?;
         self.apply_user_init(&mut params, center)?;
         Ok(params)
@@ -189,6 +211,7 @@ impl GmmConfig {
             lower_bounds: run.lower_bounds.clone(),
             best_init: restart,
             config: self.clone(),
+            bayesian: None,
         }
     }
 
@@ -197,6 +220,12 @@ impl GmmConfig {
     pub fn fit_from(&self, x: &Tensor<2>, start: &Gmm) -> Result<Gmm> {
         let [n, d] = x.dims();
         self.check(n, d)?;
+        if self.bayesian.is_some() {
+            return Err(invalid(
+                "warm_start",
+                "a Bayesian fit does not continue from a model; fit it afresh",
+            ));
+        }
         if start.dim() != d
             || start.n_components() != self.n_components
             || start.covariance_type != self.covariance_type

@@ -30,6 +30,8 @@ pub(super) struct Prepared {
     pub(super) log_weights: Tensor<1>,
     /// Σ_d log of the precision Cholesky diagonal (= −½ log det Σ_k): `[k]`.
     pub(super) log_det: Tensor<1>,
+    /// The same on the host.
+    pub(super) log_det_host: Vec<f64>,
     pub(super) shape: PreparedShape,
 }
 
@@ -157,6 +159,7 @@ impl Params {
         Ok(Prepared {
             log_weights: vector(&log_weights, device),
             log_det: vector(&log_det, device),
+            log_det_host: log_det,
             shape,
         })
     }
