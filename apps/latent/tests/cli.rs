@@ -676,6 +676,81 @@ fn a_bayesian_gmm_switches_superfluous_components_off() {
 }
 
 #[test]
+fn a_streamed_gmm_fit_equals_the_in_memory_one() {
+    let dir = scratch("stream");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    stdout(&latent(&[
+        "data",
+        "synth",
+        "--blobs",
+        "3",
+        "--dim",
+        "4",
+        "-n",
+        "5000",
+        "--seed",
+        "9",
+        "--out",
+        &path("x.npy"),
+    ]));
+    let data = path("x.npy");
+    let fit = |extra: &[&str], out: &str| {
+        let out = path(out);
+        let mut args = vec![
+            "gmm",
+            "fit",
+            "--data",
+            &data,
+            "-k",
+            "3",
+            "--covariance",
+            "diag",
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        json_of(&latent(&args))
+    };
+    let memory = fit(&[], "m.json");
+    // Chunks of 333 rows; the initialisation sees all 5,000 points, as in memory.
+    let streamed = fit(&["--stream", "--chunk-rows", "333"], "s.json");
+    assert_eq!(streamed["streamed"], true);
+    let (a, b) = (
+        streamed["lower_bound"].as_f64().unwrap(),
+        memory["lower_bound"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-5 * b.abs(), "{a} against {b}");
+    assert_eq!(streamed["n_iter"], memory["n_iter"]);
+    let score = json_of(&latent(&[
+        "gmm",
+        "score",
+        "--model",
+        &path("s.json"),
+        "--data",
+        &path("x.npy"),
+        "--json",
+    ]));
+    assert!((score["avg_log_likelihood"].as_f64().unwrap() - b).abs() < 1e-2);
+    std::fs::write(path("t.csv"), "1,2\n3,4\n").unwrap();
+    fails_with(
+        &[
+            "gmm",
+            "fit",
+            "--data",
+            &path("t.csv"),
+            "-k",
+            "1",
+            "--stream",
+            "--out",
+            &path("t.json"),
+        ],
+        "--stream reads a 2-D float .npy file",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn mixture_commands_reject_bad_settings_and_data_clearly() {
     let dir = scratch("mixbad");
     let grey = dir.join("grey.csv");

@@ -47,8 +47,9 @@ pub mod idx;
 pub mod mnist;
 pub mod npy;
 pub mod points;
+mod rows;
 mod shift;
-pub mod source;
+mod source;
 pub mod synthetic;
 
 pub use domain::{DataSource, Domain};
@@ -61,6 +62,7 @@ pub use mnist::{verify_sha256sums, Mnist, MnistBatch, MnistBatcher, MnistItem, S
 pub use points::{
     read_points, read_points_allowing_missing, read_sample_weights, write_points, Points,
 };
+pub use rows::{NpyRows, RowSource};
 pub use source::PointSource;
 pub use synthetic::MixtureSpec;
 

@@ -48,6 +48,19 @@ impl PointSource {
         Ok(Self::points(&data, binarize, device))
     }
 
+    /// The file of a spec that names one file and no options (no labels, classes, shifts or
+    /// image settings); `None` otherwise.
+    pub fn plain_file(&self) -> Option<&Path> {
+        let plain = DataSource {
+            origin: self.source.origin.clone(),
+            ..DataSource::default()
+        };
+        match &self.source.origin {
+            Origin::Path(path) if self.source == plain && path.is_file() => Some(path),
+            _ => None,
+        }
+    }
+
     /// As [`PointSource::load`], except that a `.csv` or `.npy` file given as it is (no
     /// options) may have missing values, which come back as NaN (see
     /// [`read_points_allowing_missing`](crate::read_points_allowing_missing)); a file without
@@ -59,17 +72,13 @@ impl PointSource {
         binarize: Option<u64>,
         device: &Device,
     ) -> Result<(Tensor<2>, bool)> {
-        let plain = DataSource {
-            origin: self.source.origin.clone(),
-            ..DataSource::default()
-        };
-        if let Origin::Path(path) = &self.source.origin {
+        if let Some(path) = self.plain_file() {
             let table = ["csv", "npy"].iter().any(|ext| {
                 path.extension()
                     .and_then(|e| e.to_str())
                     .is_some_and(|e| e.eq_ignore_ascii_case(ext))
             });
-            if table && self.source == plain {
+            if table {
                 let (values, d) = crate::points::read_points_allowing_missing(path)?;
                 if values.iter().any(|v| v.is_nan()) {
                     let n = values.len() / d;

@@ -12,11 +12,13 @@ mod config;
 mod missing;
 mod select;
 mod steps;
+mod stream;
 
 pub use crate::em::{EmProgress, InitMethod};
 pub use bayesian::BayesianReport;
 pub use config::{BayesianPrior, CovarianceType, GmmConfig, WeightPrior};
 pub use select::{select, Candidate, Criterion, Selection};
+pub use stream::Streaming;
 
 use std::path::Path;
 

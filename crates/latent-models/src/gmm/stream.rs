@@ -1,0 +1,271 @@
+//! Exact EM over data read a chunk of rows at a time ([`RowSource`]): each iteration is one
+//! pass that accumulates the M-step's sufficient statistics — N_k, Σ r x, and the scatter
+//! Σ r (x − μ_k)(x − μ_k)ᵀ (about the previous means, corrected to the new ones exactly) or,
+//! for diagonal types, Σ r x² — so the result is in-memory EM's to float tolerance while only
+//! one chunk is ever held. The initialisation (k-means, or the configured method) runs on a
+//! seeded sample of at most `init_rows` points, all of them when the data are smaller (then it
+//! is in-memory EM's initialisation exactly).
+
+use burn::tensor::{Device, Tensor, TensorData};
+use latent_data::RowSource;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::config::CovarianceType;
+use super::steps::{centred, Params, NK_EPS};
+use super::{FitReport, Gmm, GmmConfig};
+use crate::em::{self, EmProgress};
+use crate::error::{invalid, ModelError, Result};
+use crate::host::{matrix, to_f64};
+
+/// How a streamed fit reads its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streaming {
+    /// Rows per chunk (the memory held at once is about chunk_rows × (D + K) floats).
+    pub chunk_rows: usize,
+    /// The initialisation's sample: at most this many points, drawn with the seed.
+    pub init_rows: usize,
+}
+
+impl Default for Streaming {
+    /// 65,536 rows a chunk, an initialisation on at most 100,000 points.
+    fn default() -> Self {
+        Self {
+            chunk_rows: 65_536,
+            init_rows: 100_000,
+        }
+    }
+}
+
+impl GmmConfig {
+    /// Fits by exact EM over `source`, a chunk of rows at a time, on `device` (see the
+    /// module `stream`): for data that do not fit in memory. Maximum-likelihood fits only
+    /// (no Bayesian priors, sample weights or missing values).
+    pub fn fit_streaming(
+        &self,
+        source: &dyn RowSource,
+        streaming: Streaming,
+        device: &Device,
+        mut progress: impl FnMut(EmProgress),
+    ) -> Result<Gmm> {
+        let (n, d) = (source.len(), source.dim());
+        self.check(n, d)?;
+        if self.bayesian.is_some() || self.initial_labels.is_some() {
+            return Err(invalid(
+                "streaming",
+                "a streamed fit is a maximum-likelihood fit started by its init method: drop \
+                 the Bayesian prior and the initial labels",
+            ));
+        }
+        if streaming.chunk_rows == 0 || streaming.init_rows < self.n_components {
+            return Err(invalid(
+                "streaming",
+                format!(
+                    "chunk_rows must be at least 1 and init_rows at least K = {}",
+                    self.n_components
+                ),
+            ));
+        }
+        let chunks = Chunks {
+            source,
+            rows: streaming.chunk_rows,
+            device,
+        };
+        let center = chunks.center()?;
+        let sample = chunks.sample(streaming.init_rows, self.seed)?;
+        let sample = centred(&sample, &center, self.covariance_type, None);
+        let mut best: Option<(Params, FitReport)> = None;
+        for restart in 0..self.n_init {
+            let start = self.initial_params(&sample, restart, &center)?;
+            let run = em::iterate(
+                start,
+                self.max_iter,
+                self.tol,
+                restart,
+                &mut progress,
+                |p| chunks.step(p, &center, self.reg_covar),
+            )?;
+            let report = self.report(&run, restart);
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| report.lower_bound > b.lower_bound)
+            {
+                best = Some((run.params, report));
+            }
+        }
+        let (params, report) = best.expect("n_init ≥ 1 was checked");
+        Ok(Gmm::from_params(params, &center, report))
+    }
+}
+
+struct Chunks<'a> {
+    source: &'a dyn RowSource,
+    rows: usize,
+    device: &'a Device,
+}
+
+impl Chunks<'_> {
+    /// Calls `f` with each chunk as a `[rows, d]` tensor, in order.
+    fn for_each(&self, mut f: impl FnMut(Tensor<2>) -> Result<()>) -> Result<()> {
+        let (n, d) = (self.source.len(), self.source.dim());
+        let mut start = 0;
+        while start < n {
+            let count = self.rows.min(n - start);
+            let values = self.source.rows(start, count).map_err(ModelError::Data)?;
+            f(Tensor::from_data(
+                TensorData::new(values, [count, d]),
+                self.device,
+            ))?;
+            start += count;
+        }
+        Ok(())
+    }
+
+    /// Column means (f64 sums of each chunk's f32 sums), rounded to f32 as in memory.
+    fn center(&self) -> Result<Vec<f64>> {
+        let (n, d) = (self.source.len(), self.source.dim());
+        let mut sums = vec![0.0; d];
+        self.for_each(|x| {
+            for (s, v) in sums.iter_mut().zip(to_f64(x.sum_dim(0))?) {
+                *s += v;
+            }
+            Ok(())
+        })?;
+        Ok(sums.iter().map(|s| (s / n as f64) as f32 as f64).collect())
+    }
+
+    /// All points in order if there are at most `most`, else `most` of them drawn without
+    /// replacement with `seed` (in file order).
+    fn sample(&self, most: usize, seed: u64) -> Result<Tensor<2>> {
+        let (n, d) = (self.source.len(), self.source.dim());
+        if n <= most {
+            let values = self.source.rows(0, n).map_err(ModelError::Data)?;
+            return Ok(Tensor::from_data(
+                TensorData::new(values, [n, d]),
+                self.device,
+            ));
+        }
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_1417);
+        let mut chosen = rand::seq::index::sample(&mut rng, n, most).into_vec();
+        chosen.sort_unstable();
+        let mut values = Vec::with_capacity(most * d);
+        let mut next = chosen.iter().peekable();
+        while let Some(&&first) = next.peek() {
+            // Read the chunk holding the next chosen row and take every chosen row in it.
+            let chunk_start = first - first % self.rows.max(1);
+            let count = self.rows.min(n - chunk_start);
+            let chunk = self
+                .source
+                .rows(chunk_start, count)
+                .map_err(ModelError::Data)?;
+            while let Some(&&i) = next.peek() {
+                if i >= chunk_start + count {
+                    break;
+                }
+                let at = (i - chunk_start) * d;
+                values.extend_from_slice(&chunk[at..at + d]);
+                next.next();
+            }
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(values, [most, d]),
+            self.device,
+        ))
+    }
+
+    /// One EM iteration over every chunk: the mean log-likelihood under `params` and the
+    /// parameters of the M-step.
+    fn step(&self, params: &Params, center: &[f64], reg_covar: f64) -> Result<(f64, Params)> {
+        let (n, d, k, kind) = (self.source.len(), params.d, params.k, params.kind);
+        let prepared = params.prepare(self.device, reg_covar)?;
+        let dense = matches!(kind, CovarianceType::Full | CovarianceType::Tied);
+        let old_means: Vec<Tensor<2>> = (0..k)
+            .map(|c| matrix(&params.means[c * d..(c + 1) * d], 1, d, self.device))
+            .collect();
+        let mut log_likelihood = 0.0;
+        let mut counts = vec![0.0; k];
+        let mut sums = vec![0.0; k * d];
+        // Dense: Σ r (x − μ_old)(x − μ_old)ᵀ per component; diagonal: Σ r x².
+        let mut second = vec![0.0; if dense { k * d * d } else { k * d }];
+        self.for_each(|chunk| {
+            let data = centred(&chunk, center, kind, None);
+            let (log_norm, log_resp) = prepared.e_step(&data);
+            log_likelihood += to_f64(log_norm.sum())?[0];
+            let resp = log_resp.exp();
+            add(&mut counts, to_f64(resp.clone().sum_dim(0))?);
+            add(
+                &mut sums,
+                to_f64(resp.clone().transpose().matmul(data.x.clone()))?,
+            );
+            if dense {
+                for (c, old) in old_means.iter().enumerate() {
+                    let diff = data.x.clone() - old.clone();
+                    let weighted = diff.clone() * resp.clone().narrow(1, c, 1);
+                    let scatter = to_f64(weighted.transpose().matmul(diff))?;
+                    add(&mut second[c * d * d..(c + 1) * d * d], scatter);
+                }
+            } else {
+                add(
+                    &mut second,
+                    to_f64(resp.transpose().matmul(data.squares()))?,
+                );
+            }
+            Ok(())
+        })?;
+        let nk: Vec<f64> = counts.iter().map(|v| v + NK_EPS).collect();
+        let means: Vec<f64> = (0..k * d).map(|i| sums[i] / nk[i / d]).collect();
+        let covariances = if dense {
+            let mut full = Vec::with_capacity(k * d * d);
+            for c in 0..k {
+                // Σ r (x − μ)(x − μ)ᵀ = S − δ aᵀ − a δᵀ + R δ δᵀ with a = Σ r (x − μ_old),
+                // δ = μ − μ_old, R = Σ r: the scatter about the new means, exactly.
+                let old = &params.means[c * d..(c + 1) * d];
+                let a: Vec<f64> = (0..d)
+                    .map(|j| sums[c * d + j] - counts[c] * old[j])
+                    .collect();
+                let delta: Vec<f64> = (0..d).map(|j| means[c * d + j] - old[j]).collect();
+                let s = &second[c * d * d..(c + 1) * d * d];
+                let at = |r: usize, col: usize| {
+                    s[r * d + col] - delta[r] * a[col] - a[r] * delta[col]
+                        + counts[c] * delta[r] * delta[col]
+                };
+                full.extend((0..d * d).map(|i| {
+                    let (r, col) = (i / d, i % d);
+                    0.5 * (at(r, col) + at(col, r)) / nk[c]
+                }));
+            }
+            if kind == CovarianceType::Full {
+                full
+            } else {
+                (0..d * d)
+                    .map(|i| (0..k).map(|c| nk[c] * full[c * d * d + i]).sum::<f64>() / n as f64)
+                    .collect()
+            }
+        } else {
+            let diag: Vec<f64> = (0..k * d)
+                .map(|i| (second[i] / nk[i / d] - means[i] * means[i]).max(0.0))
+                .collect();
+            if kind == CovarianceType::Diag {
+                diag
+            } else {
+                (0..k)
+                    .map(|c| diag[c * d..(c + 1) * d].iter().sum::<f64>() / d as f64)
+                    .collect()
+            }
+        };
+        let mut next = Params {
+            kind,
+            k,
+            d,
+            weights: nk.iter().map(|v| v / n as f64).collect(),
+            means,
+            covariances,
+        };
+        next.reg_diagonal(reg_covar);
+        Ok((log_likelihood / n as f64, next))
+    }
+}
+
+fn add(total: &mut [f64], more: Vec<f64>) {
+    total.iter_mut().zip(more).for_each(|(t, v)| *t += v);
+}
