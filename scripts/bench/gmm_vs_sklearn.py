@@ -41,6 +41,12 @@ Cases:
                     (--quick: 10000)
   blobs10d-full-k5  100000 seeded points from 5 well separated 10-D Gaussians, full, K=5
                     (--quick: 10000)
+  blobs64d-diag-k64 1000000 seeded points from 64 well separated 64-D Gaussians, diag, K=64
+                    (--quick: 20000)
+
+Memory: latent's peak resident memory (the whole process: data, model, work; its VmHWM), and
+scikit-learn's peak numpy allocation during `.fit(X)` (tracemalloc; X itself, allocated
+before, not counted).
 
 Run from anywhere (the repository root is the parent of scripts/):
 
@@ -64,6 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import warnings
 
 from common import REPO_ROOT, latent_binary  # noqa: E402 (this folder)
@@ -78,6 +85,7 @@ CASES = [
     ("mnist-diag-k10", "diag", 10, 60000, 5000),
     ("blobs2d-full-k5", "full", 5, 100000, 10000),
     ("blobs10d-full-k5", "full", 5, 100000, 10000),
+    ("blobs64d-diag-k64", "diag", 64, 1000000, 20000),
 ]
 
 
@@ -192,6 +200,8 @@ def make_data(name, n):
         return blobs(n, 2, 5, seed=20261210)
     if name == "blobs10d-full-k5":
         return blobs(n, 10, 5, seed=20261211)
+    if name == "blobs64d-diag-k64":
+        return blobs(n, 64, 64, seed=20261212)
     raise ValueError(name)
 
 
@@ -216,11 +226,15 @@ def run_sklearn(x, k, cov):
         gm._initialize_parameters = timed_init  # instance attribute shadows the method
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        tracemalloc.start()
         t = time.perf_counter()
         gm.fit(x)
         seconds = time.perf_counter() - t
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     return {
         "seconds": seconds,
+        "peak_mib": peak / 2**20,
         "init_seconds": sum(init_seconds) if init_seconds else None,
         "avg_ll": float(gm.score(x)),
         "lower_bound": float(gm.lower_bound_),
@@ -237,9 +251,33 @@ def run_latent(binary, data_path, model_path, k, cov, timeout):
            "--max-iter", str(MAX_ITER), "--tol", repr(ARGS.tol), "--reg-covar", repr(REG_COVAR),
            "--seed", str(SEED), "--out", str(model_path), "--json"]
     env = dict(os.environ, **THREAD_ENV)
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    wall = time.perf_counter() - t
+    # The child's peak RSS is its VmHWM, polled while it runs (ru_maxrss would count this
+    # Python process's own memory, which a forked child inherits until it execs).
+    peak_kib = 0
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        while True:
+            try:
+                with open(f"/proc/{child.pid}/status") as status_file:
+                    for line in status_file:
+                        if line.startswith("VmHWM:"):
+                            peak_kib = max(peak_kib, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if timeout is not None and time.perf_counter() - t > timeout:
+                child.kill()
+                os.wait4(child.pid, 0)
+                raise subprocess.TimeoutExpired(cmd, timeout)
+            time.sleep(0.005)
+        wall = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        code = os.waitstatus_to_exitcode(status)
+        proc = subprocess.CompletedProcess(cmd, code, out.read(), err.read())
     if proc.returncode != 0:
         raise RuntimeError(f"exit status {proc.returncode}\n  command: {' '.join(cmd)}\n"
                            f"  stderr: {proc.stderr.strip()[-2000:]}")
@@ -253,6 +291,7 @@ def run_latent(binary, data_path, model_path, k, cov, timeout):
         raise RuntimeError(f"JSON report lacks {missing}: {report}")
     return {
         "wall": wall,
+        "rss_mib": peak_kib / 1024 if peak_kib else None,
         "fit_seconds": float(report["fit_seconds"]),
         "avg_ll": float(report["avg_log_likelihood"]),
         "lower_bound": report.get("lower_bound"),
@@ -294,7 +333,17 @@ def ratio(a, b):
 
 def describe_machine(binary, have_latent, sklearn_dtype):
     print("# GMM EM: latent vs scikit-learn")
-    print(f"machine:  {os.cpu_count()} logical CPUs, processor {platform.processor() or '?'!r}, "
+    model, flags = "?", set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and model == "?":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags)
+    print(f"machine:  {os.cpu_count()} logical CPUs, {model} (SIMD: {simd or '?'}), "
           f"{platform.machine()}, {platform.system()} {platform.release()}")
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]
@@ -385,6 +434,8 @@ def main():
                 "ratio_fit": ratio(lt_fit, sk_s), "ratio_wall": ratio(lt_wall, sk_s),
                 "sk_ll": last_sk["avg_ll"], "lt_ll": last_lt["avg_ll"] if last_lt else None,
                 "sk_iter": last_sk["n_iter"], "lt_iter": last_lt["n_iter"] if last_lt else None,
+                "sk_peak": median_or_none([s["peak_mib"] for s in sk_runs]),
+                "lt_rss": median_or_none([s["rss_mib"] for s in lt_runs]),
             }
             rows.append(row)
             summary = (f"  median: sklearn {sk_s:.3f} s (k-means init {fmt(sk_init, '.3f')} s)")
@@ -413,7 +464,8 @@ def print_table(rows):
     header = ["case", "n", "d", "K", "cov", "sklearn s (median)", "sklearn init s",
               "latent fit s (median)", "latent wall s (median)", "ratio latent/sklearn (fit)",
               "ratio latent/sklearn (wall)", "sklearn avg LL", "latent avg LL",
-              "n_iter sklearn", "n_iter latent"]
+              "n_iter sklearn", "n_iter latent", "sklearn peak alloc MiB",
+              "latent peak RSS MiB"]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" if i in (0, 4) else "---:" for i in range(len(header))) + "|")
     for r in rows:
@@ -421,7 +473,8 @@ def print_table(rows):
                  fmt(r["sk_s"], ".3f"), fmt(r["sk_init"], ".3f"), fmt(r["lt_fit"], ".3f"),
                  fmt(r["lt_wall"], ".3f"), fmt(r["ratio_fit"], ".2f"),
                  fmt(r["ratio_wall"], ".2f"), fmt(r["sk_ll"], ".6g"), fmt(r["lt_ll"], ".6g"),
-                 fmt(r["sk_iter"], "d"), fmt(r["lt_iter"], "d")]
+                 fmt(r["sk_iter"], "d"), fmt(r["lt_iter"], "d"), fmt(r["sk_peak"], ".0f"),
+                 fmt(r["lt_rss"], ".0f")]
         print("| " + " | ".join(cells) + " |")
 
 

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_data::Points;
 use latent_data::RowSource;
-use latent_models::gmm::{Criterion, Streaming};
+use latent_models::gmm::{Criterion, OnlineEm, Streaming};
 use latent_models::{
     BayesianPrior, Bmm, BmmConfig, CovarianceType, EmProgress, Gmm, GmmConfig, InitMethod, Mixture,
     WeightPrior,
@@ -215,6 +215,17 @@ pub struct StreamArgs {
     /// Points the initialisation (k-means) sees at most.
     #[arg(long, default_value_t = Streaming::default().init_rows, requires = "stream")]
     init_rows: usize,
+    /// With --stream: stochastic-approximation (online) EM instead of exact EM — the
+    /// parameters updated after every chunk, s ← (1 − η_t) s + η_t ŝ_chunk, η_t = (t + 1)^−κ —
+    /// for data too large for many exact passes; runs --epochs passes.
+    #[arg(long, requires = "stream")]
+    online: bool,
+    /// Passes of online EM.
+    #[arg(long, default_value_t = OnlineEm::default().epochs, requires = "online")]
+    epochs: usize,
+    /// κ in (0.5, 1] of online EM's step sizes (t + 1)^−κ.
+    #[arg(long, default_value_t = OnlineEm::default().decay, requires = "online")]
+    step_decay: f64,
 }
 
 /// The Bayesian mixture's flags (scikit-learn's BayesianGaussianMixture and its defaults).
@@ -554,13 +565,22 @@ fn gmm_fit_streaming(args: &GmmFitArgs, config: &GmmConfig, device: &Device) -> 
     };
     let (n, d) = (rows.len(), rows.dim());
     config.check(n, d)?;
+    let online = OnlineEm {
+        epochs: args.stream.epochs,
+        decay: args.stream.step_decay,
+    };
     let (model, fit_seconds) = timed_em(&args.em, |progress| {
-        config.fit_streaming(&rows, streaming, device, progress)
+        if args.stream.online {
+            config.fit_online(&rows, streaming, online, device, progress)
+        } else {
+            config.fit_streaming(&rows, streaming, device, progress)
+        }
     })?;
     model.save(&args.out)?;
     let fit = model.fit.as_ref().expect("a fitted model has a report");
     let figures = json!({
         "streamed": true,
+        "online": args.stream.online.then_some(json!({"epochs": online.epochs, "step_decay": online.decay})),
         "chunk_rows": streaming.chunk_rows,
         "init_rows": streaming.init_rows.min(n),
         "converged": fit.converged,

@@ -339,8 +339,12 @@ fn sample_weights_weigh_the_points_of_gmm_and_bmm_fits() {
             "3",
             "--sample-weights",
             &path(weights),
+            // Ten iterations each (a tolerance below float32 noise): a stop by tol at the
+            // noise level would end one fit before the other.
             "--tol",
-            "1e-6",
+            "1e-12",
+            "--max-iter",
+            "10",
             "--out",
             &path(out),
             "--json",
@@ -732,6 +736,38 @@ fn a_streamed_gmm_fit_equals_the_in_memory_one() {
         "--json",
     ]));
     assert!((score["avg_log_likelihood"].as_f64().unwrap() - b).abs() < 1e-2);
+    // Online EM, two passes of fifteen chunks: close to exact EM, not equal.
+    let online = fit(
+        &[
+            "--stream",
+            "--chunk-rows",
+            "333",
+            "--online",
+            "--epochs",
+            "2",
+        ],
+        "o.json",
+    );
+    assert_eq!(online["online"]["epochs"], 2);
+    let c = online["lower_bound"].as_f64().unwrap();
+    assert!((c - b).abs() < 0.05, "online {c} against exact {b}");
+    fails_with(
+        &[
+            "gmm",
+            "fit",
+            "--data",
+            &data,
+            "-k",
+            "3",
+            "--stream",
+            "--online",
+            "--step-decay",
+            "0.4",
+            "--out",
+            &path("p.json"),
+        ],
+        "κ in (0.5, 1]",
+    );
     std::fs::write(path("t.csv"), "1,2\n3,4\n").unwrap();
     fails_with(
         &[

@@ -20,10 +20,11 @@ pub struct EmProgress {
 /// How the responsibilities of the first EM iteration are made (scikit-learn's `init_params`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InitMethod {
-    /// k-means++ seeding then Lloyd's k-means; hard assignments (the default).
+    /// Greedy k-means++ seeding (scikit-learn's: 2 + ⌊ln K⌋ trials a centre) then Lloyd's
+    /// k-means; hard assignments (the default).
     #[serde(rename = "kmeans")]
     Kmeans,
-    /// k-means++ seeding only; each point assigned to its nearest seed.
+    /// Greedy k-means++ seeding only; each point assigned to its nearest seed.
     #[serde(rename = "kmeans++")]
     KmeansPlusPlus,
     /// Uniform random responsibilities, normalised per point.

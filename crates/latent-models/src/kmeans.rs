@@ -101,10 +101,12 @@ pub(crate) fn squared_distances(x: &Tensor<2>, x_sq: &Tensor<2>, centres: Tensor
     (x_sq.clone() - cross.mul_scalar(2.0) + c_sq).clamp_min(0.0)
 }
 
-/// k-means++ seeding (Arthur & Vassilvitskii 2007): the first centre uniformly at random, each
-/// next one drawn with probability proportional to its squared distance to the nearest centre
-/// chosen so far (`x_sq` = ‖x_n‖², `[n, 1]`); with `weights`, both in proportion to w_n as
-/// well. Returns the indices of the chosen points.
+/// Greedy k-means++ seeding, as scikit-learn's (Arthur & Vassilvitskii 2007, with
+/// 2 + ⌊ln K⌋ local trials): the first centre uniformly at random; for each next one,
+/// 2 + ⌊ln K⌋ candidates drawn with probability proportional to their squared distance to the
+/// nearest centre chosen so far, and the candidate that leaves the smallest total squared
+/// distance kept (`x_sq` = ‖x_n‖², `[n, 1]`). With `weights`, draws and totals are weighted
+/// by w_n as well. Returns the indices of the chosen points.
 fn kmeans_plus_plus(
     x: &Tensor<2>,
     x_sq: &Tensor<2>,
@@ -113,33 +115,36 @@ fn kmeans_plus_plus(
     weights: Option<&[f64]>,
 ) -> Result<Vec<usize>> {
     let [n, _] = x.dims();
-    let first = match weights {
+    let trials = 2 + (k as f64).ln() as usize;
+    let any = |rng: &mut StdRng| match weights {
         None => rng.random_range(0..n),
         Some(w) => draw(w, rng).unwrap_or(n - 1),
     };
+    let first = any(rng);
     let mut chosen = vec![first];
-    let mut nearest: Option<Tensor<1>> = None;
+    let mut nearest = squared_distances(x, x_sq, rows(x, &[first])); // [n, 1]
+    let column = weights.map(|w| matrix(w, n, 1, &x.device()));
     while chosen.len() < k {
-        let newest = x.clone().narrow(0, *chosen.last().unwrap(), 1);
-        let d2: Tensor<1> = squared_distances(x, x_sq, newest).squeeze_dim(1);
-        let d2 = match nearest.take() {
-            Some(prev) => prev.min_pair(d2),
-            None => d2,
-        };
-        let mut odds = to_f64(d2.clone())?;
+        let mut odds = to_f64(nearest.clone())?;
         if let Some(w) = weights {
             odds.iter_mut().zip(w).for_each(|(o, w)| *o *= w);
         }
-        nearest = Some(d2);
-        let next = match draw(&odds, rng) {
-            Some(i) => i,
-            // Every point (of positive weight) coincides with a chosen centre: any will do.
-            None => match weights {
-                None => rng.random_range(0..n),
-                Some(w) => draw(w, rng).unwrap_or(n - 1),
-            },
+        // Every point (of positive weight) at a chosen centre: any points will do.
+        let candidates: Vec<usize> = (0..trials)
+            .map(|_| draw(&odds, rng).unwrap_or_else(|| any(rng)))
+            .collect();
+        let distances = squared_distances(x, x_sq, rows(x, &candidates))
+            .min_pair(nearest.clone().repeat_dim(1, trials)); // [n, trials]
+        let weighted = match &column {
+            Some(w) => distances.clone() * w.clone(),
+            None => distances.clone(),
         };
-        chosen.push(next);
+        let totals = to_f64(weighted.sum_dim(0))?;
+        let best = (0..trials)
+            .min_by(|a, b| totals[*a].total_cmp(&totals[*b]))
+            .expect("at least two trials");
+        nearest = distances.narrow(1, best, 1);
+        chosen.push(candidates[best]);
     }
     Ok(chosen)
 }
@@ -200,7 +205,8 @@ fn kmeans(
     let mut old = to_f64(centres.clone())?;
     let mut labels = nearest_centre(x, x_sq, centres.clone());
     let mut previous = to_i64(labels.clone())?;
-    for _ in 0..max_iter {
+    let started = std::time::Instant::now();
+    for round in 1..=max_iter {
         let one_hot = weighted(one_hot(labels.clone(), k), weighting); // [n, k]
         let counts = to_f64(one_hot.clone().sum_dim(0))?;
         let sums = to_f64(one_hot.transpose().matmul(x.clone()))?;
@@ -219,7 +225,12 @@ fn kmeans(
         old = new;
         labels = nearest_centre(x, x_sq, centres.clone());
         let current = to_i64(labels.clone())?;
-        if current == previous || shift <= shift_tol {
+        if current == previous || shift <= shift_tol || round == max_iter {
+            tracing::debug!(
+                rounds = round,
+                seconds = started.elapsed().as_secs_f64(),
+                "k-means converged"
+            );
             break;
         }
         previous = current;

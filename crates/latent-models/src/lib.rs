@@ -8,7 +8,9 @@
 //!   ([`Codec`], [`LatentVariableModel`], [`Trainable`]);
 //! - [`gmm`]: the Gaussian mixture fitted by EM (full, tied, diag and spherical covariances;
 //!   k-means++ / k-means / random initialisation, restarts, warm start; density, sampling,
-//!   clustering, BIC/AIC), with scikit-learn's `GaussianMixture` as the anchor;
+//!   clustering, BIC/AIC), with scikit-learn's `GaussianMixture` as the anchor; sample
+//!   weights, missing values, the Bayesian mixture (`BayesianGaussianMixture`'s), and exact or
+//!   online EM streamed over data larger than memory;
 //! - [`bmm`]: its binary twin, the Bernoulli mixture.
 //!
 //! A VAE with an encoder of your own — here a one-layer encoder with a residual connection —

@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use latent_data::{MixtureSpec, NpyRows, Points};
-use latent_models::gmm::Streaming;
+use latent_models::gmm::{OnlineEm, Streaming};
 use latent_models::{CovarianceType, Gmm, GmmConfig, InitMethod, Mixture};
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.
@@ -146,4 +146,45 @@ fn a_sampled_initialisation_and_the_npy_source() {
     );
     assert!(bad.unwrap_err().to_string().contains("chunk_rows"));
     let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn online_em_comes_within_a_hundredth_of_a_nat_of_exact_em() {
+    let data = points(20_000, 5);
+    let x = data.to_tensor(&device());
+    let config = GmmConfig::new(3).with_tol(1e-7).with_max_iter(500);
+    let exact = config.fit(&x).unwrap().score(&x).unwrap();
+    // Batches of 500 points: 40 updates a pass, three passes.
+    let streaming = Streaming {
+        chunk_rows: 500,
+        init_rows: 2000,
+    };
+    let online = config
+        .fit_online(&data, streaming, OnlineEm::default(), &device(), |_| {})
+        .unwrap();
+    let report = online.fit.as_ref().unwrap();
+    assert_eq!(report.lower_bounds.len(), 3);
+    let score = online.score(&x).unwrap();
+    assert!(
+        (report.lower_bound - score).abs() < 1e-4,
+        "{} against {score}",
+        report.lower_bound
+    );
+    assert!(score > exact - 0.01, "online {score} against exact {exact}");
+    // The first pass starts from the initialisation: later passes do better.
+    assert!(
+        report.lower_bounds[2] > report.lower_bounds[0],
+        "{:?}",
+        report.lower_bounds
+    );
+    for decay in [0.5, 1.5] {
+        let bad = config.fit_online(
+            &data,
+            streaming,
+            OnlineEm { epochs: 3, decay },
+            &device(),
+            |_| {},
+        );
+        assert!(bad.unwrap_err().to_string().contains("κ in (0.5, 1]"));
+    }
 }

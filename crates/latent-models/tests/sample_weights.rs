@@ -309,7 +309,9 @@ fn the_bernoulli_mixture_weighs_points_as_the_gaussian_one() {
         let dropped = config
             .fit_weighted(&tensor(&kept_rows), &kept_weights)
             .unwrap();
-        same_bmm(&with_zeros, &dropped, 2e-5, init.name());
+        // 1e-4: float32 sums over 300 and 250 points differ in their last bits, and EM
+        // carries that through its iterations.
+        same_bmm(&with_zeros, &dropped, 1e-4, init.name());
         for pair in with_zeros.lower_bounds.windows(2) {
             assert!(pair[1] >= pair[0] - 1e-5 * pair[0].abs(), "{pair:?}");
         }

@@ -18,7 +18,7 @@ pub use crate::em::{EmProgress, InitMethod};
 pub use bayesian::BayesianReport;
 pub use config::{BayesianPrior, CovarianceType, GmmConfig, WeightPrior};
 pub use select::{select, Candidate, Criterion, Selection};
-pub use stream::Streaming;
+pub use stream::{OnlineEm, Streaming};
 
 use std::path::Path;
 

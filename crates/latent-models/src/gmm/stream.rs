@@ -269,3 +269,235 @@ impl Chunks<'_> {
 fn add(total: &mut [f64], more: Vec<f64>) {
     total.iter_mut().zip(more).for_each(|(t, v)| *t += v);
 }
+
+/// Stochastic-approximation (stepwise, online) EM over chunks of rows: after each batch of
+/// `chunk_rows` points the running sufficient statistics move towards the batch's,
+/// s ← (1 − η_t) s + η_t ŝ_batch with η_t = (t + 1)^(−κ) at the t-th batch (t = 1, 2, …;
+/// Cappé & Moulines 2009, Liang & Klein 2009), and the parameters follow from s at once — many
+/// parameter updates per pass instead of one, for data too large for many exact passes. It
+/// converges to a stationary point for ½ < κ ≤ 1 (the step sizes' sum diverges, the sum of
+/// their squares converges); smaller κ forgets the start faster.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OnlineEm {
+    /// Passes over the data.
+    pub epochs: usize,
+    /// κ in (½, 1].
+    pub decay: f64,
+}
+
+impl Default for OnlineEm {
+    /// Three passes, κ = 0.6.
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            decay: 0.6,
+        }
+    }
+}
+
+/// Running sufficient statistics per point: Σ r / B, Σ r x / B, and Σ r x xᵀ / B (dense
+/// types) or Σ r x² / B (diagonal types), in centred coordinates.
+struct Moments {
+    weights: Vec<f64>,
+    first: Vec<f64>,
+    second: Vec<f64>,
+}
+
+impl Moments {
+    fn of(params: &Params) -> Self {
+        let (k, d) = (params.k, params.d);
+        let dense = matches!(params.kind, CovarianceType::Full | CovarianceType::Tied);
+        let cov = |c: usize, a: usize, b: usize| -> f64 {
+            match params.kind {
+                CovarianceType::Full => params.covariances[c * d * d + a * d + b],
+                CovarianceType::Tied => params.covariances[a * d + b],
+                CovarianceType::Diag => params.covariances[c * d + a],
+                CovarianceType::Spherical => params.covariances[c],
+            }
+        };
+        let mu = |c: usize, j: usize| params.means[c * d + j];
+        let mut second = Vec::with_capacity(if dense { k * d * d } else { k * d });
+        for c in 0..k {
+            let w = params.weights[c];
+            if dense {
+                second.extend((0..d * d).map(|i| {
+                    let (a, b) = (i / d, i % d);
+                    w * (cov(c, a, b) + mu(c, a) * mu(c, b))
+                }));
+            } else {
+                second.extend((0..d).map(|j| w * (cov(c, j, j) + mu(c, j) * mu(c, j))));
+            }
+        }
+        Self {
+            first: (0..k * d)
+                .map(|i| params.weights[i / d] * params.means[i])
+                .collect(),
+            weights: params.weights.clone(),
+            second,
+        }
+    }
+
+    /// The parameters these moments of `n` points imply (with `reg_covar` on the diagonals;
+    /// each weight guarded as the exact M-step guards N_k, by 10ε / n).
+    fn params(&self, kind: CovarianceType, k: usize, d: usize, n: usize, reg_covar: f64) -> Params {
+        let dense = matches!(kind, CovarianceType::Full | CovarianceType::Tied);
+        let w: Vec<f64> = self.weights.iter().map(|w| w + NK_EPS / n as f64).collect();
+        let means: Vec<f64> = (0..k * d).map(|i| self.first[i] / w[i / d]).collect();
+        let covariances = if dense {
+            let full: Vec<f64> = (0..k * d * d)
+                .map(|i| {
+                    let (c, a, b) = (i / (d * d), (i / d) % d, i % d);
+                    let s = 0.5 * (self.second[i] + self.second[c * d * d + b * d + a]);
+                    s / w[c] - means[c * d + a] * means[c * d + b]
+                })
+                .collect();
+            if kind == CovarianceType::Full {
+                full
+            } else {
+                let total: f64 = w.iter().sum();
+                (0..d * d)
+                    .map(|i| (0..k).map(|c| w[c] * full[c * d * d + i]).sum::<f64>() / total)
+                    .collect()
+            }
+        } else {
+            let diag: Vec<f64> = (0..k * d)
+                .map(|i| (self.second[i] / w[i / d] - means[i] * means[i]).max(0.0))
+                .collect();
+            if kind == CovarianceType::Diag {
+                diag
+            } else {
+                (0..k)
+                    .map(|c| diag[c * d..(c + 1) * d].iter().sum::<f64>() / d as f64)
+                    .collect()
+            }
+        };
+        let total: f64 = w.iter().sum();
+        let mut params = Params {
+            kind,
+            k,
+            d,
+            weights: w.iter().map(|v| v / total).collect(),
+            means,
+            covariances,
+        };
+        params.reg_diagonal(reg_covar);
+        params
+    }
+
+    /// s ← (1 − η) s + η ŝ.
+    fn blend(&mut self, batch: Moments, step: f64) {
+        for (old, new) in [
+            (&mut self.weights, batch.weights),
+            (&mut self.first, batch.first),
+            (&mut self.second, batch.second),
+        ] {
+            old.iter_mut()
+                .zip(new)
+                .for_each(|(o, n)| *o = (1.0 - step) * *o + step * n);
+        }
+    }
+}
+
+impl GmmConfig {
+    /// Fits by stochastic-approximation EM (see [`OnlineEm`]) over `source`, a batch of
+    /// `streaming.chunk_rows` rows at a time, initialised as [`fit_streaming`](Self::fit_streaming)
+    /// is; one restart. The reported lower bound is the mean log-likelihood of all the data
+    /// under the final parameters (one more pass); `lower_bounds` holds, per pass, the mean
+    /// log-likelihood of each batch under the parameters it met; `converged` is false (the
+    /// passes are run, not stopped by `tol`).
+    pub fn fit_online(
+        &self,
+        source: &dyn RowSource,
+        streaming: Streaming,
+        online: OnlineEm,
+        device: &Device,
+        mut progress: impl FnMut(EmProgress),
+    ) -> Result<Gmm> {
+        let (n, d) = (source.len(), source.dim());
+        self.check(n, d)?;
+        if online.epochs == 0 || !(online.decay > 0.5 && online.decay <= 1.0) {
+            return Err(invalid(
+                "online",
+                format!(
+                    "epochs must be at least 1 and the decay κ in (0.5, 1], got {} and {}",
+                    online.epochs, online.decay
+                ),
+            ));
+        }
+        if self.bayesian.is_some() || self.initial_labels.is_some() || streaming.chunk_rows == 0 {
+            return Err(invalid(
+                "online",
+                "an online fit is a maximum-likelihood fit with chunk_rows ≥ 1, started by its \
+                 init method",
+            ));
+        }
+        let chunks = Chunks {
+            source,
+            rows: streaming.chunk_rows,
+            device,
+        };
+        let center = chunks.center()?;
+        let sample = chunks.sample(streaming.init_rows.max(self.n_components), self.seed)?;
+        let sample = centred(&sample, &center, self.covariance_type, None);
+        let mut params = self.initial_params(&sample, 0, &center)?;
+        let (kind, k) = (self.covariance_type, self.n_components);
+        let dense = matches!(kind, CovarianceType::Full | CovarianceType::Tied);
+        let mut moments = Moments::of(&params);
+        let mut batches = 0usize;
+        let mut lower_bounds = Vec::with_capacity(online.epochs);
+        for epoch in 1..=online.epochs {
+            let mut log_likelihood = 0.0;
+            chunks.for_each(|chunk| {
+                let rows = chunk.dims()[0] as f64;
+                let data = centred(&chunk, &center, kind, None);
+                let (log_norm, log_resp) = params.prepare(device, self.reg_covar)?.e_step(&data);
+                log_likelihood += to_f64(log_norm.sum())?[0];
+                let resp = log_resp.exp();
+                let per_point = |v: Vec<f64>| v.into_iter().map(|v| v / rows).collect::<Vec<_>>();
+                let second = if dense {
+                    let mut all = Vec::with_capacity(k * d * d);
+                    for c in 0..k {
+                        let weighted = data.x.clone() * resp.clone().narrow(1, c, 1);
+                        all.extend(to_f64(weighted.transpose().matmul(data.x.clone()))?);
+                    }
+                    all
+                } else {
+                    to_f64(resp.clone().transpose().matmul(data.squares()))?
+                };
+                let batch = Moments {
+                    weights: per_point(to_f64(resp.clone().sum_dim(0))?),
+                    first: per_point(to_f64(resp.transpose().matmul(data.x.clone()))?),
+                    second: per_point(second),
+                };
+                batches += 1;
+                moments.blend(batch, (batches as f64 + 1.0).powf(-online.decay));
+                params = moments.params(kind, k, d, n, self.reg_covar);
+                Ok(())
+            })?;
+            let mean = log_likelihood / n as f64;
+            if !mean.is_finite() {
+                return Err(ModelError::Diverged {
+                    iteration: epoch,
+                    value: mean,
+                });
+            }
+            lower_bounds.push(mean);
+            progress(EmProgress {
+                restart: 0,
+                iteration: epoch,
+                lower_bound: mean,
+            });
+        }
+        let (final_bound, _) = chunks.step(&params, &center, self.reg_covar)?;
+        let report = FitReport {
+            converged: false,
+            n_iter: online.epochs,
+            lower_bound: final_bound,
+            lower_bounds,
+            best_init: 0,
+            config: self.clone(),
+            bayesian: None,
+        };
+        Ok(Gmm::from_params(params, &center, report))
+    }
+}
