@@ -1,15 +1,13 @@
 //! Exact EM over data read in chunks equals EM in memory; the initialisation's sample, and
 //! the `.npy` source.
 
-use burn::tensor::Device;
 use latent_data::{MixtureSpec, NpyRows, Points};
 use latent_models::gmm::{OnlineEm, Streaming};
-use latent_models::{CovarianceType, Gmm, GmmConfig, InitMethod, Mixture};
+use latent_models::{CovarianceType, GmmConfig, InitMethod, Mixture};
 
-#[allow(deprecated)] // ndarray is the project's default CPU backend.
-fn device() -> Device {
-    Device::ndarray()
-}
+mod common;
+
+use common::{device, same_fit};
 
 /// Three overlapping 3-D components, offset from the origin.
 fn points(n: usize, seed: u64) -> Points {
@@ -41,39 +39,6 @@ fn points(n: usize, seed: u64) -> Points {
     spec.sample(n, seed).unwrap().0
 }
 
-fn close(a: &[f64], b: &[f64], tol: f64, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: {x} against {y}"
-        );
-    }
-}
-
-fn same(a: &Gmm, b: &Gmm, tol: f64, what: &str) {
-    close(&a.weights, &b.weights, tol, &format!("{what}: weights"));
-    close(
-        &a.means.concat(),
-        &b.means.concat(),
-        tol,
-        &format!("{what}: means"),
-    );
-    close(
-        &a.covariances,
-        &b.covariances,
-        tol,
-        &format!("{what}: covariances"),
-    );
-    let (fa, fb) = (a.fit.as_ref().unwrap(), b.fit.as_ref().unwrap());
-    close(
-        &fa.lower_bounds,
-        &fb.lower_bounds,
-        tol,
-        &format!("{what}: bounds"),
-    );
-}
-
 #[test]
 fn streamed_em_is_in_memory_em() {
     let data = points(997, 1);
@@ -100,7 +65,7 @@ fn streamed_em_is_in_memory_em() {
             let streamed = config
                 .fit_streaming(&data, streaming, &device(), |_| {})
                 .unwrap();
-            same(&streamed, &memory, 2e-5, &format!("{kind} {}", init.name()));
+            same_fit(&streamed, &memory, 2e-5, &format!("{kind} {}", init.name()));
         }
     }
 }

@@ -2,14 +2,13 @@
 //! repeating the points fits, a zero weight what dropping the point fits, and EM with weights
 //! must still never lower its (weighted) lower bound.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use latent_data::MixtureSpec;
-use latent_models::{Bmm, BmmConfig, CovarianceType, Gmm, GmmConfig, InitMethod, ModelError};
+use latent_models::{Bmm, BmmConfig, CovarianceType, GmmConfig, InitMethod, ModelError};
 
-#[allow(deprecated)] // ndarray is the project's default CPU backend.
-fn device() -> Device {
-    Device::ndarray()
-}
+mod common;
+
+use common::{close, device, same_bounds, same_fit};
 
 /// `n` points of three overlapping 2-D components, as host rows.
 fn points(n: usize, seed: u64) -> Vec<Vec<f64>> {
@@ -43,44 +42,6 @@ fn repeated(rows: &[Vec<f64>], weights: &[f64]) -> Vec<Vec<f64>> {
         .zip(weights)
         .flat_map(|(r, w)| std::iter::repeat_n(r.clone(), *w as usize))
         .collect()
-}
-
-fn close(a: &[f64], b: &[f64], tol: f64, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: {x} against {y}"
-        );
-    }
-}
-
-fn same_fit(a: &Gmm, b: &Gmm, tol: f64, what: &str) {
-    close(&a.weights, &b.weights, tol, &format!("{what}: weights"));
-    let flat = |m: &Gmm| m.means.concat();
-    close(&flat(a), &flat(b), tol, &format!("{what}: means"));
-    close(
-        &a.covariances,
-        &b.covariances,
-        tol,
-        &format!("{what}: covariances"),
-    );
-    let (fa, fb) = (a.fit.as_ref().unwrap(), b.fit.as_ref().unwrap());
-    same_bounds(&fa.lower_bounds, &fb.lower_bounds, tol, what);
-}
-
-/// The same lower bounds, iteration by iteration. One fit may stop an iteration or two before
-/// the other: once EM reaches a float32 fixed point the bound stops changing (by less than
-/// any `tol`) at a moment rounding decides.
-fn same_bounds(a: &[f64], b: &[f64], tol: f64, what: &str) {
-    let n = a.len().min(b.len());
-    assert!(
-        a.len().abs_diff(b.len()) <= 2,
-        "{what}: {} and {} iterations",
-        a.len(),
-        b.len()
-    );
-    close(&a[..n], &b[..n], tol, &format!("{what}: lower bounds"));
 }
 
 /// The same start for both fits, so that only EM is compared: given weights, means and

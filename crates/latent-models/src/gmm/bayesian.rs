@@ -13,8 +13,8 @@ use latent_distributions::special::{digamma, ln_beta, ln_gamma};
 
 use super::config::{BayesianPrior, CovarianceType, GmmConfig, WeightPrior};
 use super::steps::{m_step, CentredData, Params, Prepared};
-use super::{FitReport, Gmm};
-use crate::em::{self, EmProgress};
+use super::Gmm;
+use crate::em::EmProgress;
 use crate::error::Result;
 use crate::host::{to_f64, vector};
 
@@ -73,30 +73,19 @@ impl GmmConfig {
         let priors = Priors::resolve(prior, self, xc, center)?;
         let n = xc.x.dims()[0] as f64;
         let device = xc.x.device();
-        let mut best: Option<(Posterior, FitReport)> = None;
-        for restart in 0..self.n_init {
-            let stats = self.initial_params(xc, restart, center)?;
-            let start = priors.posterior(&stats, n);
-            let run = em::iterate(start, self.max_iter, self.tol, restart, progress, |post| {
+        let (post, mut report) = self.best_restart(
+            progress,
+            |restart| Ok(priors.posterior(&self.initial_params(xc, restart, center)?, n)),
+            |post| {
                 let prepared = post.prepare(&priors, &device, self.reg_covar)?;
                 let (_, log_resp) = prepared.e_step(xc);
                 let resp = log_resp.clone().exp();
-                let next = priors.posterior(
-                    &m_step(xc, resp.clone(), self.covariance_type, self.reg_covar)?,
-                    n,
-                );
+                let stats = m_step(xc, resp.clone(), self.covariance_type, self.reg_covar)?;
+                let next = priors.posterior(&stats, n);
                 let check = next.prepare(&priors, &device, self.reg_covar)?;
                 Ok((next.lower_bound(&priors, &check, resp, log_resp)?, next))
-            })?;
-            let report = self.report(&run, restart);
-            if best
-                .as_ref()
-                .is_none_or(|(_, b)| report.lower_bound > b.lower_bound)
-            {
-                best = Some((run.params, report));
-            }
-        }
-        let (post, mut report) = best.expect("n_init ≥ 1 was checked");
+            },
+        )?;
         let (a, b) = &post.concentration;
         // N_k, the responsibilities' total, from the concentrations (a_k = 1 + N_k for the
         // process, α₀ + N_k for the distribution): the expected weights never reach 0.

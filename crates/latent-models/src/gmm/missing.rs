@@ -13,7 +13,7 @@ use latent_distributions::linalg::cholesky;
 use latent_distributions::LN_2PI;
 
 use super::config::CovarianceType;
-use super::steps::{Params, NK_EPS};
+use super::steps::{diag_or_spherical, tied_or_full, Params, NK_EPS};
 use crate::error::{ModelError, Result};
 
 /// Points with missing coordinates, centred, grouped by which coordinates are missing.
@@ -302,35 +302,18 @@ impl Incomplete {
                     }
                 }
             }
-            if kind == CovarianceType::Full {
-                full
-            } else {
-                (0..d * d)
-                    .map(|i| (0..k).map(|c| nk[c] * full[c * d * d + i]).sum::<f64>() / self.total)
-                    .collect()
-            }
+            tied_or_full(kind, full, &nk, d, self.total)
         } else {
-            let diag: Vec<f64> = (0..k * d)
-                .map(|i| (second[i] / nk[i / d] - means[i] * means[i]).max(0.0))
-                .collect();
-            if kind == CovarianceType::Diag {
-                diag
-            } else {
-                (0..k)
-                    .map(|c| diag[c * d..(c + 1) * d].iter().sum::<f64>() / d as f64)
-                    .collect()
-            }
+            diag_or_spherical(kind, &second, &nk, &means, d)
         };
-        let mut next = Params {
+        Ok(Params::from_moments(
             kind,
-            k,
-            d,
-            weights: nk.iter().map(|v| v / self.total).collect(),
+            &nk,
+            self.total,
             means,
             covariances,
-        };
-        next.reg_diagonal(reg_covar);
-        Ok(next)
+            reg_covar,
+        ))
     }
 }
 

@@ -133,18 +133,11 @@ impl GmmConfig {
         }
         let center = data_center(x, weighting.as_ref())?;
         let xc = centred(x, &center, self.covariance_type, weighting);
-        let mut best: Option<(Params, FitReport)> = None;
-        for restart in 0..self.n_init {
-            let params = self.initial_params(&xc, restart, &center)?;
-            let (params, report) = self.run_em(&xc, params, restart, &mut progress)?;
-            let better = best
-                .as_ref()
-                .is_none_or(|(_, b)| report.lower_bound > b.lower_bound);
-            if better {
-                best = Some((params, report));
-            }
-        }
-        let (params, report) = best.expect("n_init ≥ 1 was checked");
+        let (params, report) = self.best_restart(
+            &mut progress,
+            |restart| self.initial_params(&xc, restart, &center),
+            |params| self.em_step(&xc, params),
+        )?;
         Ok(Gmm::from_params(params, &center, report))
     }
 
@@ -165,21 +158,11 @@ impl GmmConfig {
         let data = Incomplete::new(&values, d, &center, weights.as_deref())?;
         let filled = matrix(&data.mean_filled(), n, d, &x.device());
         let filled = centred(&filled, &vec![0.0; d], self.covariance_type, weighting);
-        let mut best: Option<(Params, FitReport)> = None;
-        for restart in 0..self.n_init {
-            let params = self.initial_params(&filled, restart, &center)?;
-            let run = em::iterate(params, self.max_iter, self.tol, restart, progress, |p| {
-                data.step(p, self.reg_covar)
-            })?;
-            let report = self.report(&run, restart);
-            if best
-                .as_ref()
-                .is_none_or(|(_, b)| report.lower_bound > b.lower_bound)
-            {
-                best = Some((run.params, report));
-            }
-        }
-        let (params, report) = best.expect("n_init ≥ 1 was checked");
+        let (params, report) = self.best_restart(
+            progress,
+            |restart| self.initial_params(&filled, restart, &center),
+            |params| data.step(params, self.reg_covar),
+        )?;
         Ok(Gmm::from_params(params, &center, report))
     }
 
@@ -261,8 +244,16 @@ impl GmmConfig {
         }
         let center = data_center(x, None)?;
         let xc = centred(x, &center, self.covariance_type, None);
-        let params = start.params(&center);
-        let (params, report) = self.run_em(&xc, params, 0, &mut |_| {})?;
+        let run = em::iterate(
+            start.params(&center),
+            self.max_iter,
+            self.tol,
+            0,
+            &mut |_| {},
+            |params| self.em_step(&xc, params),
+        )?;
+        let report = self.report(&run, 0);
+        let params = run.params;
         Ok(Gmm::from_params(params, &center, report))
     }
 
@@ -303,28 +294,42 @@ impl GmmConfig {
         Ok(())
     }
 
-    fn run_em(
+    /// One EM iteration on complete data: the mean log-likelihood under `params` and the
+    /// M-step's parameters.
+    fn em_step(&self, xc: &CentredData, params: &Params) -> Result<(f64, Params)> {
+        let (log_norm, log_resp) = params.prepare(&xc.x.device(), self.reg_covar)?.e_step(xc);
+        let next = m_step(xc, log_resp.exp(), self.covariance_type, self.reg_covar)?;
+        Ok((xc.mean(log_norm)?, next))
+    }
+
+    /// Runs EM `n_init` times, from `start(restart)` by `step` (one iteration: the lower
+    /// bound under the parameters and the next ones), and keeps the run whose final lower
+    /// bound is highest.
+    fn best_restart<P>(
         &self,
-        xc: &CentredData,
-        params: Params,
-        restart: usize,
         progress: &mut impl FnMut(EmProgress),
-    ) -> Result<(Params, FitReport)> {
-        let device = xc.x.device();
-        let run = em::iterate(
-            params,
-            self.max_iter,
-            self.tol,
-            restart,
-            progress,
-            |params| {
-                let (log_norm, log_resp) = params.prepare(&device, self.reg_covar)?.e_step(xc);
-                let next = m_step(xc, log_resp.exp(), self.covariance_type, self.reg_covar)?;
-                Ok((xc.mean(log_norm)?, next))
-            },
-        )?;
-        let report = self.report(&run, restart);
-        Ok((run.params, report))
+        mut start: impl FnMut(usize) -> Result<P>,
+        mut step: impl FnMut(&P) -> Result<(f64, P)>,
+    ) -> Result<(P, FitReport)> {
+        let mut best: Option<(P, FitReport)> = None;
+        for restart in 0..self.n_init {
+            let run = em::iterate(
+                start(restart)?,
+                self.max_iter,
+                self.tol,
+                restart,
+                progress,
+                &mut step,
+            )?;
+            let report = self.report(&run, restart);
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| report.lower_bound > b.lower_bound)
+            {
+                best = Some((run.params, report));
+            }
+        }
+        Ok(best.expect("n_init ≥ 1 was checked"))
     }
 }
 

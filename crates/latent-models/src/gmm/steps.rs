@@ -51,6 +51,29 @@ pub(super) enum PreparedShape {
 }
 
 impl Params {
+    /// The parameters of an M-step: weights N_k / `total`, the means and covariances as
+    /// given, `reg_covar` added to the covariances' diagonals.
+    pub(super) fn from_moments(
+        kind: CovarianceType,
+        nk: &[f64],
+        total: f64,
+        means: Vec<f64>,
+        covariances: Vec<f64>,
+        reg_covar: f64,
+    ) -> Self {
+        let k = nk.len();
+        let mut params = Params {
+            kind,
+            k,
+            d: means.len() / k.max(1),
+            weights: nk.iter().map(|v| v / total).collect(),
+            means,
+            covariances,
+        };
+        params.reg_diagonal(reg_covar);
+        params
+    }
+
     pub(super) fn reg_diagonal(&mut self, reg: f64) {
         let (k, d) = (self.k, self.d);
         match self.kind {
@@ -242,39 +265,63 @@ pub(super) fn m_step(
                     0.5 * (scatter[r * d + col] + scatter[col * d + r]) / nk[c]
                 }));
             }
-            if kind == CovarianceType::Full {
-                full
-            } else {
-                // Σ_tied = Σ_k N_k Σ_k / N.
-                (0..d * d)
-                    .map(|i| (0..k).map(|c| nk[c] * full[c * d * d + i]).sum::<f64>() / n)
-                    .collect()
-            }
+            tied_or_full(kind, full, &nk, d, n)
         }
         CovarianceType::Diag | CovarianceType::Spherical => {
             let second = to_f64(resp.transpose().matmul(data.squares()))?;
-            let diag: Vec<f64> = (0..k * d)
-                .map(|i| (second[i] / nk[i / d] - means[i] * means[i]).max(0.0))
-                .collect();
-            if kind == CovarianceType::Diag {
-                diag
-            } else {
-                (0..k)
-                    .map(|c| diag[c * d..(c + 1) * d].iter().sum::<f64>() / d as f64)
-                    .collect()
-            }
+            diag_or_spherical(kind, &second, &nk, &means, d)
         }
     };
-    let mut params = Params {
+    Ok(Params::from_moments(
         kind,
-        k,
-        d,
-        weights: nk.iter().map(|v| v / n).collect(),
+        &nk,
+        n,
         means,
         covariances,
-    };
-    params.reg_diagonal(reg_covar);
-    Ok(params)
+        reg_covar,
+    ))
+}
+
+/// Per-component full covariances (`full`, K·D·D) as they are, or tied:
+/// Σ_tied = Σ_k N_k Σ_k / N, with N = `total`.
+pub(super) fn tied_or_full(
+    kind: CovarianceType,
+    full: Vec<f64>,
+    nk: &[f64],
+    d: usize,
+    total: f64,
+) -> Vec<f64> {
+    if kind != CovarianceType::Tied {
+        return full;
+    }
+    (0..d * d)
+        .map(|i| {
+            (0..nk.len())
+                .map(|c| nk[c] * full[c * d * d + i])
+                .sum::<f64>()
+                / total
+        })
+        .collect()
+}
+
+/// Diagonal covariances from the second moments Σ r x² (`second`, K·D), N_k and the means,
+/// (S_kd / N_k − μ_kd²)⁺; or spherical: their mean over the D coordinates.
+pub(super) fn diag_or_spherical(
+    kind: CovarianceType,
+    second: &[f64],
+    nk: &[f64],
+    means: &[f64],
+    d: usize,
+) -> Vec<f64> {
+    let diag: Vec<f64> = (0..nk.len() * d)
+        .map(|i| (second[i] / nk[i / d] - means[i] * means[i]).max(0.0))
+        .collect();
+    if kind == CovarianceType::Diag {
+        return diag;
+    }
+    (0..nk.len())
+        .map(|c| diag[c * d..(c + 1) * d].iter().sum::<f64>() / d as f64)
+        .collect()
 }
 
 /// Column means of `[n, d]` data (weighted, with sample weights), rounded to f32 so that

@@ -12,9 +12,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::config::CovarianceType;
-use super::steps::{centred, Params, NK_EPS};
+use super::steps::{centred, diag_or_spherical, tied_or_full, Params, NK_EPS};
 use super::{FitReport, Gmm, GmmConfig};
-use crate::em::{self, EmProgress};
+use crate::em::EmProgress;
 use crate::error::{invalid, ModelError, Result};
 use crate::host::{matrix, to_f64};
 
@@ -74,26 +74,11 @@ impl GmmConfig {
         let center = chunks.center()?;
         let sample = chunks.sample(streaming.init_rows, self.seed)?;
         let sample = centred(&sample, &center, self.covariance_type, None);
-        let mut best: Option<(Params, FitReport)> = None;
-        for restart in 0..self.n_init {
-            let start = self.initial_params(&sample, restart, &center)?;
-            let run = em::iterate(
-                start,
-                self.max_iter,
-                self.tol,
-                restart,
-                &mut progress,
-                |p| chunks.step(p, &center, self.reg_covar),
-            )?;
-            let report = self.report(&run, restart);
-            if best
-                .as_ref()
-                .is_none_or(|(_, b)| report.lower_bound > b.lower_bound)
-            {
-                best = Some((run.params, report));
-            }
-        }
-        let (params, report) = best.expect("n_init ≥ 1 was checked");
+        let (params, report) = self.best_restart(
+            &mut progress,
+            |restart| self.initial_params(&sample, restart, &center),
+            |params| chunks.step(params, &center, self.reg_covar),
+        )?;
         Ok(Gmm::from_params(params, &center, report))
     }
 }
@@ -234,34 +219,11 @@ impl Chunks<'_> {
                     0.5 * (at(r, col) + at(col, r)) / nk[c]
                 }));
             }
-            if kind == CovarianceType::Full {
-                full
-            } else {
-                (0..d * d)
-                    .map(|i| (0..k).map(|c| nk[c] * full[c * d * d + i]).sum::<f64>() / n as f64)
-                    .collect()
-            }
+            tied_or_full(kind, full, &nk, d, n as f64)
         } else {
-            let diag: Vec<f64> = (0..k * d)
-                .map(|i| (second[i] / nk[i / d] - means[i] * means[i]).max(0.0))
-                .collect();
-            if kind == CovarianceType::Diag {
-                diag
-            } else {
-                (0..k)
-                    .map(|c| diag[c * d..(c + 1) * d].iter().sum::<f64>() / d as f64)
-                    .collect()
-            }
+            diag_or_spherical(kind, &second, &nk, &means, d)
         };
-        let mut next = Params {
-            kind,
-            k,
-            d,
-            weights: nk.iter().map(|v| v / n as f64).collect(),
-            means,
-            covariances,
-        };
-        next.reg_diagonal(reg_covar);
+        let next = Params::from_moments(kind, &nk, n as f64, means, covariances, reg_covar);
         Ok((log_likelihood / n as f64, next))
     }
 }
@@ -351,37 +313,11 @@ impl Moments {
                     s / w[c] - means[c * d + a] * means[c * d + b]
                 })
                 .collect();
-            if kind == CovarianceType::Full {
-                full
-            } else {
-                let total: f64 = w.iter().sum();
-                (0..d * d)
-                    .map(|i| (0..k).map(|c| w[c] * full[c * d * d + i]).sum::<f64>() / total)
-                    .collect()
-            }
+            tied_or_full(kind, full, &w, d, w.iter().sum())
         } else {
-            let diag: Vec<f64> = (0..k * d)
-                .map(|i| (self.second[i] / w[i / d] - means[i] * means[i]).max(0.0))
-                .collect();
-            if kind == CovarianceType::Diag {
-                diag
-            } else {
-                (0..k)
-                    .map(|c| diag[c * d..(c + 1) * d].iter().sum::<f64>() / d as f64)
-                    .collect()
-            }
+            diag_or_spherical(kind, &self.second, &w, &means, d)
         };
-        let total: f64 = w.iter().sum();
-        let mut params = Params {
-            kind,
-            k,
-            d,
-            weights: w.iter().map(|v| v / total).collect(),
-            means,
-            covariances,
-        };
-        params.reg_diagonal(reg_covar);
-        params
+        Params::from_moments(kind, &w, w.iter().sum(), means, covariances, reg_covar)
     }
 
     /// s ← (1 − η) s + η ŝ.
