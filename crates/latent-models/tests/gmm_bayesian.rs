@@ -65,7 +65,7 @@ fn close(ours: &[f64], theirs: &[f64], abs: f64, rel: f64, what: &str) {
     for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
         assert!(
             (a - b).abs() <= abs + rel * b.abs(),
-            "{what}[{i}]: ours {a}, scikit-learn {b}"
+            "{what}[{i}]: {a} against {b} (expected)"
         );
     }
 }
@@ -334,10 +334,88 @@ fn bad_priors_are_refused_by_name() {
         let message = field(prior, covariance);
         assert!(message.contains(needle), "{message:?} lacks {needle:?}");
     }
-    let weighted = GmmConfig::new(3)
+    let holes = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, f32::NAN, 0.5, 2.0, 1.5, 0.0], [3, 2]),
+        &device(),
+    );
+    let missing = GmmConfig::new(2)
         .with_bayesian(base())
-        .fit_weighted(&x, &(0..900).map(|i| (i % 3) as f64).collect::<Vec<_>>())
+        .fit(&holes)
         .unwrap_err()
         .to_string();
-    assert!(weighted.contains("neither sample weights"), "{weighted}");
+    assert!(missing.contains("no missing values"), "{missing}");
+}
+
+#[test]
+fn sample_weights_count_each_point_as_often_as_repeating_it() {
+    let spec = three_blobs_spec();
+    let points = spec.sample(300, 8).unwrap().0;
+    let d = 2;
+    let weights: Vec<f64> = (0..300).map(|i| ((i * 5 + 1) % 4) as f64).collect();
+    // The same start for both: labels by position (then repeated with their points).
+    let labels: Vec<usize> = (0..300).map(|i| (i * 7) % 5).collect();
+    let (mut copies, mut copy_labels) = (Vec::new(), Vec::new());
+    for i in 0..300 {
+        for _ in 0..weights[i] as usize {
+            copies.extend_from_slice(points.row(i));
+            copy_labels.push(labels[i]);
+        }
+    }
+    let tensor = |values: &[f64]| {
+        let v: Vec<f32> = values.iter().map(|v| *v as f32).collect();
+        Tensor::<2>::from_data(TensorData::new(v, [values.len() / d, d]), &device())
+    };
+    for weight_prior in [
+        WeightPrior::DirichletProcess,
+        WeightPrior::DirichletDistribution,
+    ] {
+        for covariance in CovarianceType::ALL {
+            let config = |labels: Vec<usize>| {
+                GmmConfig::new(5)
+                    .with_covariance_type(covariance)
+                    .with_tol(1e-12)
+                    .with_max_iter(10)
+                    .with_bayesian(BayesianPrior::new(weight_prior))
+                    .with_initial_labels(labels)
+            };
+            let weighted = config(labels.clone())
+                .fit_weighted(&tensor(points.values()), &weights)
+                .unwrap();
+            let repeated = config(copy_labels.clone()).fit(&tensor(&copies)).unwrap();
+            let what = format!("{} {covariance}", weight_prior.name());
+            let (a, b) = (
+                weighted.fit.as_ref().unwrap(),
+                repeated.fit.as_ref().unwrap(),
+            );
+            let n = a.lower_bounds.len().min(b.lower_bounds.len());
+            close(
+                &a.lower_bounds[..n],
+                &b.lower_bounds[..n],
+                0.0,
+                1e-5,
+                &format!("{what}: bounds"),
+            );
+            close(
+                &weighted.weights,
+                &repeated.weights,
+                1e-4,
+                0.0,
+                &format!("{what}: weights"),
+            );
+            close(
+                &weighted.means.concat(),
+                &repeated.means.concat(),
+                1e-4,
+                1e-4,
+                &format!("{what}: means"),
+            );
+            close(
+                &weighted.covariances,
+                &repeated.covariances,
+                1e-4,
+                1e-4,
+                &format!("{what}: covariances"),
+            );
+        }
+    }
 }

@@ -17,6 +17,7 @@ use super::Gmm;
 use crate::em::EmProgress;
 use crate::error::Result;
 use crate::host::{to_f64, vector};
+use crate::weights::{self, weighted};
 
 /// The priors with scikit-learn's defaults filled in from the data, in centred coordinates.
 #[derive(Debug, Clone)]
@@ -71,7 +72,7 @@ impl GmmConfig {
         progress: &mut impl FnMut(EmProgress),
     ) -> Result<Gmm> {
         let priors = Priors::resolve(prior, self, xc, center)?;
-        let n = xc.x.dims()[0] as f64;
+        let n = weights::total(xc.x.dims()[0], xc.weighting.as_ref());
         let device = xc.x.device();
         let (post, mut report) = self.best_restart(
             progress,
@@ -83,7 +84,9 @@ impl GmmConfig {
                 let stats = m_step(xc, resp.clone(), self.covariance_type, self.reg_covar)?;
                 let next = priors.posterior(&stats, n);
                 let check = next.prepare(&priors, &device, self.reg_covar)?;
-                Ok((next.lower_bound(&priors, &check, resp, log_resp)?, next))
+                let entropy_terms =
+                    weighted(resp * log_resp.clamp_min(-1e30), xc.weighting.as_ref());
+                Ok((next.lower_bound(&priors, &check, entropy_terms)?, next))
             },
         )?;
         let (a, b) = &post.concentration;
@@ -115,7 +118,17 @@ impl Priors {
         center: &[f64],
     ) -> Result<Self> {
         let [n, d] = xc.x.dims();
-        let data_mean = to_f64(xc.x.clone().mean_dim(0))?;
+        // With sample weights: the weighted mean and covariance (ddof 1 over Σ w, as numpy
+        // gives for the points repeated).
+        let weighting = xc.weighting.as_ref();
+        let total = weights::total(n, weighting);
+        let mean_of = |t: Tensor<2>| -> Result<Vec<f64>> {
+            match weighting {
+                None => to_f64(t.mean_dim(0)),
+                Some(w) => to_f64(w.apply(t).sum_dim(0).div_scalar(w.total)),
+            }
+        };
+        let data_mean = mean_of(xc.x.clone())?;
         let mean = match &prior.mean_prior {
             Some(m) => m.iter().zip(center).map(|(v, c)| v - c).collect(),
             None => data_mean.clone(),
@@ -124,20 +137,24 @@ impl Priors {
             Some(c) => c.clone(),
             None => {
                 // ddof = 1, as numpy's cov and var(ddof=1).
-                let scale = n as f64 / (n as f64 - 1.0);
+                let scale = total / (total - 1.0);
                 match config.covariance_type {
                     CovarianceType::Full | CovarianceType::Tied => {
-                        let second = to_f64(xc.x.clone().transpose().matmul(xc.x.clone()))?;
+                        let second = to_f64(
+                            xc.x.clone()
+                                .transpose()
+                                .matmul(weighted(xc.x.clone(), weighting)),
+                        )?;
                         (0..d * d)
                             .map(|i| {
                                 let (r, c) = (i / d, i % d);
                                 let (a, b) = (second[r * d + c], second[c * d + r]);
-                                scale * (0.5 * (a + b) / n as f64 - data_mean[r] * data_mean[c])
+                                scale * (0.5 * (a + b) / total - data_mean[r] * data_mean[c])
                             })
                             .collect()
                     }
                     CovarianceType::Diag | CovarianceType::Spherical => {
-                        let squares = to_f64(xc.x.clone().powi_scalar(2).mean_dim(0))?;
+                        let squares = mean_of(xc.x.clone().powi_scalar(2))?;
                         let var: Vec<f64> = (0..d)
                             .map(|j| scale * (squares[j] - data_mean[j] * data_mean[j]))
                             .collect();
@@ -341,16 +358,16 @@ impl Posterior {
 
     /// scikit-learn's `_compute_lower_bound`: −Σ r ln r − ln-Wishart normalisers − the weight
     /// prior's normaliser − ½ D Σ ln β_k (constants dropped), from this posterior (the one
-    /// after the M-step, `prepared` from it) and the E-step's responsibilities.
+    /// after the M-step, `prepared` from it) and the E-step's r ln r per point and component
+    /// (times each point's sample weight, if any).
     fn lower_bound(
         &self,
         priors: &Priors,
         prepared: &Prepared,
-        resp: Tensor<2>,
-        log_resp: Tensor<2>,
+        entropy_terms: Tensor<2>,
     ) -> Result<f64> {
         let (k, d) = (self.params.k, self.params.d);
-        let entropy = to_f64((resp * log_resp.clamp_min(-1e30)).sum())?[0];
+        let entropy = to_f64(entropy_terms.sum())?[0];
         let wishart = |c: usize| {
             let nu = self.nu(c);
             let log_det_chol = prepared.log_det_host[c] - 0.5 * d as f64 * nu.ln();

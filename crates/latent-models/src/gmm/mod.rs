@@ -117,15 +117,15 @@ impl GmmConfig {
         self.check(n, d)?;
         let weighting = Weighting::new(weights, n, self.n_components, &x.device())?;
         if let Some(prior) = &self.bayesian {
-            if weighting.is_some() || has_missing(x)? {
+            if has_missing(x)? {
                 return Err(invalid(
                     "bayesian",
-                    "the Bayesian mixture takes neither sample weights nor missing values yet; \
-                     fit the maximum-likelihood mixture for those",
+                    "the Bayesian mixture takes no missing values yet; fit the \
+                     maximum-likelihood mixture for those",
                 ));
             }
-            let center = data_center(x, None)?;
-            let xc = centred(x, &center, self.covariance_type, None);
+            let center = data_center(x, weighting.as_ref())?;
+            let xc = centred(x, &center, self.covariance_type, weighting);
             return self.fit_bayesian(prior, &xc, &center, &mut progress);
         }
         if has_missing(x)? {
