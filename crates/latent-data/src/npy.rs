@@ -178,6 +178,18 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest.trim())
 }
 
+/// Reads and parses the header of the `.npy` file `path` (its first 64 KiB at most: a header
+/// numpy writes is far shorter), without reading the data.
+pub(crate) fn read_header(path: &Path) -> Result<Header> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut head = Vec::with_capacity(1 << 16);
+    file.take(1 << 16)
+        .read_to_end(&mut head)
+        .map_err(|e| DataError::io(path, e))?;
+    parse_header(path, &head)
+}
+
 /// The values of an array file.
 pub(crate) enum ArrayData {
     /// Unsigned bytes, in place.

@@ -4,12 +4,11 @@
 //! the process) and by [`Points`] in memory.
 
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
-use crate::npy::{floats, parse_header, Dtype};
+use crate::npy::{floats, read_header, Dtype};
 use crate::Points;
 
 /// N points of dimension D that can be read `count` rows at a time.
@@ -58,25 +57,12 @@ pub struct NpyRows {
 impl NpyRows {
     /// Opens `path` and checks its header and size; reads no data.
     pub fn open(path: &Path) -> Result<Self> {
-        let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
+        let header = read_header(path)?;
+        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
         let err = |problem: String| DataError::Npy {
             path: path.to_path_buf(),
             problem,
         };
-        // A header is at most a few KiB; read enough for any numpy writes.
-        let mut head = vec![0u8; 1 << 16];
-        let mut got = 0;
-        while got < head.len() {
-            let read = file
-                .read(&mut head[got..])
-                .map_err(|e| DataError::io(path, e))?;
-            if read == 0 {
-                break;
-            }
-            got += read;
-        }
-        head.truncate(got);
-        let header = parse_header(path, &head)?;
         let Dtype::Float { width, little } = header.dtype else {
             return Err(err(format!(
                 "dtype {} cannot be streamed; save the points as float32 or float64",

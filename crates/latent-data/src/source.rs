@@ -61,10 +61,11 @@ impl PointSource {
         }
     }
 
-    /// As [`PointSource::load`], except that a `.csv` or `.npy` file given as it is (no
-    /// options) may have missing values, which come back as NaN (see
-    /// [`read_points_allowing_missing`](crate::read_points_allowing_missing)); a file without
-    /// any is loaded exactly as `load` loads it. Returns the points and whether any is missing.
+    /// As [`PointSource::load`], except that a table given as it is (no options) — a `.csv`,
+    /// or a 2-D float `.npy` in C order — may have missing values, which come back as NaN
+    /// (see [`read_points_allowing_missing`](crate::read_points_allowing_missing)); such a
+    /// table is read once, and without missing values gives what `load` gives. Any other source
+    /// is loaded by `load`. Returns the points and whether any of them is missing a value.
     pub fn load_allowing_missing(
         &self,
         mnist_dir: &Path,
@@ -72,35 +73,27 @@ impl PointSource {
         binarize: Option<u64>,
         device: &Device,
     ) -> Result<(Tensor<2>, bool)> {
-        if let Some(path) = self.plain_file() {
-            let table = ["csv", "npy"].iter().any(|ext| {
-                path.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| e.eq_ignore_ascii_case(ext))
-            });
-            if table {
-                let (values, d) = crate::points::read_points_allowing_missing(path)?;
-                if values.iter().any(|v| v.is_nan()) {
-                    let n = values.len() / d;
-                    let keep = match limit {
-                        Some(requested) if requested > n => {
-                            return Err(DataError::SpecTooSmall {
-                                spec: self.source.to_string(),
-                                split: "training",
-                                requested,
-                                available: n,
-                            })
-                        }
-                        Some(requested) => requested,
-                        None => n,
-                    };
-                    let values: Vec<f32> = values[..keep * d].iter().map(|v| *v as f32).collect();
-                    let x = Tensor::from_data(TensorData::new(values, [keep, d]), device);
-                    return Ok((x, true));
-                }
+        let Some(path) = self.plain_file().filter(|p| is_float_table(p)) else {
+            return Ok((self.load(mnist_dir, limit, binarize, device)?, false));
+        };
+        let (values, d) = crate::points::read_points_allowing_missing(path)?;
+        let n = values.len() / d;
+        let keep = match limit {
+            Some(requested) if requested > n => {
+                return Err(DataError::SpecTooSmall {
+                    spec: self.source.to_string(),
+                    split: "training",
+                    requested,
+                    available: n,
+                })
             }
-        }
-        Ok((self.load(mnist_dir, limit, binarize, device)?, false))
+            Some(requested) => requested,
+            None => n,
+        };
+        let values: Vec<f32> = values[..keep * d].iter().map(|v| *v as f32).collect();
+        let missing = values.iter().any(|v| v.is_nan());
+        let x = Tensor::from_data(TensorData::new(values, [keep, d]), device);
+        Ok((x, missing))
     }
 
     /// The first `limit` examples (all when `None`), as read: their shape, labels and values.
@@ -116,6 +109,20 @@ impl PointSource {
         };
         batcher.images(data, 0..data.len(), device)
     }
+}
+
+/// A `.csv`, or a `.npy` whose header says 2-D float32/float64 in C order: the files whose
+/// points are their values as they are. (Other `.npy` files — images, bytes, Fortran order —
+/// and a header that does not parse go to the general loader, which says what is wrong.)
+fn is_float_table(path: &Path) -> bool {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if extension.eq_ignore_ascii_case("csv") {
+        return true;
+    }
+    extension.eq_ignore_ascii_case("npy")
+        && crate::npy::read_header(path).is_ok_and(|h| {
+            matches!(h.dtype, crate::npy::Dtype::Float { .. }) && h.shape.len() == 2 && !h.fortran
+        })
 }
 
 impl fmt::Display for PointSource {
@@ -140,6 +147,55 @@ impl fmt::Display for PointSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(deprecated)] // ndarray is the project's default CPU backend.
+    fn tables_that_may_miss_values_load_as_the_general_loader_loads_them() {
+        let dir = std::env::temp_dir().join(format!("latent-missing-src-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let device = Device::ndarray();
+        let values = |x: Tensor<2>| x.try_into_vec_as::<f32>().unwrap();
+        let bytes: Vec<u8> = (0..48).map(|i| (i * 5) as u8).collect();
+        let floats: Vec<u8> = (0..12)
+            .flat_map(|i| (i as f32 * 0.25 - 1.0).to_le_bytes())
+            .collect();
+        let csv = dir.join("t.csv");
+        std::fs::write(&csv, "1,2.5\n-3,4\n0.1,6\n").unwrap();
+        let cases = [
+            ("images.npy", crate::npy::encode("|u1", &[3, 4, 4], &bytes)),
+            ("vectors.npy", crate::npy::encode("<f4", &[4, 3], &floats)),
+            ("cube.npy", crate::npy::encode("<f4", &[1, 3, 4], &floats)),
+        ];
+        let mut paths = vec![csv];
+        for (name, file) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, file).unwrap();
+            paths.push(path);
+        }
+        for path in &paths {
+            let source = PointSource::parse(path.to_str().unwrap()).unwrap();
+            for limit in [None, Some(1)] {
+                let general = source.load(Path::new("."), limit, None, &device).unwrap();
+                let (table, missing) = source
+                    .load_allowing_missing(Path::new("."), limit, None, &device)
+                    .unwrap();
+                assert!(!missing, "{path:?}");
+                assert_eq!(table.dims(), general.dims(), "{path:?}");
+                assert_eq!(values(table), values(general), "{path:?}");
+            }
+        }
+        std::fs::write(&paths[0], "1,2\n,4\n").unwrap();
+        let source = PointSource::parse(paths[0].to_str().unwrap()).unwrap();
+        let (x, missing) = source
+            .load_allowing_missing(Path::new("."), None, None, &device)
+            .unwrap();
+        assert!(missing && values(x)[2].is_nan());
+        let (_, first) = source
+            .load_allowing_missing(Path::new("."), Some(1), None, &device)
+            .unwrap();
+        assert!(!first, "the missing value lies beyond the limit");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn bundled_specs_and_files_are_told_apart_and_printed_back() {
