@@ -529,20 +529,27 @@ fn gmm_fit(args: GmmFitArgs, device: &Device) -> Result<()> {
     }
     extend(
         &mut figures,
-        json!({
-            "converged": fit.converged,
-            "n_iter": fit.n_iter,
-            "lower_bound": fit.lower_bound,
-            "n_components": model.n_components(),
-            "covariance": model.covariance_type.name(),
-            "n": n,
-            "d": d,
-            "fit_seconds": fit_seconds,
-            "model": args.out,
-        }),
+        fit_figures(&model, n, d, fit_seconds, &args.out),
     );
     print_figures(&figures, args.json);
     Ok(())
+}
+
+/// What every `gmm fit` prints of its fit: convergence, iterations, the lower bound, the
+/// model's shape, the data's size, the time and where the model went.
+fn fit_figures(model: &Gmm, n: usize, d: usize, fit_seconds: f64, out: &Path) -> serde_json::Value {
+    let fit = model.fit.as_ref().expect("a fitted model has a report");
+    json!({
+        "converged": fit.converged,
+        "n_iter": fit.n_iter,
+        "lower_bound": fit.lower_bound,
+        "n_components": model.n_components(),
+        "covariance": model.covariance_type.name(),
+        "n": n,
+        "d": d,
+        "fit_seconds": fit_seconds,
+        "model": out,
+    })
 }
 
 /// `gmm fit --stream`: the fit over the file a chunk at a time, and what it printed.
@@ -577,22 +584,16 @@ fn gmm_fit_streaming(args: &GmmFitArgs, config: &GmmConfig, device: &Device) -> 
         }
     })?;
     model.save(&args.out)?;
-    let fit = model.fit.as_ref().expect("a fitted model has a report");
-    let figures = json!({
+    let mut figures = json!({
         "streamed": true,
         "online": args.stream.online.then_some(json!({"epochs": online.epochs, "step_decay": online.decay})),
         "chunk_rows": streaming.chunk_rows,
         "init_rows": streaming.init_rows.min(n),
-        "converged": fit.converged,
-        "n_iter": fit.n_iter,
-        "lower_bound": fit.lower_bound,
-        "n_components": model.n_components(),
-        "covariance": model.covariance_type.name(),
-        "n": n,
-        "d": d,
-        "fit_seconds": fit_seconds,
-        "model": args.out,
     });
+    extend(
+        &mut figures,
+        fit_figures(&model, n, d, fit_seconds, &args.out),
+    );
     print_figures(&figures, args.json);
     Ok(())
 }
