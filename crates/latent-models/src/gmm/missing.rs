@@ -38,12 +38,14 @@ struct Pattern {
     rows: Vec<usize>,
 }
 
-/// Column means over the observed entries (weighted), rounded to f32 as the complete-data
-/// centre is. A column with no observed entry is an error.
-pub(super) fn observed_center(values: &[f64], d: usize, weights: &[f64]) -> Result<Vec<f64>> {
+/// Column means over the observed entries (weighted, with sample weights), rounded to f32 as
+/// the complete-data centre is. A column with no observed entry is an error.
+fn observed_center(values: &[f64], d: usize, weights: Option<&[f64]>) -> Result<Vec<f64>> {
     let mut sums = vec![0.0; d];
     let mut totals = vec![0.0; d];
-    for (row, w) in values.chunks(d).zip(weights) {
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+    for (i, row) in values.chunks(d).enumerate() {
+        let w = weight(i);
         for (j, v) in row.iter().enumerate() {
             if !v.is_nan() {
                 sums[j] += w * v;
@@ -66,6 +68,18 @@ pub(super) fn observed_center(values: &[f64], d: usize, weights: &[f64]) -> Resu
 }
 
 impl Incomplete {
+    /// `values` (`[n, d]`, NaN where missing) centred at their observed column means, which
+    /// are returned beside them.
+    pub(super) fn centred_at_observed_means(
+        values: &[f64],
+        d: usize,
+        weights: Option<&[f64]>,
+    ) -> Result<(Vec<f64>, Self)> {
+        let center = observed_center(values, d, weights)?;
+        let data = Self::new(values, d, &center, weights)?;
+        Ok((center, data))
+    }
+
     /// `values` (`[n, d]`, NaN where missing) minus `center`. A point with no observed
     /// coordinate is an error naming it.
     pub(super) fn new(
@@ -154,12 +168,18 @@ impl Incomplete {
 
     /// E-step: (log p(x_n,O) `[n]`, responsibilities `[n, k]`), and the factors.
     fn e_step(&self, params: &Params, reg_covar: f64) -> Result<EStep> {
-        let k = params.k;
+        let (log_norm, mut resp, factors) = self.log_e_step(params, reg_covar)?;
+        resp.iter_mut().for_each(|v| *v = v.exp());
+        Ok((log_norm, resp, factors))
+    }
+
+    /// The E-step in log space: log p(x_n,O) `[n]`, log responsibilities `[n, k]`, factors.
+    fn log_e_step(&self, params: &Params, reg_covar: f64) -> Result<EStep> {
         let (mut joint, factors) = self.joint(params, reg_covar)?;
         let mut log_norm = Vec::with_capacity(self.n);
-        for row in joint.chunks_mut(k) {
+        for row in joint.chunks_mut(params.k) {
             let norm = log_sum_exp(row);
-            row.iter_mut().for_each(|v| *v = (*v - norm).exp());
+            row.iter_mut().for_each(|v| *v -= norm);
             log_norm.push(norm);
         }
         Ok((log_norm, joint, factors))
@@ -177,15 +197,8 @@ impl Incomplete {
 
     /// log p(x_n,O) of every point under `params` and the log responsibilities `[n, k]`.
     pub(super) fn score(&self, params: &Params, reg_covar: f64) -> Result<(Vec<f64>, Vec<f64>)> {
-        let k = params.k;
-        let (mut joint, _) = self.joint(params, reg_covar)?;
-        let mut log_norm = Vec::with_capacity(self.n);
-        for row in joint.chunks_mut(k) {
-            let norm = log_sum_exp(row);
-            row.iter_mut().for_each(|v| *v -= norm);
-            log_norm.push(norm);
-        }
-        Ok((log_norm, joint))
+        let (log_norm, log_resp, _) = self.log_e_step(params, reg_covar)?;
+        Ok((log_norm, log_resp))
     }
 
     /// The points with each missing entry replaced by its conditional mean under the mixture,

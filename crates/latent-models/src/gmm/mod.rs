@@ -29,7 +29,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use missing::{observed_center, Incomplete};
+use missing::Incomplete;
 use steps::{centred, data_center, m_step, mean_scalar, CentredData, Params};
 
 use crate::em;
@@ -152,10 +152,8 @@ impl GmmConfig {
     ) -> Result<Gmm> {
         let [n, d] = x.dims();
         let values = to_f64(x.clone())?;
-        let weights = weighting.as_ref().map(|w| w.host.clone());
-        let ones = vec![1.0; n];
-        let center = observed_center(&values, d, weights.as_deref().unwrap_or(&ones))?;
-        let data = Incomplete::new(&values, d, &center, weights.as_deref())?;
+        let weights = weighting.as_ref().map(|w| w.host.as_slice());
+        let (center, data) = Incomplete::centred_at_observed_means(&values, d, weights)?;
         let filled = matrix(&data.mean_filled(), n, d, &x.device());
         let filled = centred(&filled, &vec![0.0; d], self.covariance_type, weighting);
         let (params, report) = self.best_restart(
@@ -229,8 +227,7 @@ impl GmmConfig {
         }
         if has_missing(x)? {
             let values = to_f64(x.clone())?;
-            let center = observed_center(&values, d, &vec![1.0; n])?;
-            let data = Incomplete::new(&values, d, &center, None)?;
+            let (center, data) = Incomplete::centred_at_observed_means(&values, d, None)?;
             let run = em::iterate(
                 start.params(&center),
                 self.max_iter,
