@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::config::CovarianceType;
-use super::steps::{centred, diag_or_spherical, tied_or_full, Params, NK_EPS};
+use super::steps::{centred, diag_or_spherical, tied_or_full, Params, Prepared, NK_EPS};
 use super::{FitReport, Gmm, GmmConfig};
 use crate::em::EmProgress;
 use crate::error::{invalid, ModelError, Result};
@@ -170,31 +170,13 @@ impl Chunks<'_> {
         let mut log_likelihood = 0.0;
         let mut counts = vec![0.0; k];
         let mut sums = vec![0.0; k * d];
-        // Dense: Σ r (x − μ_old)(x − μ_old)ᵀ per component; diagonal: Σ r x².
         let mut second = vec![0.0; if dense { k * d * d } else { k * d }];
         self.for_each(|chunk| {
-            let data = centred(&chunk, center, kind, None);
-            let (log_norm, log_resp) = prepared.e_step(&data);
-            log_likelihood += to_f64(log_norm.sum())?[0];
-            let resp = log_resp.exp();
-            add(&mut counts, to_f64(resp.clone().sum_dim(0))?);
-            add(
-                &mut sums,
-                to_f64(resp.clone().transpose().matmul(data.x.clone()))?,
-            );
-            if dense {
-                for (c, old) in old_means.iter().enumerate() {
-                    let diff = data.x.clone() - old.clone();
-                    let weighted = diff.clone() * resp.clone().narrow(1, c, 1);
-                    let scatter = to_f64(weighted.transpose().matmul(diff))?;
-                    add(&mut second[c * d * d..(c + 1) * d * d], scatter);
-                }
-            } else {
-                add(
-                    &mut second,
-                    to_f64(resp.transpose().matmul(data.squares()))?,
-                );
-            }
+            let stats = chunk_stats(&prepared, &chunk, center, kind, Some(&old_means))?;
+            log_likelihood += stats.log_likelihood;
+            add(&mut counts, stats.counts);
+            add(&mut sums, stats.sums);
+            add(&mut second, stats.second);
             Ok(())
         })?;
         let nk: Vec<f64> = counts.iter().map(|v| v + NK_EPS).collect();
@@ -226,6 +208,54 @@ impl Chunks<'_> {
         let next = Params::from_moments(kind, &nk, n as f64, means, covariances, reg_covar);
         Ok((log_likelihood / n as f64, next))
     }
+}
+
+/// One chunk's E-step and the M-step's statistics of it.
+struct ChunkStats {
+    /// Σ log p(x_n).
+    log_likelihood: f64,
+    /// Σ r (K).
+    counts: Vec<f64>,
+    /// Σ r x (K × D).
+    sums: Vec<f64>,
+    /// Σ r (x − a_k)(x − a_k)ᵀ (K × D × D, dense types; a_k = 0 without `about`), or Σ r x²
+    /// (K × D, diagonal types).
+    second: Vec<f64>,
+}
+
+/// The statistics of `chunk` (raw rows) under `prepared`, in coordinates centred at
+/// `center`; dense scatters taken about `about` (one `[1, d]` row per component) if given.
+fn chunk_stats(
+    prepared: &Prepared,
+    chunk: &Tensor<2>,
+    center: &[f64],
+    kind: CovarianceType,
+    about: Option<&[Tensor<2>]>,
+) -> Result<ChunkStats> {
+    let data = centred(chunk, center, kind, None);
+    let (log_norm, log_resp) = prepared.e_step(&data);
+    let resp = log_resp.exp();
+    let k = resp.dims()[1];
+    let second = if matches!(kind, CovarianceType::Full | CovarianceType::Tied) {
+        let mut all = Vec::new();
+        for c in 0..k {
+            let diff = match about {
+                Some(means) => data.x.clone() - means[c].clone(),
+                None => data.x.clone(),
+            };
+            let weighted = diff.clone() * resp.clone().narrow(1, c, 1);
+            all.extend(to_f64(weighted.transpose().matmul(diff))?);
+        }
+        all
+    } else {
+        to_f64(resp.clone().transpose().matmul(data.squares()))?
+    };
+    Ok(ChunkStats {
+        log_likelihood: to_f64(log_norm.sum())?[0],
+        counts: to_f64(resp.clone().sum_dim(0))?,
+        sums: to_f64(resp.transpose().matmul(data.x))?,
+        second,
+    })
 }
 
 fn add(total: &mut [f64], more: Vec<f64>) {
@@ -377,7 +407,6 @@ impl GmmConfig {
         let sample = centred(&sample, &center, self.covariance_type, None);
         let mut params = self.initial_params(&sample, 0, &center)?;
         let (kind, k) = (self.covariance_type, self.n_components);
-        let dense = matches!(kind, CovarianceType::Full | CovarianceType::Tied);
         let mut moments = Moments::of(&params);
         let mut batches = 0usize;
         let mut lower_bounds = Vec::with_capacity(online.epochs);
@@ -385,25 +414,14 @@ impl GmmConfig {
             let mut log_likelihood = 0.0;
             chunks.for_each(|chunk| {
                 let rows = chunk.dims()[0] as f64;
-                let data = centred(&chunk, &center, kind, None);
-                let (log_norm, log_resp) = params.prepare(device, self.reg_covar)?.e_step(&data);
-                log_likelihood += to_f64(log_norm.sum())?[0];
-                let resp = log_resp.exp();
+                let prepared = params.prepare(device, self.reg_covar)?;
+                let stats = chunk_stats(&prepared, &chunk, &center, kind, None)?;
+                log_likelihood += stats.log_likelihood;
                 let per_point = |v: Vec<f64>| v.into_iter().map(|v| v / rows).collect::<Vec<_>>();
-                let second = if dense {
-                    let mut all = Vec::with_capacity(k * d * d);
-                    for c in 0..k {
-                        let weighted = data.x.clone() * resp.clone().narrow(1, c, 1);
-                        all.extend(to_f64(weighted.transpose().matmul(data.x.clone()))?);
-                    }
-                    all
-                } else {
-                    to_f64(resp.clone().transpose().matmul(data.squares()))?
-                };
                 let batch = Moments {
-                    weights: per_point(to_f64(resp.clone().sum_dim(0))?),
-                    first: per_point(to_f64(resp.transpose().matmul(data.x.clone()))?),
-                    second: per_point(second),
+                    weights: per_point(stats.counts),
+                    first: per_point(stats.sums),
+                    second: per_point(stats.second),
                 };
                 batches += 1;
                 moments.blend(batch, (batches as f64 + 1.0).powf(-online.decay));
