@@ -12,7 +12,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::config::CovarianceType;
-use super::steps::{centred, diag_or_spherical, tied_or_full, Params, Prepared, NK_EPS};
+use super::steps::{
+    centred, diag_or_spherical, tied_or_full, CentredData, Params, Prepared, NK_EPS,
+};
 use super::{FitReport, Gmm, GmmConfig};
 use crate::em::EmProgress;
 use crate::error::{invalid, ModelError, Result};
@@ -48,8 +50,26 @@ impl GmmConfig {
         device: &Device,
         mut progress: impl FnMut(EmProgress),
     ) -> Result<Gmm> {
-        let (n, d) = (source.len(), source.dim());
-        self.check(n, d)?;
+        let (chunks, center, sample) = self.streamed_start(source, streaming, device)?;
+        let (params, report) = self.best_restart(
+            &mut progress,
+            |restart| self.initial_params(&sample, restart, &center),
+            |params| chunks.step(params, &center, self.reg_covar),
+        )?;
+        Ok(Gmm::from_params(params, &center, report))
+    }
+}
+
+impl GmmConfig {
+    /// What both streamed fits start from, after checking the settings: the chunked source,
+    /// the data's centre (one pass) and the initialisation's sample, centred.
+    fn streamed_start<'a>(
+        &self,
+        source: &'a dyn RowSource,
+        streaming: Streaming,
+        device: &'a Device,
+    ) -> Result<(Chunks<'a>, Vec<f64>, CentredData)> {
+        self.check(source.len(), source.dim())?;
         if self.bayesian.is_some() || self.initial_labels.is_some() {
             return Err(invalid(
                 "streaming",
@@ -74,12 +94,7 @@ impl GmmConfig {
         let center = chunks.center()?;
         let sample = chunks.sample(streaming.init_rows, self.seed)?;
         let sample = centred(&sample, &center, self.covariance_type, None);
-        let (params, report) = self.best_restart(
-            &mut progress,
-            |restart| self.initial_params(&sample, restart, &center),
-            |params| chunks.step(params, &center, self.reg_covar),
-        )?;
-        Ok(Gmm::from_params(params, &center, report))
+        Ok((chunks, center, sample))
     }
 }
 
@@ -380,7 +395,6 @@ impl GmmConfig {
         mut progress: impl FnMut(EmProgress),
     ) -> Result<Gmm> {
         let (n, d) = (source.len(), source.dim());
-        self.check(n, d)?;
         if online.epochs == 0 || !(online.decay > 0.5 && online.decay <= 1.0) {
             return Err(invalid(
                 "online",
@@ -390,21 +404,7 @@ impl GmmConfig {
                 ),
             ));
         }
-        if self.bayesian.is_some() || self.initial_labels.is_some() || streaming.chunk_rows == 0 {
-            return Err(invalid(
-                "online",
-                "an online fit is a maximum-likelihood fit with chunk_rows ≥ 1, started by its \
-                 init method",
-            ));
-        }
-        let chunks = Chunks {
-            source,
-            rows: streaming.chunk_rows,
-            device,
-        };
-        let center = chunks.center()?;
-        let sample = chunks.sample(streaming.init_rows.max(self.n_components), self.seed)?;
-        let sample = centred(&sample, &center, self.covariance_type, None);
+        let (chunks, center, sample) = self.streamed_start(source, streaming, device)?;
         let mut params = self.initial_params(&sample, 0, &center)?;
         let (kind, k) = (self.covariance_type, self.n_components);
         let mut moments = Moments::of(&params);
