@@ -74,19 +74,24 @@ impl GmmConfig {
         let priors = Priors::resolve(prior, self, xc, center)?;
         let n = weights::total(xc.x.dims()[0], xc.weighting.as_ref());
         let device = xc.x.device();
-        let (post, mut report) = self.best_restart(
+        // EM carries each posterior with its E-step tensors: the ones the bound of an
+        // iteration needs are those the next iteration's E-step uses.
+        let with_tensors = |post: Posterior| -> Result<(Posterior, Prepared)> {
+            let prepared = post.prepare(&priors, &device, self.reg_covar)?;
+            Ok((post, prepared))
+        };
+        let ((post, _), mut report) = self.best_restart(
             progress,
-            |restart| Ok(priors.posterior(&self.initial_params(xc, restart, center)?, n)),
-            |post| {
-                let prepared = post.prepare(&priors, &device, self.reg_covar)?;
+            |restart| with_tensors(priors.posterior(&self.initial_params(xc, restart, center)?, n)),
+            |(_, prepared)| {
                 let (_, log_resp) = prepared.e_step(xc);
                 let resp = log_resp.clone().exp();
                 let stats = m_step(xc, resp.clone(), self.covariance_type, self.reg_covar)?;
-                let next = priors.posterior(&stats, n);
-                let check = next.prepare(&priors, &device, self.reg_covar)?;
+                let (next, next_prepared) = with_tensors(priors.posterior(&stats, n))?;
                 let entropy_terms =
                     weighted(resp * log_resp.clamp_min(-1e30), xc.weighting.as_ref());
-                Ok((next.lower_bound(&priors, &check, entropy_terms)?, next))
+                let bound = next.lower_bound(&priors, &next_prepared, entropy_terms)?;
+                Ok((bound, (next, next_prepared)))
             },
         )?;
         let (a, b) = &post.concentration;
