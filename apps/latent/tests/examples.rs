@@ -98,13 +98,34 @@ fn the_custom_encoder_trains_resumes_evaluates_and_samples() {
 }
 
 #[test]
-fn the_gmm_example_fits_scores_samples_and_selects() {
+fn the_gmm_example_fits_scores_samples_selects_and_goes_beyond_scikit_learn() {
     let printed = run("gmm", &[]);
     assert!(
         printed.contains("held-out mean log-likelihood"),
         "{printed}"
     );
     assert!(printed.contains("best by BIC: K = 3"), "{printed}");
+    // Three well-separated blobs: the Bayesian fit keeps three of its six components.
+    assert!(
+        printed.contains("Bayesian fit: 3 effective components of 6"),
+        "{printed}"
+    );
+    let imputed = printed
+        .lines()
+        .find(|l| l.contains("first point imputed as"))
+        .expect("the missing-values line");
+    assert!(!imputed.contains("NaN"), "{imputed}");
+    // Streamed and in-memory EM: the same bound to the digits printed.
+    let streamed = printed
+        .lines()
+        .find(|l| l.starts_with("streamed in chunks"))
+        .expect("the streamed line");
+    let bounds: Vec<&str> = streamed
+        .split([' ', ','])
+        .filter(|w| w.starts_with('-') && w.len() > 3)
+        .collect();
+    assert_eq!(bounds.len(), 2, "{streamed}");
+    assert_eq!(bounds[0], bounds[1], "{streamed}");
 }
 
 #[test]
