@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use latent_data::{default_mnist_dir, ExampleShape, PointSource};
-use latent_models::{Activation, Architecture, Likelihood, VaeConfig};
+use latent_models::{
+    Activation, Architecture, Conditioning, Likelihood, PriorConfig, TopLayer, VaeConfig,
+};
 use latent_train::{ModelKind, NamedDevice, ReplicaCount, TrainConfig};
 
 use crate::backend::Backend;
@@ -161,6 +163,31 @@ pub struct ModelArgs {
     /// Network kind: fully connected, or convolutions for 28 × 28 images.
     #[arg(long, value_enum)]
     pub arch: Option<ArchArg>,
+    /// The prior p(z): `standard` (N(0, I), closed-form KL), `mog:K` (a learned mixture of K
+    /// Gaussians) or `vamp:K` (the VampPrior with K learned pseudo-inputs); a mixture's KL is
+    /// the one-sample Monte-Carlo estimate [default: standard].
+    #[arg(long, value_name = "PRIOR")]
+    pub prior: Option<PriorConfig>,
+    /// Add a second stochastic layer z2 of this dimension above z (q(z2 | z1), p(z1 | z2);
+    /// the prior is then p(z2)).
+    #[arg(long, value_name = "N")]
+    pub latent2: Option<usize>,
+    /// Hidden layer sizes of the second layer's networks, comma-separated [default: 100,100].
+    #[arg(long, value_delimiter = ',', requires = "latent2")]
+    pub hidden2: Option<Vec<usize>>,
+    /// A conditional VAE: encoder and decoder see the class (labelled data; `latent sample
+    /// --class C` draws class C; `eval` gives −log p(x | y)).
+    #[arg(long, conflicts_with = "semi_supervised")]
+    pub conditional: bool,
+    /// The semi-supervised M2: a classifier q(y | x), the class of an unlabelled example a
+    /// latent variable (with --labelled N, only N training labels are kept; `eval` gives the
+    /// test classification error).
+    #[arg(long)]
+    pub semi_supervised: bool,
+    /// M2's weight α of a labelled example's classification loss −log q(y | x) beside its
+    /// bound [default: 1, about Kingma et al.'s α = 0.1 · N].
+    #[arg(long, value_name = "ALPHA", requires = "semi_supervised")]
+    pub classifier_weight: Option<f64>,
 }
 
 impl ModelArgs {
@@ -190,6 +217,34 @@ impl ModelArgs {
                 ActivationArg::Relu => Activation::Relu,
                 ActivationArg::Tanh => Activation::Tanh,
             };
+        }
+        if let Some(v) = self.prior {
+            model.prior = v;
+        }
+        if self.conditional {
+            model.conditioning = Conditioning::Conditional {
+                classes: model.conditioning.classes().unwrap_or(0),
+            };
+        }
+        if self.semi_supervised {
+            let weight = match model.conditioning {
+                Conditioning::SemiSupervised {
+                    classifier_weight, ..
+                } => classifier_weight,
+                _ => 1.0,
+            };
+            model.conditioning = Conditioning::SemiSupervised {
+                classes: model.conditioning.classes().unwrap_or(0),
+                classifier_weight: self.classifier_weight.unwrap_or(weight),
+            };
+        }
+        if let Some(latent) = self.latent2 {
+            let hidden = self
+                .hidden2
+                .clone()
+                .or_else(|| model.top.as_ref().map(|t| t.hidden.clone()))
+                .unwrap_or_else(|| TopLayer::iwae_paper().hidden);
+            model.top = Some(TopLayer { hidden, latent });
         }
     }
 }

@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use clap::Args;
 use latent_data::Split;
 use latent_models::Codec;
-use latent_train::{evaluate_inputs_on, load_vae, EvalConfig, DEFAULT_IW_CHUNK};
+use latent_train::{evaluate_inputs_on, load_variational, with_vae, EvalConfig, DEFAULT_IW_CHUNK};
 
 use crate::args::{ReplicasArg, RunArg};
 use crate::backend::Backend;
@@ -38,14 +38,19 @@ pub fn run_eval(args: EvalArgs, backend: Backend, device: &Device) -> Result<()>
         ..EvalConfig::default()
     };
     settings.check()?;
-    let (config, vae) = load_vae(&args.run.run, device)?;
+    let (config, model) = load_variational(&args.run.run, device)?;
     let test = config.load_split(Split::Test, args.limit)?;
     let workers = args.replicas.devices(backend, device, None)?;
-    let report = evaluate_inputs_on(&vae, &test, &config.inputs(), &settings, &workers)?;
+    let inputs = config.inputs();
+    let report = with_vae!(
+        &model,
+        vae => evaluate_inputs_on(vae, &test, &inputs, &settings, &workers)?,
+        _ => unreachable!("load_variational refuses autoencoders")
+    );
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        let inputs = if vae.binary_data() && config.binarize {
+        let inputs = if model.binary_data() && config.binarize {
             "fixed binarisation"
         } else if config.standardisation.is_some() {
             "standardised, nats per example of the data as given"
@@ -54,7 +59,7 @@ pub fn run_eval(args: EvalArgs, backend: Backend, device: &Device) -> Result<()>
         };
         println!(
             "{} test examples, {inputs}: ELBO {:.2}, −log p(x) ≈ {:.2} nats (importance sampling, k = {}), \
-             reconstruction {:.2}, KL {:.2}, active units {}/{}",
+             reconstruction {:.2}, KL {:.2}, active units {}/{}{}",
             report.images,
             report.elbo,
             report.nll,
@@ -62,8 +67,25 @@ pub fn run_eval(args: EvalArgs, backend: Backend, device: &Device) -> Result<()>
             report.recon,
             report.kl,
             report.active_units,
-            report.kl_per_dim.len()
+            report.activity.len(),
+            layer_units(&report.layer_active_units)
         );
+        if let Some(error) = report.classification_error {
+            println!(
+                "classifier q(y | x): test error {:.2} % ({} test examples)",
+                100.0 * error,
+                report.images
+            );
+        }
     }
     Ok(())
+}
+
+/// ` (per layer: 12, 3)` for a model of several stochastic layers, else nothing.
+fn layer_units(per_layer: &[usize]) -> String {
+    if per_layer.len() < 2 {
+        return String::new();
+    }
+    let units: Vec<String> = per_layer.iter().map(usize::to_string).collect();
+    format!(" (per layer, bottom first: {})", units.join(", "))
 }

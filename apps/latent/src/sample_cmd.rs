@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use clap::Args;
-use latent_models::Codec;
+use latent_models::{Codec, LatentVariableModel};
 use latent_train::figures::{
     binarize, latent_gmm_codes, standard_normal_codes, write_examples, write_training_pictures,
     GRID_COLUMNS,
 };
-use latent_train::{load_run, load_vae, values, RunDir, TrainedModel};
+use latent_train::{load_run, load_variational, values, with_vae, RunDir, TrainedModel};
 
 use crate::args::RunArg;
 
@@ -29,6 +29,10 @@ pub struct SampleArgs {
     /// codes of the training examples (ex-post density estimation) instead of from N(0, I).
     #[arg(long)]
     latent_gmm: Option<usize>,
+    /// For a conditional or semi-supervised VAE: draw every example of this class (0-based)
+    /// [default: classes drawn uniformly].
+    #[arg(long)]
+    class: Option<usize>,
     /// Training examples whose codes the --latent-gmm mixture is fitted to.
     #[arg(long, default_value_t = latent_train::report::PROBE_TRAIN_IMAGES)]
     gmm_fit_limit: usize,
@@ -62,12 +66,6 @@ pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
     }
     device.seed(args.seed);
     let pixels = match &model {
-        TrainedModel::Vae(vae) => {
-            if args.latent_gmm.is_some() {
-                bail!("--latent-gmm is for autoencoder runs; a VAE samples its prior N(0, I)");
-            }
-            latent_models::LatentVariableModel::sample_prior(vae, args.n, device)
-        }
         TrainedModel::Ae(ae) => match args.latent_gmm {
             None => standard_normal_codes(args.n, ae.latent_dim(), device),
             Some(k) => latent_gmm_codes(
@@ -80,6 +78,12 @@ pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
                 device,
             )?,
         },
+        vae => {
+            if args.latent_gmm.is_some() {
+                bail!("--latent-gmm is for autoencoder runs; a VAE samples its own prior");
+            }
+            with_vae!(vae, vae => prior_codes(vae, args.n, args.class, device)?, _ => unreachable!())
+        }
     };
     let vectors = config.example_shape().image().is_none();
     let pixels = if args.draw || (vectors && !args.means) {
@@ -96,13 +100,40 @@ pub fn run_sample(args: SampleArgs, device: &Device) -> Result<()> {
     Ok(())
 }
 
+/// `n` codes of `model`'s prior, of class `class` if one is given (which the model must have).
+fn prior_codes<M: LatentVariableModel>(
+    model: &M,
+    n: usize,
+    class: Option<usize>,
+    device: &Device,
+) -> Result<Tensor<2>> {
+    let Some(class) = class else {
+        return Ok(model.sample_prior(n, device));
+    };
+    match model.classes() {
+        None => {
+            bail!("--class is for a conditional or semi-supervised VAE; this one has no classes")
+        }
+        Some(classes) if class >= classes => {
+            bail!(
+                "--class {class}: the model has classes 0 to {}",
+                classes - 1
+            )
+        }
+        Some(_) => Ok(model
+            .sample_prior_of_class(n, class, device)
+            .expect("a model with classes samples them")),
+    }
+}
+
 /// `images/samples.png` and `images/reconstructions.png` of the VAE run in `run`.
 pub fn write_run_pictures(run: &Path, device: &Device) -> Result<()> {
-    let (config, vae) = load_vae(run, device)?;
-    Ok(write_training_pictures(
-        &RunDir::new(run),
-        &config,
-        &vae,
-        device,
-    )?)
+    let (config, model) = load_variational(run, device)?;
+    let dir = RunDir::new(run);
+    with_vae!(
+        &model,
+        vae => write_training_pictures(&dir, &config, vae, device)?,
+        _ => unreachable!("load_variational refuses autoencoders")
+    );
+    Ok(())
 }

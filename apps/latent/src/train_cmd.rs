@@ -49,6 +49,14 @@ pub struct TrainArgs {
     /// Train on the IWAE bound with K importance samples instead of the ELBO.
     #[arg(long)]
     iwae: Option<usize>,
+    /// Free bits: floor each latent dimension's KL (averaged over the batch) at this many nats
+    /// in the training loss, against posterior collapse (Kingma et al. 2016; ELBO training).
+    #[arg(long, value_name = "NATS")]
+    free_bits: Option<f64>,
+    /// With --semi-supervised: keep only N training labels, N / C of each class (the first of
+    /// each), and hide the rest [default: all].
+    #[arg(long, value_name = "N")]
+    labelled: Option<usize>,
     #[arg(long)]
     batch_size: Option<usize>,
     /// Adam learning rate.
@@ -155,6 +163,7 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
         config.beta => args.beta,
         config.warmup_epochs => args.warmup,
         config.iwae_samples => args.iwae,
+        config.free_bits => args.free_bits,
         config.batch_size => args.batch_size,
         config.optimizer.lr => args.lr,
         config.optimizer.lr_decay => args.lr_decay,
@@ -190,6 +199,9 @@ fn run_config(args: &TrainArgs) -> Result<TrainConfig> {
     }
     if args.freeze_encoder {
         config.freeze_encoder = true;
+    }
+    if args.labelled.is_some() {
+        config.labelled = args.labelled;
     }
     Ok(config)
 }

@@ -440,6 +440,21 @@ impl Examples {
         chosen
     }
 
+    /// This set with the labels of its first `n` examples hidden (set to [`u32::MAX`], which
+    /// no class has): the unlabelled part of a semi-supervised training set.
+    pub fn hide_labels_before(&self, n: usize) -> Self {
+        let mut hidden = self.clone();
+        hidden.labels = self.labels.as_ref().map(|l| {
+            Arc::new(
+                l.iter()
+                    .enumerate()
+                    .map(|(i, v)| if i < n { u32::MAX } else { *v })
+                    .collect(),
+            )
+        });
+        hidden
+    }
+
     /// A seeded split into (training, test) views: `fraction` of the examples (at least one,
     /// and at least one left to train on) drawn at random for the test set, both in a seeded
     /// random order — so that the first N of either (a limit, the examples a report shows) are
@@ -472,13 +487,19 @@ impl Examples {
         let Some(labels) = self.labels() else {
             return Vec::new();
         };
-        let classes = self
-            .classes()
-            .map(<[String]>::len)
-            .unwrap_or_else(|| labels.iter().max().map_or(0, |m| *m as usize + 1));
+        let classes = self.classes().map(<[String]>::len).unwrap_or_else(|| {
+            labels
+                .iter()
+                .filter(|l| **l != u32::MAX)
+                .max()
+                .map_or(0, |m| *m as usize + 1)
+        });
         let mut counts = vec![0usize; classes];
+        // Hidden labels (u32::MAX) count in no class.
         for label in labels {
-            counts[*label as usize] += 1;
+            if let Some(count) = counts.get_mut(*label as usize) {
+                *count += 1;
+            }
         }
         counts
     }
@@ -682,6 +703,19 @@ pub enum Binarization {
 pub struct ExampleBatcher {
     binarization: Binarization,
     standardisation: Option<Arc<Standardisation>>,
+    labels: Option<LabelColumns>,
+}
+
+/// The labels handed to a conditional model as inputs: `classes` one-hot columns after each
+/// example's values, all zero where the label is hidden (or missing, or not below `classes`).
+/// A label is shown for the examples of index `visible_from` and above: 0 shows every label,
+/// [`usize::MAX`] none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelColumns {
+    /// Number of classes (columns).
+    pub classes: usize,
+    /// The first example index whose label is shown.
+    pub visible_from: usize,
 }
 
 /// A batch: inputs `[batch, dim]` and the examples' labels `[batch]` if they have them.
@@ -699,6 +733,7 @@ impl ExampleBatcher {
         Self {
             binarization: Binarization::None,
             standardisation: None,
+            labels: None,
         }
     }
 
@@ -707,6 +742,7 @@ impl ExampleBatcher {
         Self {
             binarization: Binarization::Dynamic(Box::new(Mutex::new(StdRng::seed_from_u64(seed)))),
             standardisation: None,
+            labels: None,
         }
     }
 
@@ -715,6 +751,7 @@ impl ExampleBatcher {
         Self {
             binarization: Binarization::Fixed { seed },
             standardisation: None,
+            labels: None,
         }
     }
 
@@ -722,6 +759,12 @@ impl ExampleBatcher {
     /// binarisation; a standardised set is never binarised in practice).
     pub fn standardised(mut self, standardisation: Option<Standardisation>) -> Self {
         self.standardisation = standardisation.map(Arc::new);
+        self
+    }
+
+    /// This batcher with the examples' labels appended to their inputs as `labels` says.
+    pub fn with_labels(mut self, labels: Option<LabelColumns>) -> Self {
+        self.labels = labels;
         self
     }
 
@@ -791,8 +834,34 @@ impl ExampleBatcher {
                 *v = ((*v as f64 - s.mean[k]) / s.std[k]) as f32;
             }
         }
-        out
+        match self.labels {
+            Some(columns) => with_label_columns(out, items, columns),
+            None => out,
+        }
     }
+
+    /// Inputs per example: its values, and the label columns if there are any.
+    fn width(&self, item: &ExampleItem) -> usize {
+        item_len(item) + self.labels.map_or(0, |l| l.classes)
+    }
+}
+
+/// `values` (the items' values, row after row) with each row followed by its label's one-hot
+/// columns (zeros where it is hidden).
+fn with_label_columns(values: Vec<f32>, items: &[ExampleItem], columns: LabelColumns) -> Vec<f32> {
+    let mut out = Vec::with_capacity(values.len() + items.len() * columns.classes);
+    let mut rest = values.as_slice();
+    for item in items {
+        let (row, tail) = rest.split_at(item_len(item));
+        rest = tail;
+        out.extend_from_slice(row);
+        let shown = item
+            .label
+            .map(|l| l as usize)
+            .filter(|l| *l < columns.classes && item.index >= columns.visible_from);
+        out.extend((0..columns.classes).map(|c| if Some(c) == shown { 1.0 } else { 0.0 }));
+    }
+    out
 }
 
 fn item_len(item: &ExampleItem) -> usize {
@@ -837,9 +906,13 @@ fn fixed_uniform(seed: u64, image: usize, pixel: usize) -> f32 {
 impl Batcher<ExampleItem, ExampleBatch> for ExampleBatcher {
     fn batch(&self, items: Vec<ExampleItem>, device: &Device) -> ExampleBatch {
         let n = items.len();
-        let d = items.first().map_or(0, item_len);
+        let d = items.first().map_or(0, |item| self.width(item));
         let images = TensorData::new(self.inputs(&items), [n, d]);
-        let labels: Option<Vec<i64>> = items.iter().map(|i| i.label.map(i64::from)).collect();
+        // A hidden label (u32::MAX) is no label: the batch then has none.
+        let labels: Option<Vec<i64>> = items
+            .iter()
+            .map(|i| i.label.filter(|l| *l != u32::MAX).map(i64::from))
+            .collect();
         ExampleBatch {
             images: Tensor::from_data(images, device),
             labels: labels.map(|l| Tensor::from_data(TensorData::new(l, [n]), device)),
@@ -880,6 +953,45 @@ mod tests {
             Path::new("x"),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn label_columns_follow_the_values_one_hot_or_zero_where_hidden() {
+        // Labels 0, 1, 2, 0 (index % 3); the first two hidden.
+        let data = floats((0..8).map(|v| v as f32).collect(), 2).hide_labels_before(2);
+        let items: Vec<ExampleItem> = (0..4).map(|i| data.item(i)).collect();
+        let columns = |visible_from| LabelColumns {
+            classes: 3,
+            visible_from,
+        };
+        let inputs = ExampleBatcher::grey()
+            .with_labels(Some(columns(0)))
+            .inputs(&items);
+        #[rustfmt::skip]
+        let want = [
+            0.0, 1.0, 0.0, 0.0, 0.0,
+            2.0, 3.0, 0.0, 0.0, 0.0,
+            4.0, 5.0, 0.0, 0.0, 1.0,
+            6.0, 7.0, 1.0, 0.0, 0.0,
+        ];
+        assert_eq!(inputs, want);
+        // Shown from index 3 on only; none at usize::MAX.
+        let later = ExampleBatcher::grey()
+            .with_labels(Some(columns(3)))
+            .inputs(&items);
+        assert_eq!(&later[10..15], &[4.0, 5.0, 0.0, 0.0, 0.0]);
+        assert_eq!(&later[15..], &[6.0, 7.0, 1.0, 0.0, 0.0]);
+        let none = ExampleBatcher::grey()
+            .with_labels(Some(columns(usize::MAX)))
+            .inputs(&items);
+        assert_eq!(none.iter().skip(2).step_by(5).sum::<f32>(), 0.0);
+        // A batch with a hidden label has no label tensor, and the counts skip it.
+        #[allow(deprecated)]
+        let device = Device::ndarray();
+        let batch = ExampleBatcher::grey().batch(items, &device);
+        assert!(batch.labels.is_none());
+        assert_eq!(batch.images.dims(), [4, 2]);
+        assert_eq!(data.class_counts(), vec![1, 0, 1]);
     }
 
     #[test]

@@ -55,8 +55,8 @@ pub mod synthetic;
 pub use domain::{DataSource, Domain};
 pub use error::{DataError, Result};
 pub use examples::{
-    ExampleBatch, ExampleBatcher, ExampleItem, ExampleShape, Examples, ItemValues, Standardisation,
-    Values,
+    ExampleBatch, ExampleBatcher, ExampleItem, ExampleShape, Examples, ItemValues, LabelColumns,
+    Standardisation, Values,
 };
 pub use mnist::{verify_sha256sums, Mnist, MnistBatch, MnistBatcher, MnistItem, Split};
 pub use points::{

@@ -68,7 +68,9 @@ pub mod special;
 pub use bernoulli::{bernoulli_log_prob_elementwise, Bernoulli};
 pub use categorical::Categorical;
 pub use math::{log_mean_exp, log_sum_exp, mixture_log_prob, LN_2PI};
-pub use normal::{normal_log_prob_elementwise, normal_log_prob_elementwise_fixed, Normal};
+pub use normal::{
+    normal_log_prob_elementwise, normal_log_prob_elementwise_fixed, normal_log_prob_matrix, Normal,
+};
 
 /// What every distribution answers. `Value` is what it is a distribution over: a float tensor
 /// `[batch, dim]` for [`Normal`] and [`Bernoulli`], an integer tensor `[batch]` for

@@ -118,6 +118,27 @@ pub fn normal_log_prob_elementwise_fixed<const D: usize>(
         .mul_scalar(-0.5)
 }
 
+/// log N(x_n; μ_c, diag σ²_c) of every point against every component, summed over the
+/// dimensions: `x` `[n, d]`, `mean` and `log_var` `[components, d]` → `[n, components]`.
+///
+/// Expanded as −½ (Σ_j x²_nj / σ²_cj − 2 Σ_j x_nj μ_cj / σ²_cj + Σ_j μ²_cj / σ²_cj + Σ_j log
+/// σ²_cj + d ln 2π): two matrix products, never the `[n, components, d]` tensor of
+/// differences, so a mixture of hundreds of components costs memory of `[n, components]` only.
+pub fn normal_log_prob_matrix(x: Tensor<2>, mean: Tensor<2>, log_var: Tensor<2>) -> Tensor<2> {
+    let d = x.dims()[1] as f64;
+    let precision = log_var.clone().neg().exp();
+    let scaled_mean = mean.clone() * precision.clone();
+    // [components]: Σ_j μ² / σ² + Σ_j log σ², as a row.
+    let constant = (scaled_mean.clone() * mean + log_var)
+        .sum_dim(1)
+        .transpose();
+    let quadratic = x.clone().powi_scalar(2).matmul(precision.transpose());
+    let cross = x.matmul(scaled_mean.transpose());
+    (quadratic - cross.mul_scalar(2.0) + constant)
+        .add_scalar(d * LN_2PI)
+        .mul_scalar(-0.5)
+}
+
 impl Distribution for Normal {
     type Value = Tensor<2>;
 
@@ -142,6 +163,35 @@ impl Distribution for Normal {
 mod tests {
     use super::*;
     use crate::test_support::{device, mean_and_se, tensor2, to_vec};
+
+    #[test]
+    fn log_prob_matrix_equals_the_direct_sum_for_every_pair() {
+        let device = device();
+        let x = [0.3f32, -1.2, 2.5, 0.0, -0.7, 1.1];
+        let mean = [0.5f32, -1.0, 2.0, 1.0, -3.0, 0.25];
+        let log_var = [0.0f32, -2.0, 1.5, 0.4, -0.5, 2.0];
+        let matrix = to_vec(normal_log_prob_matrix(
+            tensor2(&x, 3, 2, &device),
+            tensor2(&mean, 3, 2, &device),
+            tensor2(&log_var, 3, 2, &device),
+        ));
+        for n in 0..3 {
+            for c in 0..3 {
+                let want: f64 = (0..2)
+                    .map(|j| {
+                        let (xi, m, lv) = (x[2 * n + j], mean[2 * c + j], log_var[2 * c + j]);
+                        let (xi, m, lv) = (xi as f64, m as f64, lv as f64);
+                        -0.5 * (LN_2PI + lv + (xi - m).powi(2) / lv.exp())
+                    })
+                    .sum();
+                let got = matrix[3 * n + c] as f64;
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "x {n}, component {c}: {got} vs {want}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn sample_moments_match_parameters_within_four_standard_errors() {

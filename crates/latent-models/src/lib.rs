@@ -86,6 +86,7 @@ pub use gmm::{BayesianPrior, CovarianceType, EmProgress, Gmm, GmmConfig, InitMet
 pub use mixture::{Fit, Mixture};
 pub use model::{Codec, LatentVariableModel, Trainable};
 pub use vae::{
-    Activation, Architecture, Autoencoder, Decoder, Encoder, Likelihood, LikelihoodModel, Prior,
+    Activation, Architecture, Autoencoder, ConditionalVae, Conditioning, Decoder, Encoder,
+    HierarchicalVae, Likelihood, LikelihoodModel, Prior, PriorConfig, SemiSupervisedVae, TopLayer,
     Vae, VaeConfig,
 };

@@ -48,6 +48,36 @@ pub trait LatentVariableModel: Codec {
     /// `n` codes drawn from the prior p(z): `[n, latent]`.
     fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2>;
 
+    /// The number of classes of a model conditioned on labels (whose inputs carry them as
+    /// one-hot columns after the data, and whose codes end with them); `None` for others.
+    fn classes(&self) -> Option<usize> {
+        None
+    }
+
+    /// `n` codes drawn from the prior of class `class` (a conditional model's); `None` for a
+    /// model without classes.
+    fn sample_prior_of_class(
+        &self,
+        _n: usize,
+        _class: usize,
+        _device: &Device,
+    ) -> Option<Tensor<2>> {
+        None
+    }
+
+    /// log q(y | x) of every class (`[batch, classes]`) for a model with a classifier (M2);
+    /// `None` for others.
+    fn class_log_probs(&self, _x: Tensor<2>) -> Option<Tensor<2>> {
+        None
+    }
+
+    /// The posterior means of each stochastic layer for `x`, bottom layer first (each `[batch,
+    /// layer's dimension]`), whose variance over the data counts the layer's active units.
+    /// One layer: [`Codec::encode`].
+    fn layer_codes(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
+        vec![self.encode(x)]
+    }
+
     /// The terms of the negative ELBO with weight `beta` on the KL, from one sample of q per
     /// example given by its noise `noise` (`[batch, noise_dim]`, standard normal).
     fn elbo_terms_with_noise(&self, x: Tensor<2>, noise: Tensor<2>, beta: f64) -> ElboTerms;
@@ -90,6 +120,10 @@ pub struct Objective {
     pub kl_weight: f64,
     /// Importance samples k of the bound: 1 is the ELBO, k > 1 the IWAE bound.
     pub iwae_samples: usize,
+    /// Free bits λ (Kingma et al. 2016), in nats per latent dimension: the KL of each
+    /// dimension, averaged over the batch, enters the loss as max(λ, KL_j), so that no
+    /// dimension is pushed below λ (against posterior collapse). 0: the plain KL.
+    pub free_bits: f64,
 }
 
 impl Objective {
@@ -97,6 +131,7 @@ impl Objective {
     pub const ELBO: Objective = Objective {
         kl_weight: 1.0,
         iwae_samples: 1,
+        free_bits: 0.0,
     };
 }
 
@@ -208,9 +243,10 @@ pub fn draw_elbo_noise<M: LatentVariableModel>(
     }
 }
 
-/// The loss of a [`LatentVariableModel`] under `objective`: the β-weighted negative ELBO, or
-/// with k > 1 importance samples the negative IWAE bound (its reconstruction and KL then
-/// describe the one-sample ELBO of the same batch). `noise` is what [`draw_elbo_noise`] drew.
+/// The loss of a [`LatentVariableModel`] under `objective`: the β-weighted negative ELBO (with
+/// free bits, Σ_j max(λ, KL_j) in place of the KL), or with k > 1 importance samples the
+/// negative IWAE bound (its reconstruction and KL then describe the one-sample ELBO of the same
+/// batch). `noise` is what [`draw_elbo_noise`] drew.
 pub fn elbo_loss_terms<M: LatentVariableModel>(
     model: &M,
     x: Tensor<2>,
@@ -225,6 +261,13 @@ pub fn elbo_loss_terms<M: LatentVariableModel>(
             loss,
             reconstruction: terms.reconstruction.detach(),
             kl: terms.kl.detach(),
+        }
+    } else if objective.free_bits > 0.0 {
+        let floored = terms.kl_per_dim.clamp_min(objective.free_bits).sum();
+        LossTerms {
+            loss: terms.reconstruction.clone() + floored.mul_scalar(objective.kl_weight),
+            reconstruction: terms.reconstruction,
+            kl: terms.kl,
         }
     } else {
         LossTerms {

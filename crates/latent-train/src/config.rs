@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use burn::optim::AdamConfig;
 use latent_data::{
-    DataError, DataSource, ExampleBatcher, ExampleShape, Examples, Split, Standardisation,
+    DataError, DataSource, ExampleBatcher, ExampleShape, Examples, LabelColumns, Split,
+    Standardisation,
 };
 use latent_models::model::Objective;
 use latent_models::VaeConfig;
@@ -118,6 +119,11 @@ pub struct TrainConfig<M = VaeConfig> {
     /// (Burda et al. 2015).
     #[serde(default = "one")]
     pub iwae_samples: usize,
+    /// Free bits λ in nats per latent dimension (Kingma et al. 2016): each dimension's KL,
+    /// averaged over the batch, enters the training loss as max(λ, KL_j). 0: none. The test
+    /// figures stay the plain ELBO.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub free_bits: f64,
     /// Seed of the initial weights and of every epoch's randomness.
     pub seed: u64,
     /// Use only the first N training images.
@@ -157,6 +163,17 @@ pub struct TrainConfig<M = VaeConfig> {
     /// transferred model with a frozen encoder).
     #[serde(default)]
     pub freeze_encoder: bool,
+    /// For a model that takes labels: keep only N training labels (N / C of each class, the
+    /// first of each in the data's order) and hide the others (semi-supervised learning). The
+    /// kept examples are shown again, so that they make up about a tenth of an epoch's rows
+    /// (each epoch is then about 10 % longer). `None`: every label is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labelled: Option<usize>,
+    /// The labels the model takes as inputs (none for a model without labels): for the
+    /// built-in conditional models the trainer sets it from the data; a model of one's own
+    /// sets it to be handed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_columns: Option<LabelPlan>,
     /// How the steps were spread over devices, as the trainer used it (written by the trainer;
     /// its value in a configuration given to it is replaced).
     #[serde(default)]
@@ -170,6 +187,10 @@ pub struct TrainConfig<M = VaeConfig> {
 
 fn one() -> usize {
     1
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn yes() -> bool {
@@ -187,13 +208,14 @@ fn unit() -> f64 {
 /// The settings `--resume` may change: the epochs (to extend the run), where the data are, and
 /// how the steps are spread over devices; and those the trainer writes itself (the run id, the
 /// standardisation it drew from the data).
-pub const RESUMABLE_SETTINGS: [&str; 6] = [
+pub const RESUMABLE_SETTINGS: [&str; 7] = [
     "epochs",
     "mnist_dir",
     "execution",
     "run_id",
     "standardisation",
     "data_shape",
+    "label_columns",
 ];
 
 /// Where a run's test set comes from.
@@ -214,14 +236,38 @@ pub struct Inputs {
     pub binarize: bool,
     /// The standardisation of real-valued data.
     pub standardisation: Option<Standardisation>,
+    /// The labels a conditional model takes as inputs.
+    pub labels: Option<LabelPlan>,
 }
 
 impl Default for Inputs {
-    /// Binarised for a binary likelihood, not standardised: MNIST's inputs.
+    /// Binarised for a binary likelihood, not standardised, no labels: MNIST's inputs.
     fn default() -> Self {
         Self {
             binarize: true,
             standardisation: None,
+            labels: None,
+        }
+    }
+}
+
+/// How a conditional model gets the examples' labels: as `classes` one-hot columns after each
+/// example's values (see [`LabelColumns`]), on the training examples whose labels are kept,
+/// and on the test examples if `test_labels` (a conditional VAE's figures are then of
+/// log p(x | y)) or on none (M2's figures are of log p(x), the class marginalised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelPlan {
+    /// Number of classes.
+    pub classes: usize,
+    /// Whether the test inputs show their labels.
+    pub test_labels: bool,
+}
+
+impl LabelPlan {
+    fn columns(&self, shown: bool) -> LabelColumns {
+        LabelColumns {
+            classes: self.classes,
+            visible_from: if shown { 0 } else { usize::MAX },
         }
     }
 }
@@ -235,7 +281,14 @@ impl Inputs {
         } else {
             ExampleBatcher::grey()
         };
-        batcher.standardised(self.standardisation.clone())
+        batcher
+            .standardised(self.standardisation.clone())
+            .with_labels(self.labels.map(|l| l.columns(true)))
+    }
+
+    /// The label columns of test inputs, pictures and codes.
+    fn test_labels(&self) -> Option<LabelColumns> {
+        self.labels.map(|l| l.columns(l.test_labels))
     }
 
     /// The batcher of test figures: the fixed binarisation (seed 0) for a `binary`
@@ -246,12 +299,16 @@ impl Inputs {
         } else {
             ExampleBatcher::grey()
         };
-        batcher.standardised(self.standardisation.clone())
+        batcher
+            .standardised(self.standardisation.clone())
+            .with_labels(self.test_labels())
     }
 
     /// The batcher of codes and pictures: the values as they are (standardised).
     pub fn plain(&self) -> ExampleBatcher {
-        ExampleBatcher::grey().standardised(self.standardisation.clone())
+        ExampleBatcher::grey()
+            .standardised(self.standardisation.clone())
+            .with_labels(self.test_labels())
     }
 
     /// log |det J| of the standardisation (0 without one): log p(x) of the data as given is
@@ -330,6 +387,15 @@ impl TrainConfig<VaeConfig> {
     pub fn check(&self) -> Result<()> {
         self.check_training()?;
         self.model.check()?;
+        if self.kind == ModelKind::Ae
+            && (self.model.top.is_some() || !self.model.prior.is_standard())
+        {
+            return Err(invalid(
+                "model",
+                "an autoencoder has no prior, one layer and no labels: a prior, a second \
+                 stochastic layer or labels need a VAE",
+            ));
+        }
         Ok(())
     }
 }
@@ -346,6 +412,7 @@ impl<M> TrainConfig<M> {
             beta: 1.0,
             warmup_epochs: 0,
             iwae_samples: 1,
+            free_bits: 0.0,
             seed: 0,
             train_limit: None,
             test_limit: None,
@@ -357,6 +424,8 @@ impl<M> TrainConfig<M> {
             standardisation: None,
             data_shape: None,
             freeze_encoder: false,
+            labelled: None,
+            label_columns: None,
             execution: Execution::default(),
             run_id: None,
         }
@@ -373,6 +442,7 @@ impl<M> TrainConfig<M> {
             beta: self.beta,
             warmup_epochs: self.warmup_epochs,
             iwae_samples: self.iwae_samples,
+            free_bits: self.free_bits,
             seed: self.seed,
             train_limit: self.train_limit,
             test_limit: self.test_limit,
@@ -384,6 +454,8 @@ impl<M> TrainConfig<M> {
             standardisation: self.standardisation,
             data_shape: self.data_shape,
             freeze_encoder: self.freeze_encoder,
+            labelled: self.labelled,
+            label_columns: self.label_columns,
             execution: self.execution,
             run_id: self.run_id,
         }
@@ -425,10 +497,25 @@ impl<M> TrainConfig<M> {
                 "the IWAE bound has no KL weight: use beta 1 and no warm-up",
             ));
         }
+        if !(self.free_bits.is_finite() && self.free_bits >= 0.0) {
+            return Err(invalid("free_bits", "must be ≥ 0 nats per dimension"));
+        }
+        if self.free_bits > 0.0 && (self.iwae_samples > 1 || self.kind == ModelKind::Ae) {
+            return Err(invalid(
+                "free_bits",
+                "free bits floor the ELBO's KL: they need a VAE trained on the ELBO (iwae_samples 1)",
+            ));
+        }
         if self.iwae_samples > 1 && self.kind == ModelKind::Ae {
             return Err(invalid(
                 "iwae_samples",
                 "an autoencoder has no importance-weighted bound",
+            ));
+        }
+        if self.labelled == Some(0) {
+            return Err(invalid(
+                "labelled",
+                "must be at least 1 label per class (or none, for all)",
             ));
         }
         if let Some(f) = self.test_fraction {
@@ -529,6 +616,7 @@ impl<M> TrainConfig<M> {
         Inputs {
             binarize: self.binarize,
             standardisation: self.standardisation.clone(),
+            labels: self.label_columns,
         }
     }
 
@@ -551,6 +639,7 @@ impl<M> TrainConfig<M> {
         Objective {
             kl_weight: self.kl_weight(epoch),
             iwae_samples: self.iwae_samples,
+            free_bits: self.free_bits,
         }
     }
 

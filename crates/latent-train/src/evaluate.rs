@@ -85,11 +85,21 @@ pub struct EvalReport {
     pub recon: f64,
     /// Latent dimensions with Var_x(E_q\[z_u\]) > [`ACTIVE_UNIT_THRESHOLD`].
     pub active_units: usize,
-    /// Var_x(E_q\[z_u\]) per latent dimension: each unit's activity.
+    /// Var_x(E_q\[z_u\]) per latent dimension: each unit's activity (of every stochastic
+    /// layer, the bottom one first).
     #[serde(default)]
     pub activity: Vec<f64>,
-    /// The KL per latent dimension.
+    /// Active units of each stochastic layer, the bottom one first (they sum to
+    /// `active_units`).
+    #[serde(default)]
+    pub layer_active_units: Vec<usize>,
+    /// The KL per latent dimension (of every layer, the bottom one first; a mixture prior's
+    /// Monte-Carlo KL is spread evenly over its dimensions).
     pub kl_per_dim: Vec<f64>,
+    /// The fraction of test examples whose label the model's classifier q(y | x) gets wrong
+    /// (a model with a classifier, on labelled data; otherwise none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification_error: Option<f64>,
     /// Importance samples per image.
     pub iw_samples: usize,
     /// Test images evaluated.
@@ -181,6 +191,18 @@ where
     if test_set.is_empty() {
         return Err(invalid("test images", "none to evaluate"));
     }
+    if model.classes() != inputs.labels.map(|l| l.classes) {
+        return Err(invalid(
+            "inputs",
+            match model.classes() {
+                Some(c) => format!(
+                    "the model takes {c} label columns: evaluate it with its run's inputs \
+                     (TrainConfig::inputs)"
+                ),
+                None => "the inputs carry labels, which the model does not take".into(),
+            },
+        ));
+    }
     let workers = Replica::all(devices, false)?;
     let copies: Vec<M> = workers
         .iter()
@@ -188,13 +210,16 @@ where
         .collect();
     let device = &workers[0].device;
     let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
-    let (k, noise_dim, latent) = (config.iw_samples, model.noise_dim(), model.latent_dim());
+    let (k, noise_dim) = (config.iw_samples, model.noise_dim());
     device.seed(0);
     let batcher = inputs.test(model.binary_data());
     let n = test_set.len();
     let (mut elbo, mut nll, mut kl, mut recon) = (0.0, 0.0, 0.0, 0.0);
-    let mut kl_per_dim = vec![0.0; latent];
-    let mut means: Vec<f64> = Vec::with_capacity(n * latent);
+    let mut kl_per_dim: Vec<f64> = Vec::new();
+    let labels = test_set.labels();
+    let mut wrong: Option<usize> = None;
+    // Each layer's posterior means, example after example.
+    let mut means: Vec<(usize, Vec<f64>)> = Vec::new();
     for start in (0..n).step_by(config.batch_size) {
         let end = (start + config.batch_size).min(n);
         let rows = end - start;
@@ -205,10 +230,31 @@ where
         elbo -= scalar(terms.loss)? * m;
         kl += scalar(terms.kl)? * m;
         recon += scalar(terms.reconstruction)? * m;
-        for (acc, v) in kl_per_dim.iter_mut().zip(values_f64(terms.kl_per_dim)?) {
+        let batch_kl = values_f64(terms.kl_per_dim)?;
+        kl_per_dim.resize(batch_kl.len(), 0.0);
+        for (acc, v) in kl_per_dim.iter_mut().zip(batch_kl) {
             *acc += v * m;
         }
-        means.extend(values_f64(model.encode(x.clone()))?);
+        if let (Some(labels), Some(log_q)) = (labels, model.class_log_probs(x.clone())) {
+            let guesses = log_q
+                .argmax(1)
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec::<i64>()
+                .map_err(|e| invalid("classifier", format!("{e:?}")))?;
+            let missed = guesses
+                .iter()
+                .zip(&labels[start..end])
+                .filter(|(g, l)| **g != i64::from(**l))
+                .count();
+            *wrong.get_or_insert(0) += missed;
+        }
+        let codes = model.layer_codes(x.clone());
+        means.resize_with(codes.len(), || (0, Vec::new()));
+        for (layer, code) in means.iter_mut().zip(codes) {
+            layer.0 = code.dims()[1];
+            layer.1.extend(values_f64(code)?);
+        }
         // Each chunk's noise is drawn here and split by images among the workers.
         let mut partial = Vec::new();
         for samples in sample_chunks(k, config.chunk) {
@@ -229,11 +275,16 @@ where
         }
         nll -= scalar(combine_log_weight_sums(partial, k).sum())?;
     }
-    let activity = unit_activity(&means, latent);
-    let active_units = activity
+    let layers: Vec<Vec<f64>> = means
         .iter()
-        .filter(|a| **a > ACTIVE_UNIT_THRESHOLD)
-        .count();
+        .map(|(latent, values)| unit_activity(values, *latent))
+        .collect();
+    let layer_active_units: Vec<usize> = layers
+        .iter()
+        .map(|a| a.iter().filter(|a| **a > ACTIVE_UNIT_THRESHOLD).count())
+        .collect();
+    let active_units = layer_active_units.iter().sum();
+    let activity = layers.concat();
     let nf = n as f64;
     // log p(x) = log p(x′) + log |det J| for standardised values x′ = (x − m)/s.
     let jacobian = inputs.log_jacobian();
@@ -244,6 +295,8 @@ where
         recon: recon / nf,
         active_units,
         activity,
+        layer_active_units,
+        classification_error: wrong.map(|w| w as f64 / nf),
         kl_per_dim: kl_per_dim.into_iter().map(|v| v / nf).collect(),
         iw_samples: k,
         images: n,

@@ -90,10 +90,7 @@ pub fn export_run(run: &Path, out: &Path, device: &burn::tensor::Device) -> Resu
             serde_json::to_string(standardisation).expect("plain data serialises"),
         ));
     }
-    match model {
-        crate::TrainedModel::Vae(vae) => export_safetensors_with(&vae, out, &metadata),
-        crate::TrainedModel::Ae(ae) => export_safetensors_with(&ae, out, &metadata),
-    }
+    crate::with_model!(&model, m => export_safetensors_with(m, out, &metadata))
 }
 
 /// Makes the run directory `out` of the built-in networks of `config` with the weights of the

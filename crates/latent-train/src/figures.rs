@@ -219,10 +219,12 @@ pub fn test_images<C>(
 }
 
 /// The images `x` followed by their reconstructions E[x | z = code(x)], as pixel values: two
-/// rows of a grid.
+/// rows of a grid. Inputs that carry label columns after the data (a conditional model's)
+/// are shown without them.
 pub fn reconstructions<M: Codec>(model: &M, x: Tensor<2>) -> Result<Vec<f32>> {
     let decoded = model.decode_mean(model.encode(x.clone()));
-    let mut both = values(x)?;
+    let data = decoded.dims()[1];
+    let mut both = values(x.narrow(1, 0, data))?;
     both.extend(values(decoded)?);
     Ok(both)
 }

@@ -70,7 +70,7 @@ pub use evaluate::{
     DEFAULT_IW_CHUNK,
 };
 pub use export::{export_safetensors, import_safetensors};
-pub use load::{load_run, load_vae, TrainedModel};
+pub use load::{load_run, load_vae, load_variational, TrainedModel};
 pub use probe::{linear_probe, probe_codes, CodeProbe, LinearProbe, ProbeReport};
 pub use readback::{scalar, values, values_f64};
 pub use run_dir::{EpochMetrics, RunDir, RunLock};

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use latent_models::{Autoencoder, Codec, Vae, VaeConfig};
+use latent_models::{
+    Autoencoder, Codec, ConditionalVae, Conditioning, HierarchicalVae, SemiSupervisedVae, Vae,
+    VaeConfig,
+};
 use serde::de::DeserializeOwned;
 
 use crate::config::{ModelKind, TrainConfig};
@@ -34,49 +37,73 @@ impl RunDir {
     }
 }
 
-/// A trained built-in model of either kind.
+/// A trained built-in model of any kind.
+// Made once per command and matched, never copied around: its variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum TrainedModel {
-    /// A VAE.
+    /// A VAE with one stochastic layer.
     Vae(Vae),
+    /// A VAE with two stochastic layers.
+    Hierarchical(HierarchicalVae),
+    /// A conditional VAE.
+    Conditional(ConditionalVae),
+    /// The semi-supervised M2.
+    SemiSupervised(SemiSupervisedVae),
     /// An autoencoder.
     Ae(Autoencoder),
 }
 
+/// Evaluates `$body` with `$m` bound to a reference to the trained VAE (of one or two
+/// layers) in `$model`, a `&`[`TrainedModel`], or `$otherwise` for an autoencoder: the code
+/// written once for any [`LatentVariableModel`](latent_models::LatentVariableModel).
+#[macro_export]
+macro_rules! with_vae {
+    ($model:expr, $m:ident => $body:expr, $ae:pat => $otherwise:expr) => {
+        match $model {
+            $crate::TrainedModel::Vae($m) => $body,
+            $crate::TrainedModel::Hierarchical($m) => $body,
+            $crate::TrainedModel::Conditional($m) => $body,
+            $crate::TrainedModel::SemiSupervised($m) => $body,
+            $crate::TrainedModel::Ae($ae) => $otherwise,
+        }
+    };
+}
+
+/// Evaluates `$body` with `$m` bound to a reference to the model in `$model`, a
+/// `&`[`TrainedModel`] of any kind: the code written once for any [`Codec`].
+#[macro_export]
+macro_rules! with_model {
+    ($model:expr, $m:ident => $body:expr) => {
+        match $model {
+            $crate::TrainedModel::Vae($m) => $body,
+            $crate::TrainedModel::Hierarchical($m) => $body,
+            $crate::TrainedModel::Conditional($m) => $body,
+            $crate::TrainedModel::SemiSupervised($m) => $body,
+            $crate::TrainedModel::Ae($m) => $body,
+        }
+    };
+}
+
 impl Codec for TrainedModel {
     fn latent_dim(&self) -> usize {
-        match self {
-            TrainedModel::Vae(m) => Codec::latent_dim(m),
-            TrainedModel::Ae(m) => Codec::latent_dim(m),
-        }
+        with_model!(self, m => Codec::latent_dim(m))
     }
 
     fn encode(&self, x: Tensor<2>) -> Tensor<2> {
-        match self {
-            TrainedModel::Vae(m) => Codec::encode(m, x),
-            TrainedModel::Ae(m) => Codec::encode(m, x),
-        }
+        with_model!(self, m => Codec::encode(m, x))
     }
 
     fn decode_mean(&self, z: Tensor<2>) -> Tensor<2> {
-        match self {
-            TrainedModel::Vae(m) => Codec::decode_mean(m, z),
-            TrainedModel::Ae(m) => Codec::decode_mean(m, z),
-        }
+        with_model!(self, m => Codec::decode_mean(m, z))
     }
 
     fn decode_sample(&self, z: Tensor<2>) -> Tensor<2> {
-        match self {
-            TrainedModel::Vae(m) => Codec::decode_sample(m, z),
-            TrainedModel::Ae(m) => Codec::decode_sample(m, z),
-        }
+        with_model!(self, m => Codec::decode_sample(m, z))
     }
 
     fn binary_data(&self) -> bool {
-        match self {
-            TrainedModel::Vae(m) => m.binary_data(),
-            TrainedModel::Ae(m) => m.binary_data(),
-        }
+        with_model!(self, m => m.binary_data())
     }
 }
 
@@ -103,6 +130,21 @@ pub fn load_run(run: &Path, device: &Device) -> Result<(TrainConfig, TrainedMode
     let dir = RunDir::new(run);
     let config = builtin_config(&dir)?;
     let model = match config.kind {
+        ModelKind::Vae if matches!(config.model.conditioning, Conditioning::Conditional { .. }) => {
+            TrainedModel::Conditional(
+                dir.load_model(config.model.init_conditional(device, PLACEHOLDER_SEED)?)?,
+            )
+        }
+        ModelKind::Vae if !config.model.conditioning.is_none() => TrainedModel::SemiSupervised(
+            dir.load_model(
+                config
+                    .model
+                    .init_semi_supervised(device, PLACEHOLDER_SEED)?,
+            )?,
+        ),
+        ModelKind::Vae if config.model.top.is_some() => TrainedModel::Hierarchical(
+            dir.load_model(config.model.init_hierarchical(device, PLACEHOLDER_SEED)?)?,
+        ),
         ModelKind::Vae => {
             TrainedModel::Vae(dir.load_model(config.model.init_vae(device, PLACEHOLDER_SEED)?)?)
         }
@@ -113,13 +155,33 @@ pub fn load_run(run: &Path, device: &Device) -> Result<(TrainConfig, TrainedMode
     Ok((config, model))
 }
 
-/// A trained built-in VAE and its run configuration.
+/// A trained built-in one-layer VAE and its run configuration (a two-layer one or an
+/// autoencoder is refused by name; [`load_run`] takes any).
 pub fn load_vae(run: &Path, device: &Device) -> Result<(TrainConfig, Vae)> {
-    match load_run(run, device)? {
-        (config, TrainedModel::Vae(vae)) => Ok((config, vae)),
-        (_, TrainedModel::Ae(_)) => Err(TrainError::BadRun {
+    let problem = match load_run(run, device)? {
+        (config, TrainedModel::Vae(vae)) => return Ok((config, vae)),
+        (_, TrainedModel::Hierarchical(_)) => {
+            "holds a VAE with two stochastic layers, which this needs a one-layer VAE for"
+        }
+        (_, TrainedModel::Conditional(_) | TrainedModel::SemiSupervised(_)) => {
+            "holds a VAE that takes labels, which this needs a plain one-layer VAE for"
+        }
+        (_, TrainedModel::Ae(_)) => "holds an autoencoder, not a VAE",
+    };
+    Err(TrainError::BadRun {
+        path: run.to_path_buf(),
+        problem: problem.into(),
+    })
+}
+
+/// A trained built-in VAE of one or two layers, or an error naming an autoencoder run.
+pub fn load_variational(run: &Path, device: &Device) -> Result<(TrainConfig, TrainedModel)> {
+    let (config, model) = load_run(run, device)?;
+    if let TrainedModel::Ae(_) = model {
+        return Err(TrainError::BadRun {
             path: run.to_path_buf(),
             problem: "holds an autoencoder, not a VAE".into(),
-        }),
+        });
     }
+    Ok((config, model))
 }

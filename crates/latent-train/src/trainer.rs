@@ -14,11 +14,11 @@ use burn::tensor::Device;
 use latent_data::{ExampleShape, Examples};
 use latent_models::model::Trainable;
 use latent_models::vae::ImageGeometry;
-use latent_models::{Architecture, Likelihood, VaeConfig};
+use latent_models::{Architecture, Conditioning, Likelihood, VaeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::config::{first_difference, ModelKind, TrainConfig};
+use crate::config::{first_difference, LabelPlan, ModelKind, TrainConfig};
 use crate::devices::{NamedDevice, Replica};
 use crate::epochs::run_training;
 use crate::error::{Result, TrainError};
@@ -119,10 +119,39 @@ pub fn train_on(
     let check = |c: &TrainConfig| c.check();
     let rules = Rules {
         check,
-        fit: fit_builtin,
+        fit: fit_builtin_to_record,
         adapt: adapt_builtin,
     };
     match config.kind {
+        ModelKind::Vae if matches!(config.model.conditioning, Conditioning::Conditional { .. }) => {
+            train_checked(
+                config,
+                out,
+                devices,
+                start,
+                rules,
+                |model: &VaeConfig, device, seed| Ok(model.init_conditional(device, seed)?),
+                progress,
+            )
+        }
+        ModelKind::Vae if !config.model.conditioning.is_none() => train_checked(
+            config,
+            out,
+            devices,
+            start,
+            rules,
+            |model: &VaeConfig, device, seed| Ok(model.init_semi_supervised(device, seed)?),
+            progress,
+        ),
+        ModelKind::Vae if config.model.top.is_some() => train_checked(
+            config,
+            out,
+            devices,
+            start,
+            rules,
+            |model: &VaeConfig, device, seed| Ok(model.init_hierarchical(device, seed)?),
+            progress,
+        ),
         ModelKind::Vae => train_checked(
             config,
             out,
@@ -165,7 +194,7 @@ where
 {
     let rules = Rules {
         check: |c: &TrainConfig<C>| c.check_training(),
-        fit: |_: &mut TrainConfig<C>, _: ExampleShape| {},
+        fit: |_: &mut TrainConfig<C>, _: &TrainConfig<C>| {},
         adapt: |_: &mut TrainConfig<C>, _: &Examples, _: bool| Ok(()),
     };
     train_checked(config, out, devices, start, rules, init, progress)
@@ -175,12 +204,27 @@ where
 struct Rules<K, F, A> {
     /// Checks a configuration.
     check: K,
-    /// Sets what the model's configuration takes from the data's shape (for a new run, and
-    /// for the comparison of a resumed run's configuration with its record).
+    /// Sets in a resumed run's given configuration what the trainer took from the data when
+    /// the run began, as its record (the second argument) has it: so that it is not taken for
+    /// a difference.
     fit: F,
     /// Fits the model's configuration to the training examples (for a new run) or checks that
     /// it fits them (`resumed`).
     adapt: A,
+}
+
+/// The built-in networks' settings taken from the data, as `recorded` took them: the shape, and
+/// the number of classes of a model that takes labels (0 in a given configuration: "from the
+/// data").
+fn fit_builtin_to_record(given: &mut TrainConfig, recorded: &TrainConfig) {
+    if let Some(shape) = recorded.data_shape {
+        fit_builtin(given, shape);
+    }
+    if given.model.conditioning.classes() == Some(0) {
+        if let Some(classes) = recorded.model.conditioning.classes() {
+            given.model.conditioning = given.model.conditioning.with_classes(classes);
+        }
+    }
 }
 
 /// The built-in networks take the data's shape: the input size and the images' geometry.
@@ -228,6 +272,30 @@ fn adapt_builtin(config: &mut TrainConfig, data: &Examples, resumed: bool) -> Re
     } else {
         fit_builtin(config, shape);
     }
+    if let Some(classes) = config.model.conditioning.classes() {
+        let Some(found) = label_count(data) else {
+            return Err(TrainError::InvalidSetting {
+                field: "conditioning",
+                problem: "a model that uses labels needs labelled data (mnist, digits, a folder \
+                          with a sub-folder per class, or labels=FILE)"
+                    .into(),
+            });
+        };
+        if resumed {
+            if classes != found && config.label_columns.map(|l| l.classes) != Some(classes) {
+                return Err(invalid_classes(classes, found));
+            }
+        } else if classes == 0 {
+            config.model.conditioning = config.model.conditioning.with_classes(found);
+        } else if classes < found {
+            return Err(invalid_classes(classes, found));
+        }
+        let classes = config.model.conditioning.classes().unwrap_or(found);
+        config.label_columns = Some(LabelPlan {
+            classes,
+            test_labels: matches!(config.model.conditioning, Conditioning::Conditional { .. }),
+        });
+    }
     if config.model.likelihood == Likelihood::Bernoulli && !data.unit_interval() {
         let (lo, hi) = data.value_range();
         return Err(TrainError::InvalidSetting {
@@ -239,6 +307,64 @@ fn adapt_builtin(config: &mut TrainConfig, data: &Examples, resumed: bool) -> Re
         });
     }
     Ok(())
+}
+
+/// The number of classes of labelled examples: as many as the data name, else the largest label
+/// plus one (`None` for unlabelled data).
+fn label_count(data: &Examples) -> Option<usize> {
+    data.labels()?;
+    Some(data.class_counts().len())
+}
+
+fn invalid_classes(classes: usize, found: usize) -> TrainError {
+    TrainError::InvalidSetting {
+        field: "conditioning",
+        problem: format!("the model has {classes} classes, but the data have {found}"),
+    }
+}
+
+/// The training set of a semi-supervised run that keeps `labelled` labels (see
+/// [`TrainConfig::labelled`]): every example with its label hidden, then the kept ones —
+/// `labelled / classes` of each class, the first in the data's order — repeated so that they
+/// are about a tenth of the rows.
+fn semi_supervised_set(train: &Examples, labelled: usize, classes: usize) -> Result<Examples> {
+    let labels = train.labels().ok_or_else(|| TrainError::InvalidSetting {
+        field: "labelled",
+        problem: "the training data have no labels".into(),
+    })?;
+    if !labelled.is_multiple_of(classes) {
+        return Err(TrainError::InvalidSetting {
+            field: "labelled",
+            problem: format!(
+                "{labelled} labels cannot be balanced over {classes} classes: give a multiple \
+                 of {classes}"
+            ),
+        });
+    }
+    let per_class = labelled / classes;
+    let mut kept = Vec::with_capacity(labelled);
+    for class in 0..classes as u32 {
+        let of_class: Vec<usize> = (0..train.len())
+            .filter(|i| labels[*i] == class)
+            .take(per_class)
+            .collect();
+        if of_class.len() < per_class {
+            return Err(TrainError::InvalidSetting {
+                field: "labelled",
+                problem: format!(
+                    "class {class} has {} training examples, fewer than the {per_class} asked \
+                     for per class",
+                    of_class.len()
+                ),
+            });
+        }
+        kept.extend(of_class);
+    }
+    let copies = (train.len() / 10).div_ceil(labelled).max(1);
+    let indices: Vec<usize> = (0..train.len())
+        .chain((0..copies).flat_map(|_| kept.iter().copied()))
+        .collect();
+    Ok(train.select(&indices).hide_labels_before(train.len()))
 }
 
 /// The checks that need no directory, the lock, the run's own configuration, the epochs.
@@ -255,7 +381,7 @@ where
     C: Serialize + DeserializeOwned + Clone,
     M: Trainable,
     K: Fn(&TrainConfig<C>) -> Result<()>,
-    F: Fn(&mut TrainConfig<C>, ExampleShape),
+    F: Fn(&mut TrainConfig<C>, &TrainConfig<C>),
     A: Fn(&mut TrainConfig<C>, &Examples, bool) -> Result<()>,
 {
     let Rules { check, fit, adapt } = rules;
@@ -297,6 +423,19 @@ where
             config.standardisation = (!data.0.unit_interval()).then(|| data.0.standardisation());
         }
         check(&config)?;
+        let data = match (config.labelled, config.label_columns) {
+            (Some(labelled), Some(plan)) => (
+                semi_supervised_set(&data.0, labelled, plan.classes)?,
+                data.1,
+            ),
+            (Some(_), None) => {
+                return Err(TrainError::InvalidSetting {
+                    field: "labelled",
+                    problem: "the model takes no labels (label_columns is not set)".into(),
+                })
+            }
+            (None, _) => data,
+        };
         run_training(
             config,
             &run,
@@ -324,15 +463,13 @@ fn resolve<C: Serialize + Clone + DeserializeOwned>(
     config: &TrainConfig<C>,
     run: &RunDir,
     start: Start,
-    fit: &impl Fn(&mut TrainConfig<C>, ExampleShape),
+    fit: &impl Fn(&mut TrainConfig<C>, &TrainConfig<C>),
 ) -> Result<(TrainConfig<C>, usize)> {
     if start == Start::Resume {
         let recorded: TrainConfig<C> = run.read_config()?;
         // What the trainer took from the data is the record's, not a difference.
         let mut given = config.clone();
-        if let Some(shape) = recorded.data_shape {
-            fit(&mut given, shape);
-        }
+        fit(&mut given, &recorded);
         if let Some((field, given, recorded)) = first_difference(&given, &recorded) {
             return Err(TrainError::ResumeMismatch {
                 field,

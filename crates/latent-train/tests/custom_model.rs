@@ -13,7 +13,7 @@ use burn::nn::Linear;
 use burn::tensor::{activation, Device, Distribution as Noise, Tensor};
 use latent_data::Split;
 use latent_distributions::{kl, normal_log_prob_elementwise, Normal};
-use latent_models::vae::{Activation, Initializer, MlpDecoder, PixelLikelihood};
+use latent_models::vae::{Activation, Initializer, MlpDecoder, PixelLikelihood, PosteriorMap};
 use latent_models::{Encoder, LatentVariableModel, Prior, Vae};
 use latent_train::figures::{reconstructions, test_images};
 use latent_train::report::{write_vae_report, ReportConfig};
@@ -65,16 +65,16 @@ impl ScaledNormal {
 }
 
 impl Prior for ScaledNormal {
-    fn log_prob_elementwise(&self, z: Tensor<3>) -> Tensor<3> {
+    fn log_prob_elementwise(&self, z: Tensor<3>, _posterior: PosteriorMap) -> Tensor<3> {
         normal_log_prob_elementwise(z.zeros_like(), self.log_var(), z)
     }
 
-    fn sample(&self, n: usize, latent: usize, device: &Device) -> Tensor<2> {
+    fn sample(&self, n: usize, latent: usize, _: PosteriorMap, device: &Device) -> Tensor<2> {
         let std = self.log_var::<2>().mul_scalar(0.5).exp();
         Tensor::<2>::random([n, latent], Noise::Normal(0.0, 1.0), device) * std
     }
 
-    fn kl_elementwise(&self, q: &Normal, _z: Tensor<2>) -> Tensor<2> {
+    fn kl_elementwise(&self, q: &Normal, _z: Tensor<2>, _: PosteriorMap) -> Tensor<2> {
         let p = Normal::new(
             q.mean.zeros_like(),
             q.log_var.zeros_like() + self.log_var::<2>(),

@@ -5,12 +5,14 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::autoencoder::Autoencoder;
+use super::conditional::{ConditionalVae, MlpClassifier, SemiSupervisedVae};
+use super::hierarchy::HierarchicalVae;
 use super::likelihood::{Likelihood, PixelLikelihood};
 use super::networks::{
     Activation, ConvDecoder, ConvEncoder, DecoderNet, EncoderNet, ImageGeometry, Initializer,
     MlpDecoder, MlpEncoder,
 };
-use super::prior::StandardNormal;
+use super::prior::{MixturePrior, PriorConfig, PriorNet, StandardNormal, VampPrior};
 use super::Vae;
 use crate::error::{invalid, Result};
 
@@ -46,6 +48,90 @@ pub struct VaeConfig {
     /// the trainer sets it from the data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageGeometry>,
+    /// The prior p(z) (of the top layer, with two layers).
+    #[serde(default, skip_serializing_if = "PriorConfig::is_standard")]
+    pub prior: PriorConfig,
+    /// A second stochastic layer z2 above z = z1 (`None`: one layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<TopLayer>,
+    /// Whether and how the model uses the examples' labels.
+    #[serde(default, skip_serializing_if = "Conditioning::is_none")]
+    pub conditioning: Conditioning,
+}
+
+/// Whether a built-in VAE uses the examples' labels. `classes` 0 means "as many as the data
+/// have" (the trainer sets it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Conditioning {
+    /// A plain VAE.
+    #[default]
+    None,
+    /// A conditional VAE ([`ConditionalVae`]): encoder and decoder see the class.
+    Conditional {
+        /// Number of classes.
+        classes: usize,
+    },
+    /// M2 ([`SemiSupervisedVae`]): a classifier q(y | x), and the class of an unlabelled
+    /// example marginalised.
+    SemiSupervised {
+        /// Number of classes.
+        classes: usize,
+        /// Weight α of a labelled example's classification loss −log q(y | x), per example
+        /// beside its bound (with the trainer's labelled examples a tenth of the rows, 1 is
+        /// Kingma et al.'s α = 0.1 · N).
+        classifier_weight: f64,
+    },
+}
+
+impl Conditioning {
+    /// Whether the model uses no labels.
+    pub fn is_none(&self) -> bool {
+        *self == Conditioning::None
+    }
+
+    /// The number of classes of a model that uses labels (0: not set yet).
+    pub fn classes(&self) -> Option<usize> {
+        match *self {
+            Conditioning::None => None,
+            Conditioning::Conditional { classes }
+            | Conditioning::SemiSupervised { classes, .. } => Some(classes),
+        }
+    }
+
+    /// The same conditioning with `classes` classes.
+    pub fn with_classes(self, classes: usize) -> Self {
+        match self {
+            Conditioning::None => Conditioning::None,
+            Conditioning::Conditional { .. } => Conditioning::Conditional { classes },
+            Conditioning::SemiSupervised {
+                classifier_weight, ..
+            } => Conditioning::SemiSupervised {
+                classes,
+                classifier_weight,
+            },
+        }
+    }
+}
+
+/// The second stochastic layer of a two-layer VAE: q(z2 | z1) through fully connected
+/// `hidden` layers, and p(z1 | z2) through the same sizes mirrored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopLayer {
+    /// Hidden layer sizes of q(z2 | z1).
+    pub hidden: Vec<usize>,
+    /// Dimension of z2.
+    pub latent: usize,
+}
+
+impl TopLayer {
+    /// The IWAE paper's second layer: 100-100 tanh units, z2 of dimension 50.
+    pub fn iwae_paper() -> Self {
+        Self {
+            hidden: vec![100, 100],
+            latent: 50,
+        }
+    }
 }
 
 impl Default for VaeConfig {
@@ -59,6 +145,9 @@ impl Default for VaeConfig {
             likelihood: Likelihood::Bernoulli,
             architecture: Architecture::Mlp,
             image: None,
+            prior: PriorConfig::Standard,
+            top: None,
+            conditioning: Conditioning::None,
         }
     }
 }
@@ -70,7 +159,29 @@ impl std::fmt::Display for VaeConfig {
             f,
             "{:?} {:?} network, hidden {:?}, latent {}, {:?} decoder",
             self.architecture, self.activation, self.hidden, self.latent, self.likelihood
-        )
+        )?;
+        if let Some(top) = &self.top {
+            write!(
+                f,
+                ", second layer hidden {:?} latent {}",
+                top.hidden, top.latent
+            )?;
+        }
+        if !self.prior.is_standard() {
+            write!(f, ", prior {}", self.prior)?;
+        }
+        match self.conditioning {
+            Conditioning::None => {}
+            Conditioning::Conditional { classes } => write!(f, ", conditional on {classes} classes")?,
+            Conditioning::SemiSupervised {
+                classes,
+                classifier_weight,
+            } => write!(
+                f,
+                ", semi-supervised (M2) over {classes} classes, classifier weight {classifier_weight}"
+            )?,
+        }
+        Ok(())
     }
 }
 
@@ -114,6 +225,40 @@ impl VaeConfig {
                 ));
             }
         }
+        if self.prior.components() == Some(0) {
+            return Err(invalid(
+                "prior",
+                "a mixture prior needs at least 1 component",
+            ));
+        }
+        if let Some(top) = &self.top {
+            if top.latent == 0 || top.hidden.contains(&0) {
+                return Err(invalid(
+                    "top",
+                    "the second layer's sizes must be at least 1",
+                ));
+            }
+        }
+        if !self.conditioning.is_none() {
+            if self.architecture != Architecture::Mlp
+                || self.top.is_some()
+                || !self.prior.is_standard()
+            {
+                return Err(invalid(
+                    "conditioning",
+                    "the conditional and semi-supervised VAEs are fully connected, with one \
+                     layer and the N(0, I) prior",
+                ));
+            }
+            if let Conditioning::SemiSupervised {
+                classifier_weight, ..
+            } = self.conditioning
+            {
+                if !(classifier_weight.is_finite() && classifier_weight >= 0.0) {
+                    return Err(invalid("conditioning", "the classifier weight must be ≥ 0"));
+                }
+            }
+        }
         if let Likelihood::Gaussian { log_var } = self.likelihood {
             if !log_var.is_finite() {
                 return Err(invalid(
@@ -128,26 +273,176 @@ impl VaeConfig {
     /// A VAE of this shape on `device`. Its weights are drawn on the host from `seed` (burn's
     /// default layer initialisation, U(−1/√fan_in, 1/√fan_in)), so the same seed gives the
     /// same weights, bit for bit, on every backend.
+    ///
+    /// A configuration with a second layer is refused here: [`VaeConfig::init_hierarchical`]
+    /// builds it.
     pub fn init_vae(&self, device: &Device, seed: u64) -> Result<Vae> {
-        let (encoder, decoder, likelihood) = self.parts(device, seed)?;
-        Ok(Vae::new(encoder, decoder, likelihood, StandardNormal))
+        if !self.conditioning.is_none() {
+            return Err(invalid(
+                "conditioning",
+                "a configuration with labels builds a ConditionalVae or a SemiSupervisedVae",
+            ));
+        }
+        if self.top.is_some() {
+            return Err(invalid(
+                "top",
+                "a configuration with a second stochastic layer builds a HierarchicalVae",
+            ));
+        }
+        let mut init = Initializer::new(device, seed);
+        let (encoder, decoder, likelihood) = self.parts(&mut init)?;
+        let prior = self.prior_net(self.latent, &mut init);
+        Ok(Vae::new(encoder, decoder, likelihood, prior))
+    }
+
+    /// A two-layer VAE of this shape (its [`VaeConfig::top`] layer above the networks of a
+    /// one-layer one), initialised on the host from `seed`: the bottom networks first, as in
+    /// [`VaeConfig::init_vae`], then q(z2 | z1), p(z1 | z2) and the prior.
+    pub fn init_hierarchical(&self, device: &Device, seed: u64) -> Result<HierarchicalVae> {
+        let Some(top) = &self.top else {
+            return Err(invalid(
+                "top",
+                "a two-layer VAE needs its second layer (top)",
+            ));
+        };
+        let mut init = Initializer::new(device, seed);
+        let (encoder, decoder, likelihood) = self.parts(&mut init)?;
+        let mirrored: Vec<usize> = top.hidden.iter().rev().copied().collect();
+        let up = MlpEncoder::new(
+            self.latent,
+            &top.hidden,
+            top.latent,
+            self.activation,
+            &mut init,
+        );
+        let down = MlpEncoder::new(
+            top.latent,
+            &mirrored,
+            self.latent,
+            self.activation,
+            &mut init,
+        );
+        let prior = self.prior_net(top.latent, &mut init);
+        Ok(HierarchicalVae::new(
+            encoder, up, down, decoder, likelihood, prior,
+        ))
+    }
+
+    /// A conditional VAE of this shape (its [`Conditioning::Conditional`] classes C): the
+    /// encoder takes `input_dim + C` inputs, the decoder `latent + C`; weights drawn like
+    /// [`VaeConfig::init_vae`]'s.
+    pub fn init_conditional(&self, device: &Device, seed: u64) -> Result<ConditionalVae> {
+        let Conditioning::Conditional { classes } = self.conditioning else {
+            return Err(invalid("conditioning", "not a conditional VAE"));
+        };
+        let mut init = Initializer::new(device, seed);
+        let (encoder, decoder, likelihood) = self.labelled_parts(classes, &mut init)?;
+        Ok(ConditionalVae::new(
+            encoder,
+            decoder,
+            likelihood,
+            self.input_dim,
+            classes,
+        ))
+    }
+
+    /// M2 of this shape (its [`Conditioning::SemiSupervised`] classes C and weight): the
+    /// networks of [`VaeConfig::init_conditional`], then the classifier `input_dim` →
+    /// `hidden` → C.
+    pub fn init_semi_supervised(&self, device: &Device, seed: u64) -> Result<SemiSupervisedVae> {
+        let Conditioning::SemiSupervised {
+            classes,
+            classifier_weight,
+        } = self.conditioning
+        else {
+            return Err(invalid("conditioning", "not a semi-supervised VAE"));
+        };
+        let mut init = Initializer::new(device, seed);
+        let (encoder, decoder, likelihood) = self.labelled_parts(classes, &mut init)?;
+        let classifier = MlpClassifier::new(
+            self.input_dim,
+            &self.hidden,
+            classes,
+            self.activation,
+            &mut init,
+        );
+        Ok(SemiSupervisedVae::new(
+            classifier,
+            encoder,
+            decoder,
+            likelihood,
+            (self.input_dim, classes),
+            classifier_weight,
+        ))
+    }
+
+    /// The networks of a model that takes `classes` label columns.
+    fn labelled_parts(
+        &self,
+        classes: usize,
+        init: &mut Initializer,
+    ) -> Result<(EncoderNet, DecoderNet, PixelLikelihood)> {
+        self.check()?;
+        if classes < 2 {
+            return Err(invalid(
+                "conditioning",
+                format!("needs at least 2 classes, not {classes}"),
+            ));
+        }
+        let mirrored: Vec<usize> = self.hidden.iter().rev().copied().collect();
+        let encoder = MlpEncoder::new(
+            self.input_dim + classes,
+            &self.hidden,
+            self.latent,
+            self.activation,
+            init,
+        );
+        let decoder = MlpDecoder::new(
+            self.latent + classes,
+            &mirrored,
+            self.input_dim,
+            self.activation,
+            init,
+        );
+        let likelihood = PixelLikelihood::new(self.likelihood, self.input_dim, init.device());
+        Ok((
+            EncoderNet::Mlp(encoder),
+            DecoderNet::Mlp(decoder),
+            likelihood,
+        ))
+    }
+
+    /// The configured prior over `latent` dimensions. The VampPrior's pseudo-inputs start
+    /// as the paper's N(0.05, 0.01²) for a Bernoulli likelihood (pixels in [0, 1]) and as
+    /// N(0, 1) draws, like standardised data, otherwise.
+    fn prior_net(&self, latent: usize, init: &mut Initializer) -> PriorNet {
+        match self.prior {
+            PriorConfig::Standard => PriorNet::Standard(StandardNormal),
+            PriorConfig::Mixture { components } => {
+                PriorNet::Mixture(MixturePrior::new(components, latent, init))
+            }
+            PriorConfig::Vamp { components } => {
+                let start = if self.likelihood == Likelihood::Bernoulli {
+                    (0.05, 0.01)
+                } else {
+                    (0.0, 1.0)
+                };
+                PriorNet::Vamp(VampPrior::new(components, self.input_dim, start, init))
+            }
+        }
     }
 
     /// A deterministic autoencoder of this shape (the encoder's mean head is the code),
     /// initialised on the host from `seed` like [`VaeConfig::init_vae`].
     pub fn init_autoencoder(&self, device: &Device, seed: u64) -> Result<Autoencoder> {
-        let (encoder, decoder, likelihood) = self.parts(device, seed)?;
+        let (encoder, decoder, likelihood) = self.parts(&mut Initializer::new(device, seed))?;
         Ok(Autoencoder::new(encoder, decoder, likelihood))
     }
 
     /// The checked networks (encoder weights drawn first, then the decoder's) and likelihood.
-    fn parts(
-        &self,
-        device: &Device,
-        seed: u64,
-    ) -> Result<(EncoderNet, DecoderNet, PixelLikelihood)> {
+    fn parts(&self, init: &mut Initializer) -> Result<(EncoderNet, DecoderNet, PixelLikelihood)> {
         self.check()?;
-        let mut init = Initializer::new(device, seed);
+        let device = init.device();
         let mirrored: Vec<usize> = self.hidden.iter().rev().copied().collect();
         let (encoder, decoder) = match self.architecture {
             Architecture::Mlp => {
@@ -156,28 +451,23 @@ impl VaeConfig {
                     &self.hidden,
                     self.latent,
                     self.activation,
-                    &mut init,
+                    init,
                 );
                 let decoder = MlpDecoder::new(
                     self.latent,
                     &mirrored,
                     self.input_dim,
                     self.activation,
-                    &mut init,
+                    init,
                 );
                 (EncoderNet::Mlp(encoder), DecoderNet::Mlp(decoder))
             }
             Architecture::Conv => {
                 let geometry = self.geometry();
-                let encoder = ConvEncoder::new(
-                    geometry,
-                    &self.hidden,
-                    self.latent,
-                    self.activation,
-                    &mut init,
-                );
+                let encoder =
+                    ConvEncoder::new(geometry, &self.hidden, self.latent, self.activation, init);
                 let decoder =
-                    ConvDecoder::new(geometry, self.latent, &mirrored, self.activation, &mut init);
+                    ConvDecoder::new(geometry, self.latent, &mirrored, self.activation, init);
                 (EncoderNet::Conv(encoder), DecoderNet::Conv(decoder))
             }
         };

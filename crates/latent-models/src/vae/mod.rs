@@ -17,21 +17,25 @@
 //! time.
 
 mod autoencoder;
+mod conditional;
 mod config;
+mod hierarchy;
 mod likelihood;
 mod networks;
 pub mod parts;
 mod prior;
 
 pub use autoencoder::Autoencoder;
-pub use config::{Architecture, VaeConfig};
+pub use conditional::{ConditionalVae, MlpClassifier, SemiSupervisedVae};
+pub use config::{Architecture, Conditioning, TopLayer, VaeConfig};
+pub use hierarchy::HierarchicalVae;
 pub use likelihood::{Likelihood, PixelLikelihood, MAX_PIXEL_LOG_VAR, MIN_PIXEL_LOG_VAR};
 pub use networks::{
     Activation, ConvDecoder, ConvEncoder, DecoderNet, EncoderNet, ImageGeometry, Initializer, Mlp,
     MlpDecoder, MlpEncoder, CONV_SIDE, CONV_SIDE_MULTIPLE,
 };
-pub use parts::{Decoder, Encoder, LikelihoodModel, Prior};
-pub use prior::StandardNormal;
+pub use parts::{Decoder, Encoder, LikelihoodModel, PosteriorMap, Prior};
+pub use prior::{MixturePrior, PriorConfig, PriorNet, StandardNormal, VampPrior};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -45,7 +49,7 @@ use crate::model::{
 /// A variational autoencoder: an [`Encoder`], a [`Decoder`], the [`LikelihoodModel`] of the
 /// decoder's output and a [`Prior`]. Without type arguments, the built-in parts.
 #[derive(Module, Debug)]
-pub struct Vae<E = EncoderNet, D = DecoderNet, L = PixelLikelihood, P = StandardNormal> {
+pub struct Vae<E = EncoderNet, D = DecoderNet, L = PixelLikelihood, P = PriorNet> {
     /// x → q(z | x).
     pub encoder: E,
     /// z → the likelihood's parameters.
@@ -122,7 +126,8 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> Vae<E, D, L, P> {
     pub fn elbo_terms_with_noise(&self, x: Tensor<2>, noise: Tensor<2>, beta: f64) -> ElboTerms {
         let q = self.posterior(x.clone());
         let z = q.rsample_with_noise(noise);
-        let kl_elementwise = self.prior.kl_elementwise(&q, z.clone());
+        let encode = |x: Tensor<2>| self.encoder.encode(x);
+        let kl_elementwise = self.prior.kl_elementwise(&q, z.clone(), &encode);
         let reconstruction = self.log_likelihood(x, self.decode(z)).neg().mean();
         let kl_per_dim = kl_elementwise.clone().mean_dim(0).squeeze_dim(0);
         let kl = kl_elementwise.sum_dim(1).mean();
@@ -170,7 +175,8 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> Vae<E, D, L, P> {
             q.log_var.unsqueeze_dim::<3>(0),
             z.clone(),
         );
-        let log_prior = self.prior.log_prob_elementwise(z);
+        let encode = |x: Tensor<2>| self.encoder.encode(x);
+        let log_prior = self.prior.log_prob_elementwise(z, &encode);
         (log_px_z + (log_prior - log_q).sum_dim(2)).squeeze_dim(2)
     }
 
@@ -221,7 +227,8 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> Codec for Vae<E, D, L
 
 impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> LatentVariableModel for Vae<E, D, L, P> {
     fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2> {
-        self.prior.sample(n, self.latent, device)
+        let encode = |x: Tensor<2>| self.encoder.encode(x);
+        self.prior.sample(n, self.latent, &encode, device)
     }
 
     fn elbo_terms_with_noise(&self, x: Tensor<2>, noise: Tensor<2>, beta: f64) -> ElboTerms {

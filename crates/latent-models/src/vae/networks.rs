@@ -80,6 +80,33 @@ impl<'a> Initializer<'a> {
         ))
     }
 
+    /// A parameter of `shape` drawn from N(`mean`, `std`²) (Box–Muller on the same stream).
+    pub fn normal<const D: usize>(
+        &mut self,
+        shape: [usize; D],
+        mean: f32,
+        std: f32,
+    ) -> Param<Tensor<D>> {
+        let count: usize = shape.iter().product();
+        let values: Vec<f32> = (0..count)
+            .map(|_| {
+                let u1 = 1.0 - self.rng.random::<f32>();
+                let u2 = self.rng.random::<f32>();
+                let r = (-2.0 * u1.ln()).sqrt();
+                mean + std * r * (std::f32::consts::TAU * u2).cos()
+            })
+            .collect();
+        Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
+    }
+
+    /// A parameter of `shape` holding `value` everywhere (drawing nothing).
+    pub fn constant<const D: usize>(&mut self, shape: [usize; D], value: f32) -> Param<Tensor<D>> {
+        Param::from_tensor(Tensor::full(shape, value, self.device))
+    }
+
     /// A linear layer `d_in` → `d_out` (weight `[d_in, d_out]`, then bias).
     pub fn linear(&mut self, d_in: usize, d_out: usize) -> Linear {
         let mut layer = LinearConfig::new(d_in, d_out).init(self.device);

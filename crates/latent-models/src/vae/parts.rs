@@ -51,22 +51,34 @@ pub trait LikelihoodModel: Module + ModuleDisplay {
     fn binary(&self) -> bool;
 }
 
+/// The encoder's map x ↦ q(z | x), handed to a [`Prior`]: one built from the encoder (the
+/// VampPrior, a mixture of the posteriors of learned pseudo-inputs) evaluates it; the others
+/// ignore it.
+pub type PosteriorMap<'a> = &'a dyn Fn(Tensor<2>) -> Normal;
+
 /// The prior p(z).
 ///
 /// Per-dimension terms: a prior that factorises over the latent dimensions (N(0, I)) returns
-/// one term per dimension; one that does not (a mixture) puts its whole value in the first
-/// column and zeros in the others. Sums over the last axis are then always the full value, and
-/// the factorised case is summed together with the posterior's terms as before.
+/// one term per dimension; one that does not (a mixture) spreads its whole value evenly over
+/// the dimensions. Sums over the last axis are then always the full value, the factorised
+/// case is summed together with the posterior's terms as before, and free bits (a floor λ on
+/// each dimension's KL) give a non-factorised prior the floor λ · latent on its whole KL.
 pub trait Prior: Module + ModuleDisplay {
     /// log p(z) in per-dimension terms for samples `z` (`[k, batch, latent]`): `[k, batch,
     /// latent]`, summing over the last axis to log p(z).
-    fn log_prob_elementwise(&self, z: Tensor<3>) -> Tensor<3>;
+    fn log_prob_elementwise(&self, z: Tensor<3>, posterior: PosteriorMap) -> Tensor<3>;
 
     /// `n` draws from p(z) of dimension `latent`, on `device`: `[n, latent]`.
-    fn sample(&self, n: usize, latent: usize, device: &Device) -> Tensor<2>;
+    fn sample(
+        &self,
+        n: usize,
+        latent: usize,
+        posterior: PosteriorMap,
+        device: &Device,
+    ) -> Tensor<2>;
 
     /// KL(q(z | x) ‖ p(z)) in per-dimension terms `[batch, latent]`, given the reparameterised
     /// sample `z` (`[batch, latent]`) of `q`: the closed form where one exists (it ignores
     /// `z`), else the one-sample Monte-Carlo estimate log q(z | x) − log p(z).
-    fn kl_elementwise(&self, q: &Normal, z: Tensor<2>) -> Tensor<2>;
+    fn kl_elementwise(&self, q: &Normal, z: Tensor<2>, posterior: PosteriorMap) -> Tensor<2>;
 }

@@ -27,7 +27,7 @@ use crate::figures::{
     image_grid, interpolate, labelled_images, latent_gmm_codes, manifold_codes, reconstructions,
     standard_normal_codes, write_pairs, PAIRS_POINTS,
 };
-use crate::load::{load_run, TrainedModel};
+use crate::load::load_run;
 use crate::probe::{probe_codes, PROBE_STEPS};
 use crate::readback::{values, values_f64};
 use crate::run_dir::RunDir;
@@ -121,6 +121,9 @@ where
         "then x ~ p(x | z)"
     };
     page.section(format!("{n} samples: z ~ p(z), {decoded}"), "samples.png");
+    if let (Some(classes), true) = (model.classes(), images) {
+        class_samples(&mut page, config, model, classes, device)?;
+    }
     if d == 2 && images {
         let z = manifold_codes(MANIFOLD_SIDE, device);
         grid(shape, MANIFOLD_SIDE).write_png(
@@ -170,8 +173,25 @@ where
     );
     page.row(
         format!("active units (Var_x E_q[z_u] > {ACTIVE_UNIT_THRESHOLD})"),
-        format!("{} of {}", eval.active_units, eval.kl_per_dim.len()),
+        format!("{} of {}", eval.active_units, eval.activity.len()),
     );
+    if eval.layer_active_units.len() > 1 {
+        let units: Vec<String> = eval
+            .layer_active_units
+            .iter()
+            .map(usize::to_string)
+            .collect();
+        page.row("active units per layer, bottom first", units.join(", "));
+    }
+    if let Some(error) = eval.classification_error {
+        page.row(
+            format!(
+                "test classification error of q(y | x) ({} {noun})",
+                eval.images
+            ),
+            format!("{:.2} %", 100.0 * error),
+        );
+    }
     bar_plot(
         &page.picture("kl-per-dim.png"),
         Labels {
@@ -382,6 +402,40 @@ fn examples_noun<C>(config: &TrainConfig<C>) -> &'static str {
     }
 }
 
+/// A row of samples of each class, for a model conditioned on `classes` classes.
+fn class_samples<C, M: LatentVariableModel>(
+    page: &mut Page,
+    config: &TrainConfig<C>,
+    model: &M,
+    classes: usize,
+    device: &Device,
+) -> Result<()> {
+    let shape = config.example_shape();
+    let mut all = Vec::new();
+    let mut rows = Vec::new();
+    for class in 0..classes {
+        let z = model
+            .sample_prior_of_class(SAMPLE_COLUMNS, class, device)
+            .expect("a model with classes samples each");
+        all.extend(in_data_units(
+            &config.inputs(),
+            values(model.decode_mean(z))?,
+        ));
+        rows.push(format!("class {class}"));
+    }
+    labelled_grid(
+        &page.picture("class-samples.png"),
+        &grid(shape, SAMPLE_COLUMNS),
+        &all,
+        &rows,
+    )?;
+    page.section(
+        format!("{SAMPLE_COLUMNS} samples of each class: z ~ p(z), then E[x | z, y]"),
+        "class-samples.png",
+    );
+    Ok(())
+}
+
 /// Decoded samples as a picture: an image grid, or for vectors a pairs plot beside the first
 /// test examples; `sets` are the samples' names and values (in the data's units).
 fn sample_picture<C>(
@@ -412,7 +466,8 @@ fn sample_picture<C>(
         )?);
     }
     let (test, _) = labelled_images(config, Split::Test, Some(PAIRS_POINTS), device)?;
-    let test = in_data_units(&config.inputs(), values(test)?);
+    // The data's columns only (a conditional model's inputs carry label columns after them).
+    let test = in_data_units(&config.inputs(), values(test.narrow(1, 0, shape.dim()))?);
     let mut named: Vec<(&str, &[f32])> = vec![("test data", &test)];
     named.extend(sets.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
     write_pairs(&path, title, &named, shape.dim())
@@ -539,14 +594,12 @@ pub fn write_report(
     } else {
         None
     };
-    match load_run(dir, device)? {
-        (config, TrainedModel::Vae(vae)) => {
-            write_vae_report(&run, &config, &vae, settings, devices, log)
-        }
-        (config, TrainedModel::Ae(ae)) => {
-            write_autoencoder_report(&run, &config, &ae, settings, device, log)
-        }
-    }
+    let (config, model) = load_run(dir, device)?;
+    crate::with_vae!(
+        &model,
+        vae => write_vae_report(&run, &config, vae, settings, devices, log),
+        ae => write_autoencoder_report(&run, &config, ae, settings, device, log)
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""The richer VAEs against the one-layer N(0, I) VAE at one budget of epochs on MNIST.
+
+Trains, with `latent train vae` (dynamic binarisation, Adam 1e-3, batch 128), the IWAE paper's
+architectures (tanh): one stochastic layer 784-200-200-50, and two layers 784-200-200-100 with
+100-100-50 above; then evaluates each on all 10,000 test digits (fixed binarisation) with
+`latent eval` (importance sampling, k = 5000), and prints one Markdown table:
+
+  one layer, N(0, I), ELBO      the baseline
+  one layer, mixture prior      --prior mog:K
+  one layer, VampPrior          --prior vamp:K
+  two layers, ELBO              --latent2 50 --hidden2 100,100
+  two layers, IWAE k = 5        the same, --iwae 5
+
+Usage: python3 scripts/bench/richer_vaes.py [--epochs 30] [--components 500] [--out DIR]
+       [--k 5000] [--limit N] [--only NAME,...] [--binary target/debug/latent]
+
+Runs already complete in --out are evaluated again, not retrained (delete them to retrain);
+a run that stopped part-way is resumed. Prints the machine beside the figures.
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import latent_binary, markdown_table  # noqa: E402
+
+ONE_LAYER = ["--hidden", "200,200", "--latent", "50", "--activation", "tanh"]
+TWO_LAYERS = ["--hidden", "200,200", "--latent", "100", "--activation", "tanh",
+              "--latent2", "50", "--hidden2", "100,100"]
+
+
+def models(components):
+    return [
+        ("one-layer", "one layer, N(0, I), ELBO", ONE_LAYER),
+        ("mog", f"one layer, mixture prior (K = {components}), ELBO",
+         ONE_LAYER + ["--prior", f"mog:{components}"]),
+        ("vamp", f"one layer, VampPrior (K = {components}), ELBO",
+         ONE_LAYER + ["--prior", f"vamp:{components}"]),
+        ("two-layer", "two layers, N(0, I), ELBO", TWO_LAYERS),
+        ("two-layer-iwae", "two layers, N(0, I), IWAE k = 5", TWO_LAYERS + ["--iwae", "5"]),
+    ]
+
+
+def machine():
+    model, flags = "?", set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and model == "?":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags)
+    return f"{os.cpu_count()} logical CPUs, {model} (SIMD: {simd or '?'}), {platform.machine()}"
+
+
+def completed_epochs(run):
+    metrics = run / "metrics.jsonl"
+    if not metrics.exists():
+        return 0
+    return sum(1 for line in metrics.read_text().splitlines() if line.strip())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--components", type=int, default=500)
+    ap.add_argument("--k", type=int, default=5000, help="importance samples of the evaluation")
+    ap.add_argument("--limit", type=int, help="evaluate on the first N test digits only")
+    ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/richer_vaes"))
+    ap.add_argument("--only", help="comma-separated model names (one-layer, mog, vamp, "
+                    "two-layer, two-layer-iwae)")
+    ap.add_argument("--binary", type=pathlib.Path, default=latent_binary("debug"))
+    args = ap.parse_args()
+    if not args.binary.exists():
+        sys.exit(f"{args.binary}: no latent binary; build it with `cargo build -p latent`")
+    chosen = models(args.components)
+    if args.only:
+        names = args.only.split(",")
+        unknown = set(names) - {m[0] for m in chosen}
+        if unknown:
+            sys.exit(f"unknown models: {', '.join(sorted(unknown))}")
+        chosen = [m for m in chosen if m[0] in names]
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"# Richer VAEs on MNIST, {args.epochs} epochs each")
+    print(f"machine: {machine()}")
+    print(f"binary:  {args.binary}")
+    rows = []
+    for name, label, flags in chosen:
+        run = args.out / name
+        done = completed_epochs(run)
+        train_s = None
+        if done < args.epochs:
+            cmd = [str(args.binary), "train", "vae", "--out", str(run),
+                   "--epochs", str(args.epochs)] + flags
+            if done > 0 or (run / "config.json").exists():
+                cmd.append("--resume")
+            print(f"$ {' '.join(cmd)}", flush=True)
+            start = time.time()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            train_s = time.time() - start
+        cmd = [str(args.binary), "eval", "--run", str(run), "--iw-samples", str(args.k), "--json"]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        print(f"$ {' '.join(cmd)}", flush=True)
+        start = time.time()
+        report = json.loads(subprocess.run(cmd, check=True, capture_output=True,
+                                           text=True).stdout)
+        eval_s = time.time() - start
+        units = report.get("layer_active_units") or [report["active_units"]]
+        rows.append([
+            label,
+            f"{-report['elbo']:.2f}",
+            f"{report['nll']:.2f}",
+            " + ".join(str(u) for u in units),
+            "(existing run)" if train_s is None else f"{train_s / 60:.1f} min",
+            f"{eval_s / 60:.1f} min",
+        ])
+        print(f"  {label}: −ELBO {-report['elbo']:.2f}, −log p(x) {report['nll']:.2f}",
+              flush=True)
+    print()
+    print(f"{report['images']} test digits, −log p(x) by importance sampling with "
+          f"k = {args.k}, in nats")
+    markdown_table(["model", "test −ELBO", "test −log p(x)", "active units",
+                    "training", "evaluation"], rows)
+
+
+if __name__ == "__main__":
+    main()
