@@ -35,6 +35,31 @@ fn uniform_classes(n: usize, classes: usize, device: &Device) -> Tensor<2> {
         .one_hot(classes)
 }
 
+/// One-hot rows of every class for each of `batch` examples, class-major: class 0's `batch`
+/// rows, then class 1's, …: `[classes · batch, classes]`.
+fn every_class(batch: usize, classes: usize, device: &Device) -> Tensor<2> {
+    Tensor::<1, Int>::arange(0..classes as i64, device)
+        .float()
+        .unsqueeze_dim::<2>(1)
+        .repeat_dim(1, batch)
+        .reshape([classes * batch])
+        .one_hot(classes)
+}
+
+/// [z, onehot(y)] for `n` draws z ~ N(0, I) of dimension `latent`, with the classes `labels`
+/// (`[n, classes]`) or, without them, classes drawn uniformly.
+fn prior_codes(
+    n: usize,
+    latent: usize,
+    classes: usize,
+    labels: Option<Tensor<2>>,
+    device: &Device,
+) -> Tensor<2> {
+    let z = Tensor::random([n, latent], Noise::Normal(0.0, 1.0), device);
+    let labels = labels.unwrap_or_else(|| uniform_classes(n, classes, device));
+    Tensor::cat(vec![z, labels], 1)
+}
+
 /// `n` one-hot rows of class `class`.
 fn class_rows(n: usize, class: usize, classes: usize, device: &Device) -> Tensor<2> {
     Tensor::<1>::full([n], class as f64, device).one_hot(classes)
@@ -106,15 +131,17 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> LatentVariableModel for Conditi
 
     /// [z, onehot(y)] with z ~ N(0, I) and y uniform over the classes.
     fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2> {
-        let z = Tensor::random([n, self.latent], Noise::Normal(0.0, 1.0), device);
-        Tensor::cat(vec![z, uniform_classes(n, self.classes, device)], 1)
+        prior_codes(n, self.latent, self.classes, None, device)
     }
 
     fn sample_prior_of_class(&self, n: usize, class: usize, device: &Device) -> Option<Tensor<2>> {
-        let z = Tensor::random([n, self.latent], Noise::Normal(0.0, 1.0), device);
-        Some(Tensor::cat(
-            vec![z, class_rows(n, class, self.classes, device)],
-            1,
+        let labels = class_rows(n, class, self.classes, device);
+        Some(prior_codes(
+            n,
+            self.latent,
+            self.classes,
+            Some(labels),
+            device,
         ))
     }
 
@@ -289,12 +316,7 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> SemiSupervisedVae<E, D, L> {
         let c = self.classes;
         let device = data.device();
         // Rows class-major: class 0's batch, then class 1's, …
-        let labels = Tensor::<1, Int>::arange(0..c as i64, &device)
-            .float()
-            .unsqueeze_dim::<2>(1)
-            .repeat_dim(1, batch)
-            .reshape([c * batch])
-            .one_hot(c);
+        let labels = every_class(batch, c, &device);
         let data_rows = data.repeat_dim(0, c);
         let q = self
             .encoder
@@ -403,15 +425,17 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> LatentVariableModel
 
     /// [z, onehot(y)] with z ~ N(0, I) and y ~ p(y), uniform.
     fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2> {
-        let z = Tensor::random([n, self.latent], Noise::Normal(0.0, 1.0), device);
-        Tensor::cat(vec![z, uniform_classes(n, self.classes, device)], 1)
+        prior_codes(n, self.latent, self.classes, None, device)
     }
 
     fn sample_prior_of_class(&self, n: usize, class: usize, device: &Device) -> Option<Tensor<2>> {
-        let z = Tensor::random([n, self.latent], Noise::Normal(0.0, 1.0), device);
-        Some(Tensor::cat(
-            vec![z, class_rows(n, class, self.classes, device)],
-            1,
+        let labels = class_rows(n, class, self.classes, device);
+        Some(prior_codes(
+            n,
+            self.latent,
+            self.classes,
+            Some(labels),
+            device,
         ))
     }
 
@@ -451,12 +475,7 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> LatentVariableModel
         let c = self.classes;
         let device = x.device();
         let (data, y) = split_labels(x, self.data, self.classes);
-        let labels = Tensor::<1, Int>::arange(0..c as i64, &device)
-            .float()
-            .unsqueeze_dim::<2>(1)
-            .repeat_dim(1, batch)
-            .reshape([c * batch])
-            .one_hot(c);
+        let labels = every_class(batch, c, &device);
         let data_rows = data.repeat_dim(0, c);
         let q = self
             .encoder
