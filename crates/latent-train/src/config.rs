@@ -387,8 +387,26 @@ impl TrainConfig<VaeConfig> {
     pub fn check(&self) -> Result<()> {
         self.check_training()?;
         self.model.check()?;
+        let semi_supervised = matches!(
+            self.model.conditioning,
+            latent_models::Conditioning::SemiSupervised { .. }
+        );
+        if self.labelled.is_some() && !semi_supervised {
+            return Err(invalid(
+                "labelled",
+                "only the semi-supervised VAE (M2) learns from partly labelled data",
+            ));
+        }
+        if semi_supervised && (self.iwae_samples > 1 || self.free_bits > 0.0) {
+            return Err(invalid(
+                "conditioning",
+                "the semi-supervised VAE trains on its own bound: no IWAE bound or free bits",
+            ));
+        }
         if self.kind == ModelKind::Ae
-            && (self.model.top.is_some() || !self.model.prior.is_standard())
+            && (self.model.top.is_some()
+                || !self.model.prior.is_standard()
+                || !self.model.conditioning.is_none())
         {
             return Err(invalid(
                 "model",

@@ -209,6 +209,23 @@ fn richer_settings_are_refused_where_they_do_not_apply() {
     config.free_bits = -1.0;
     let err = config.check().unwrap_err().to_string();
     assert!(err.contains("free_bits"), "{err}");
+    // Partial labels need M2, and M2 trains on its own bound.
+    let (_, mut m2) = variants(1).pop().unwrap();
+    m2.check().unwrap();
+    m2.iwae_samples = 2;
+    let err = m2.check().unwrap_err().to_string();
+    assert!(err.contains("its own bound"), "{err}");
+    let (_, mut plain) = variants(1).remove(0);
+    plain.labelled = Some(100);
+    let err = plain.check().unwrap_err().to_string();
+    assert!(err.contains("partly labelled"), "{err}");
+    let (_, mut cvae) = variants(1)
+        .into_iter()
+        .find(|(n, _)| *n == "conditional")
+        .unwrap();
+    cvae.kind = ModelKind::Ae;
+    let err = cvae.check().unwrap_err().to_string();
+    assert!(err.contains("need a VAE"), "{err}");
 }
 
 #[test]
