@@ -21,3 +21,19 @@ def markdown_table(header, rows):
     print("|---|" + "---:|" * (len(header) - 1))
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+def cpu_info():
+    """The CPU's model name and the SIMD flags the benchmarks name ("?" and "" when
+    /proc/cpuinfo cannot be read)."""
+    model, flags = "?", set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and model == "?":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags)
+    return model, simd

@@ -73,7 +73,7 @@ import time
 import tracemalloc
 import warnings
 
-from common import REPO_ROOT, latent_binary  # noqa: E402 (this folder)
+from common import REPO_ROOT, cpu_info, latent_binary  # noqa: E402 (this folder)
 MNIST_TRAIN_IMAGES = REPO_ROOT / "datasets/mnist/train-images-idx3-ubyte.gz"
 
 MAX_ITER = 20
@@ -333,16 +333,7 @@ def ratio(a, b):
 
 def describe_machine(binary, have_latent, sklearn_dtype):
     print("# GMM EM: latent vs scikit-learn")
-    model, flags = "?", set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name") and model == "?":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    simd = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags)
+    model, simd = cpu_info()
     print(f"machine:  {os.cpu_count()} logical CPUs, {model} (SIMD: {simd or '?'}), "
           f"{platform.machine()}, {platform.system()} {platform.release()}")
     if hasattr(os, "getloadavg"):

@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import latent_binary, markdown_table  # noqa: E402
+from common import cpu_info, latent_binary, markdown_table  # noqa: E402
 
 ONE_LAYER = ["--hidden", "200,200", "--latent", "50", "--activation", "tanh"]
 TWO_LAYERS = ["--hidden", "200,200", "--latent", "100", "--activation", "tanh",
@@ -48,16 +48,7 @@ def models(components):
 
 
 def machine():
-    model, flags = "?", set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name") and model == "?":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    simd = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags)
+    model, simd = cpu_info()
     return f"{os.cpu_count()} logical CPUs, {model} (SIMD: {simd or '?'}), {platform.machine()}"
 
 

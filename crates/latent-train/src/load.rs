@@ -54,8 +54,8 @@ pub enum TrainedModel {
     Ae(Autoencoder),
 }
 
-/// Evaluates `$body` with `$m` bound to a reference to the trained VAE (of one or two
-/// layers) in `$model`, a `&`[`TrainedModel`], or `$otherwise` for an autoencoder: the code
+/// Evaluates `$body` with `$m` bound to a reference to the trained VAE (of any kind: one or
+/// two layers, conditional, M2) in `$model`, a `&`[`TrainedModel`], or `$otherwise` for an autoencoder: the code
 /// written once for any [`LatentVariableModel`](latent_models::LatentVariableModel).
 #[macro_export]
 macro_rules! with_vae {
@@ -75,13 +75,7 @@ macro_rules! with_vae {
 #[macro_export]
 macro_rules! with_model {
     ($model:expr, $m:ident => $body:expr) => {
-        match $model {
-            $crate::TrainedModel::Vae($m) => $body,
-            $crate::TrainedModel::Hierarchical($m) => $body,
-            $crate::TrainedModel::Conditional($m) => $body,
-            $crate::TrainedModel::SemiSupervised($m) => $body,
-            $crate::TrainedModel::Ae($m) => $body,
-        }
+        $crate::with_vae!($model, $m => $body, $m => $body)
     };
 }
 

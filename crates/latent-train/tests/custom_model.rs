@@ -152,20 +152,7 @@ fn train_into(
 }
 
 fn close(a: &[EpochMetrics], b: &[EpochMetrics]) {
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(b) {
-        for (p, q) in [
-            (x.train_loss, y.train_loss),
-            (x.test_neg_elbo, y.test_neg_elbo),
-            (x.test_kl, y.test_kl),
-        ] {
-            assert!(
-                (p - q).abs() <= 1e-4 * p.abs(),
-                "epoch {}: {p} vs {q}",
-                x.epoch
-            );
-        }
-    }
+    common::assert_same_epochs(a, b, "the two runs");
 }
 
 #[test]

@@ -3,16 +3,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use latent_data::{Mnist, Split};
 use latent_models::{Conditioning, LatentVariableModel, PriorConfig, TopLayer, VaeConfig};
 use latent_train::{
-    evaluate, evaluate_inputs_on, load_run, load_vae, train, with_vae, EpochMetrics, EvalConfig,
-    ModelKind, NamedDevice, TrainConfig, TrainedModel,
+    evaluate, evaluate_inputs_on, load_run, load_vae, train, with_vae, EvalConfig, ModelKind,
+    NamedDevice, TrainConfig, TrainedModel,
 };
 
-use common::{device, scratch, serial};
+use common::{assert_same_epochs, device, metrics, scratch, serial};
 
 fn mnist_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/mnist"))
@@ -92,14 +92,6 @@ fn variants(epochs: usize) -> Vec<(&'static str, TrainConfig)> {
     ]
 }
 
-fn metrics(run: &Path) -> Vec<EpochMetrics> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn each_richer_model_resumes_exactly() {
     let _serial = serial();
@@ -111,19 +103,7 @@ fn each_richer_model_resumes_exactly() {
         train(&two, &resumed, &device(), true, None, |_| {}).unwrap();
         let (a, b) = (metrics(&straight), metrics(&resumed));
         assert_eq!(b.len(), 2, "{name}");
-        for (x, y) in a.iter().zip(&b) {
-            for (p, q) in [
-                (x.train_loss, y.train_loss),
-                (x.test_neg_elbo, y.test_neg_elbo),
-                (x.test_kl, y.test_kl),
-            ] {
-                assert!(
-                    (p - q).abs() <= 1e-4 * p.abs(),
-                    "{name}, epoch {}: {p} vs {q}",
-                    x.epoch
-                );
-            }
-        }
+        assert_same_epochs(&a, &b, name);
         std::fs::remove_dir_all(&straight).unwrap();
         std::fs::remove_dir_all(&resumed).unwrap();
     }

@@ -11,7 +11,7 @@ use latent_train::{
     ModelKind, NamedDevice, Strategy, TrainConfig, TrainError,
 };
 
-use common::{device, scratch, serial};
+use common::{assert_same_epochs, device, metrics, scratch, serial};
 
 fn mnist_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/mnist"))
@@ -40,14 +40,6 @@ fn train_into(
     from: Option<&Path>,
 ) -> Result<Vec<EpochMetrics>, TrainError> {
     train(config, dir, &device(), resume, from, |_| {})
-}
-
-fn metrics(run: &Path) -> Vec<EpochMetrics> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -100,19 +92,7 @@ fn resume_continues_exactly_as_an_uninterrupted_run() {
     assert_eq!(b.len(), 2);
     let lr = decaying(2).optimizer.lr;
     assert_eq!((b[0].lr, b[1].lr), (lr, lr * 0.5));
-    for (x, y) in a.iter().zip(&b) {
-        for (p, q) in [
-            (x.train_loss, y.train_loss),
-            (x.test_neg_elbo, y.test_neg_elbo),
-            (x.test_kl, y.test_kl),
-        ] {
-            assert!(
-                (p - q).abs() <= 1e-4 * p.abs(),
-                "epoch {}: {p} vs {q}",
-                x.epoch
-            );
-        }
-    }
+    assert_same_epochs(&a, &b, "straight and resumed");
     std::fs::remove_dir_all(&straight).unwrap();
     std::fs::remove_dir_all(&resumed).unwrap();
 }
