@@ -99,6 +99,28 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> ConditionalVae<E, D, L> {
     }
 }
 
+impl<E: Encoder, D: Decoder, L: LikelihoodModel> ConditionalVae<E, D, L> {
+    /// The bound's terms of each row of the conditional inputs `x` with the noise `noise`
+    /// (`[n, latent]`): −log p(x | z, y) `[n]` and KL(q(z | x, y) ‖ N(0, I)) per dimension
+    /// `[n, latent]`.
+    fn bound_rows(&self, x: Tensor<2>, noise: Tensor<2>) -> (Tensor<1>, Tensor<2>) {
+        let (data, y) = split_labels(x.clone(), self.data, self.classes);
+        let q = self.encoder.encode(x);
+        let kl_elementwise = kl::kl_normal_std_normal_elementwise(&q);
+        let z = q.rsample_with_noise(noise);
+        let output = self.decoder.decode(Tensor::cat(vec![z, y], 1));
+        (self.likelihood.log_prob(data, output).neg(), kl_elementwise)
+    }
+
+    /// Conditional inputs of the examples `data` (`[batch, data]`) under every class,
+    /// class-major (see [`every_class`]): `[classes · batch, data + classes]`.
+    fn under_every_class(&self, data: Tensor<2>) -> Tensor<2> {
+        let [batch, _] = data.dims();
+        let labels = every_class(batch, self.classes, &data.device());
+        Tensor::cat(vec![data.repeat_dim(0, self.classes), labels], 1)
+    }
+}
+
 impl<E: Encoder, D: Decoder, L: LikelihoodModel> Codec for ConditionalVae<E, D, L> {
     /// z's dimension plus the classes: a code is [z, onehot(y)].
     fn latent_dim(&self) -> usize {
@@ -154,12 +176,8 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> LatentVariableModel for Conditi
     }
 
     fn elbo_terms_with_noise(&self, x: Tensor<2>, noise: Tensor<2>, beta: f64) -> ElboTerms {
-        let (data, y) = split_labels(x.clone(), self.data, self.classes);
-        let q = self.encoder.encode(x);
-        let kl_elementwise = kl::kl_normal_std_normal_elementwise(&q);
-        let z = q.rsample_with_noise(noise);
-        let output = self.decoder.decode(Tensor::cat(vec![z, y], 1));
-        let reconstruction = self.likelihood.log_prob(data, output).neg().mean();
+        let (reconstruction, kl_elementwise) = self.bound_rows(x, noise);
+        let reconstruction = reconstruction.mean();
         let kl_per_dim = kl_elementwise.clone().mean_dim(0).squeeze_dim(0);
         let kl = kl_elementwise.sum_dim(1).mean();
         let loss = reconstruction.clone() + kl.clone().mul_scalar(beta);
@@ -269,74 +287,52 @@ struct PerClass {
 pub struct SemiSupervisedVae<E = EncoderNet, D = DecoderNet, L = PixelLikelihood> {
     /// x → log q(y | x).
     pub classifier: MlpClassifier,
-    /// [x, y] → q(z | x, y).
-    pub encoder: E,
-    /// [z, y] → the likelihood's parameters.
-    pub decoder: D,
-    /// p(x | decoder output).
-    pub likelihood: L,
-    #[module(skip)]
-    data: usize,
-    #[module(skip)]
-    classes: usize,
-    #[module(skip)]
-    latent: usize,
+    /// q(z | x, y) and p(x | z, y): a conditional VAE, which bounds log p(x, y) of every
+    /// class.
+    pub conditional: ConditionalVae<E, D, L>,
     #[module(skip)]
     classifier_weight: f64,
 }
 
 impl<E: Encoder, D: Decoder, L: LikelihoodModel> SemiSupervisedVae<E, D, L> {
-    /// M2 over `data` values and `classes` classes, with weight `classifier_weight` (α) on the
-    /// labelled examples' classification loss.
+    /// M2 of a classifier and a conditional VAE over the same classes, with weight
+    /// `classifier_weight` (α) on the labelled examples' classification loss.
     pub fn new(
         classifier: MlpClassifier,
-        encoder: E,
-        decoder: D,
-        likelihood: L,
-        (data, classes): (usize, usize),
+        conditional: ConditionalVae<E, D, L>,
         classifier_weight: f64,
     ) -> Self {
-        let latent = encoder.latent_dim();
         Self {
             classifier,
-            encoder,
-            decoder,
-            likelihood,
-            data,
-            classes,
-            latent,
+            conditional,
             classifier_weight,
         }
     }
 
-    /// The labelled bound's terms of the data `data` (`[batch, data]`) under every class, with
-    /// the noise ε `[batch, latent]` shared by the classes.
+    /// The data columns and the label columns of inputs `x`.
+    fn split(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        split_labels(x, self.conditional.data, self.conditional.classes)
+    }
+
+    /// The labelled bound's terms of the data `data` (`[batch, data]`) under every class,
+    /// with the noise ε `[batch, latent]` shared by the classes.
     fn per_class(&self, data: Tensor<2>, noise: Tensor<2>) -> PerClass {
         let [batch, _] = data.dims();
-        let c = self.classes;
-        let device = data.device();
-        // Rows class-major: class 0's batch, then class 1's, …
-        let labels = every_class(batch, c, &device);
-        let data_rows = data.repeat_dim(0, c);
-        let q = self
-            .encoder
-            .encode(Tensor::cat(vec![data_rows.clone(), labels.clone()], 1));
-        let kl_elementwise = kl::kl_normal_std_normal_elementwise(&q);
-        let z = q.rsample_with_noise(noise.repeat_dim(0, c));
-        let output = self.decoder.decode(Tensor::cat(vec![z, labels], 1));
-        let reconstruction = self.likelihood.log_prob(data_rows, output).neg();
+        let c = self.conditional.classes;
+        let rows = self.conditional.under_every_class(data);
+        let (reconstruction, kl_elementwise) =
+            self.conditional.bound_rows(rows, noise.repeat_dim(0, c));
         PerClass {
             reconstruction: reconstruction.reshape([c, batch]),
             kl: kl_elementwise.clone().sum_dim(1).reshape([c, batch]),
-            kl_elementwise: kl_elementwise.reshape([c, batch, self.latent]),
+            kl_elementwise: kl_elementwise.reshape([c, batch, self.conditional.latent]),
         }
     }
 
-    /// Per example: the weights of the classes in its bound (`[classes, batch]`: its one-hot
-    /// label if it has one, else q(y | x)), whether it is labelled (`[batch]`, 0 or 1), and
+    /// Per example of the data `data` and label columns `y`: the weights of the classes in its
+    /// bound (`[classes, batch]`: its one-hot label if it has one, else q(y | x)), whether it is labelled (`[batch]`, 0 or 1), and
     /// log q(y | x) (`[batch, classes]`).
-    fn class_weights(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
-        let (data, y) = split_labels(x, self.data, self.classes);
+    fn class_weights(&self, data: Tensor<2>, y: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
         let log_q = self.classifier.log_probs(data);
         let labelled = y.clone().sum_dim(1); // [batch, 1]
         let weights = y + log_q.clone().exp() * labelled.clone().neg().add_scalar(1.0);
@@ -353,10 +349,9 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> SemiSupervisedVae<E, D, L> {
         x: Tensor<2>,
         noise: Tensor<2>,
     ) -> (Tensor<1>, Tensor<1>, Tensor<2>, Tensor<1>) {
-        let (data, _) = split_labels(x.clone(), self.data, self.classes);
-        let per_class = self.per_class(data, noise);
-        let (weights, labelled, log_q) = self.class_weights(x.clone());
-        let (_, y) = split_labels(x, self.data, self.classes);
+        let (data, y) = self.split(x);
+        let per_class = self.per_class(data.clone(), noise);
+        let (weights, labelled, log_q) = self.class_weights(data, y.clone());
         let reconstruction = (per_class.reconstruction * weights.clone())
             .sum_dim(0)
             .squeeze_dim(0);
@@ -365,7 +360,7 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> SemiSupervisedVae<E, D, L> {
             .sum_dim(0)
             .squeeze_dim(0);
         // KL(q(y | x) ‖ uniform) = Σ_y q log q + ln C; a labelled example's q is its label.
-        let log_c = (self.classes as f64).ln();
+        let log_c = (self.conditional.classes as f64).ln();
         let unlabelled = labelled.clone().neg().add_scalar(1.0).squeeze_dim(1);
         let kl_y = (weights.transpose() * log_q.clone())
             .sum_dim(1)
@@ -380,39 +375,35 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> SemiSupervisedVae<E, D, L> {
 impl<E: Encoder, D: Decoder, L: LikelihoodModel> Codec for SemiSupervisedVae<E, D, L> {
     /// z's dimension plus the classes: a code is [z, onehot(y)].
     fn latent_dim(&self) -> usize {
-        self.latent + self.classes
+        self.conditional.latent_dim()
     }
 
     /// [E_q[z | x, ŷ], onehot(ŷ)] with ŷ the example's label if it is shown, else the
     /// classifier's most probable class.
     fn encode(&self, x: Tensor<2>) -> Tensor<2> {
-        let (data, y) = split_labels(x, self.data, self.classes);
+        let (data, y) = self.split(x);
         let guess = self
             .classifier
             .log_probs(data.clone())
             .argmax(1)
             .float()
             .squeeze_dim::<1>(1)
-            .one_hot(self.classes);
+            .one_hot(self.conditional.classes);
         let labelled = y.clone().sum_dim(1);
         let shown = y + guess * labelled.neg().add_scalar(1.0);
-        let mean = self
-            .encoder
-            .encode(Tensor::cat(vec![data, shown.clone()], 1))
-            .mean;
-        Tensor::cat(vec![mean, shown], 1)
+        self.conditional.encode(Tensor::cat(vec![data, shown], 1))
     }
 
     fn decode_mean(&self, code: Tensor<2>) -> Tensor<2> {
-        self.likelihood.mean(self.decoder.decode(code))
+        self.conditional.decode_mean(code)
     }
 
     fn decode_sample(&self, code: Tensor<2>) -> Tensor<2> {
-        self.likelihood.sample(self.decoder.decode(code))
+        self.conditional.decode_sample(code)
     }
 
     fn binary_data(&self) -> bool {
-        self.likelihood.binary()
+        self.conditional.binary_data()
     }
 }
 
@@ -420,36 +411,28 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> LatentVariableModel
     for SemiSupervisedVae<E, D, L>
 {
     fn noise_dim(&self) -> usize {
-        self.latent
+        self.conditional.noise_dim()
     }
 
     /// [z, onehot(y)] with z ~ N(0, I) and y ~ p(y), uniform.
     fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2> {
-        prior_codes(n, self.latent, self.classes, None, device)
+        self.conditional.sample_prior(n, device)
     }
 
     fn sample_prior_of_class(&self, n: usize, class: usize, device: &Device) -> Option<Tensor<2>> {
-        let labels = class_rows(n, class, self.classes, device);
-        Some(prior_codes(
-            n,
-            self.latent,
-            self.classes,
-            Some(labels),
-            device,
-        ))
+        self.conditional.sample_prior_of_class(n, class, device)
     }
 
     fn classes(&self) -> Option<usize> {
-        Some(self.classes)
+        Some(self.conditional.classes)
     }
 
     fn class_log_probs(&self, x: Tensor<2>) -> Option<Tensor<2>> {
-        let (data, _) = split_labels(x, self.data, self.classes);
-        Some(self.classifier.log_probs(data))
+        Some(self.classifier.log_probs(self.split(x).0))
     }
 
     fn layer_codes(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
-        vec![self.encode(x).narrow(1, 0, self.latent)]
+        vec![self.encode(x).narrow(1, 0, self.conditional.latent)]
     }
 
     /// −L(x, y) for a labelled example, −U(x) for an unlabelled one.
@@ -468,39 +451,21 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> LatentVariableModel
     }
 
     /// log w_i = log Σ_y p(y) p(x | y, z_i^y) p(z_i^y) / q(z_i^y | x, y), every class with
-    /// its own z_i^y = μ(x, y) + σ(x, y) ⊙ ε_i: unbiased for p(x) (for p(x, y) where the label
-    /// is shown, which keeps only its class).
+    /// its own z_i^y = μ(x, y) + σ(x, y) ⊙ ε_i (the conditional VAE's weights under every
+    /// class): unbiased for p(x) (for p(x, y) where the label is shown, which keeps only its
+    /// class).
     fn log_importance_weights_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
-        let [k, batch, latent] = noise.dims();
-        let c = self.classes;
-        let device = x.device();
-        let (data, y) = split_labels(x, self.data, self.classes);
-        let labels = every_class(batch, c, &device);
-        let data_rows = data.repeat_dim(0, c);
-        let q = self
-            .encoder
-            .encode(Tensor::cat(vec![data_rows.clone(), labels.clone()], 1));
-        // [k, c·batch, latent]: every class of every example with the same k noises.
-        let z = q.rsample_n_with_noise(noise.repeat_dim(1, c));
-        let codes = Tensor::cat(
-            vec![z.clone(), labels.unsqueeze_dim::<3>(0).repeat_dim(0, k)],
-            2,
-        );
-        let output = self
-            .decoder
-            .decode(codes.reshape([k * c * batch, latent + c]))
-            .reshape([k, c * batch, self.data]);
-        let log_px = self
-            .likelihood
-            .log_prob_elementwise(data_rows.unsqueeze_dim::<3>(0), output)
-            .sum_dim(2);
-        let log_q = normal_log_prob_elementwise(
-            q.mean.unsqueeze_dim::<3>(0),
-            q.log_var.unsqueeze_dim::<3>(0),
-            z.clone(),
-        );
-        let log_prior = normal_log_prob_elementwise_fixed(z.zeros_like(), 0.0, z);
-        let per_class = (log_px + (log_prior - log_q).sum_dim(2)).reshape([k, c, batch]);
+        let [k, batch, _] = noise.dims();
+        let c = self.conditional.classes;
+        let (data, y) = self.split(x);
+        // [k, c·batch]: every class of every example with the same k noises.
+        let per_class = self
+            .conditional
+            .log_importance_weights_with_noise(
+                self.conditional.under_every_class(data),
+                noise.repeat_dim(1, c),
+            )
+            .reshape([k, c, batch]);
         // A shown label keeps its class only: log of its one-hot (0 or −∞); else all classes.
         let labelled = y.clone().sum_dim(1);
         let allowed = (y + labelled.neg().add_scalar(1.0)).transpose().log(); // [c, batch]
@@ -536,7 +501,7 @@ where
 
     fn freeze_encoder(self) -> Self {
         Self {
-            encoder: self.encoder.no_grad(),
+            conditional: self.conditional.freeze_encoder(),
             classifier: self.classifier.no_grad(),
             ..self
         }

@@ -366,12 +366,11 @@ impl VaeConfig {
             self.activation,
             &mut init,
         );
+        let conditional =
+            ConditionalVae::new(encoder, decoder, likelihood, self.input_dim, classes);
         Ok(SemiSupervisedVae::new(
             classifier,
-            encoder,
-            decoder,
-            likelihood,
-            (self.input_dim, classes),
+            conditional,
             classifier_weight,
         ))
     }
