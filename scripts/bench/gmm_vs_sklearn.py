@@ -43,6 +43,12 @@ Cases:
                     (--quick: 10000)
   blobs64d-diag-k64 1000000 seeded points from 64 well separated 64-D Gaussians, diag, K=64
                     (--quick: 20000)
+  blobs32d-full-k16 100000 seeded points from 16 well separated 32-D Gaussians, full, K=16
+                    (--quick: 10000)
+The last two are the sizes of pycave's published GPU figures (1M x 64 diag K=64, 100k x 32
+full K=16; 100 EM iterations: --max-iter 100 --sklearn-tol 0).
+
+GPU: --backend wgpu or cuda, with a latent built with that feature (scripts/bench/gpu_check.sh).
 
 Memory: latent's peak resident memory (the whole process: data, model, work; its VmHWM), and
 scikit-learn's peak numpy allocation during `.fit(X)` (tracemalloc; X itself, allocated
@@ -86,6 +92,7 @@ CASES = [
     ("blobs2d-full-k5", "full", 5, 100000, 10000),
     ("blobs10d-full-k5", "full", 5, 100000, 10000),
     ("blobs64d-diag-k64", "diag", 64, 1000000, 20000),
+    ("blobs32d-full-k16", "full", 16, 100000, 10000),
 ]
 
 
@@ -94,7 +101,7 @@ def parse_args():
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--backend", default="flex", choices=["ndarray", "flex", "wgpu"],
+    p.add_argument("--backend", default="flex", choices=["ndarray", "flex", "wgpu", "cuda"],
                    help="latent's compute backend (default flex, as the latent binary)")
     p.add_argument("--latent", type=pathlib.Path, default=None,
                    help="the project binary [default: $CARGO_TARGET_DIR/debug/latent if "
@@ -115,11 +122,13 @@ def parse_args():
     p.add_argument("--sklearn-tol", type=float, default=None,
                    help="override the tolerance on the sklearn side only (0 = always run "
                         "max_iter iterations) [--tol]")
+    p.add_argument("--max-iter", type=int, default=MAX_ITER, metavar="N",
+                   help=f"EM iterations at most, both sides [{MAX_ITER}]")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="give up on one latent run after this long [no limit]")
     args = p.parse_args()
-    if args.repeats < 1:
-        p.error("--repeats must be at least 1")
+    if args.repeats < 1 or args.max_iter < 1:
+        p.error("--repeats and --max-iter must be at least 1")
     if args.threads is not None and args.threads < 1:
         p.error("--threads must be at least 1")
     if args.threads is None:
@@ -202,6 +211,8 @@ def make_data(name, n):
         return blobs(n, 10, 5, seed=20261211)
     if name == "blobs64d-diag-k64":
         return blobs(n, 64, 64, seed=20261212)
+    if name == "blobs32d-full-k16":
+        return blobs(n, 32, 16, seed=20261213)
     raise ValueError(name)
 
 
@@ -210,7 +221,7 @@ def make_data(name, n):
 
 def run_sklearn(x, k, cov):
     """One fit. Returns dict(seconds, init_seconds, avg_ll, lower_bound, n_iter, converged)."""
-    gm = GaussianMixture(n_components=k, covariance_type=cov, max_iter=MAX_ITER,
+    gm = GaussianMixture(n_components=k, covariance_type=cov, max_iter=ARGS.max_iter,
                          tol=ARGS.sklearn_tol,
                          n_init=1, init_params="kmeans", reg_covar=REG_COVAR,
                          random_state=SEED)
@@ -248,7 +259,7 @@ def run_latent(binary, data_path, model_path, k, cov, timeout):
     cmd = [str(binary), "--backend", ARGS.backend, "gmm", "fit", "--data", str(data_path),
            "--components", str(k),
            "--covariance", cov, "--init", "kmeans", "--restarts", "1",
-           "--max-iter", str(MAX_ITER), "--tol", repr(ARGS.tol), "--reg-covar", repr(REG_COVAR),
+           "--max-iter", str(ARGS.max_iter), "--tol", repr(ARGS.tol), "--reg-covar", repr(REG_COVAR),
            "--seed", str(SEED), "--out", str(model_path), "--json"]
     env = dict(os.environ, **THREAD_ENV)
     # The child's peak RSS is its VmHWM, polled while it runs (ru_maxrss would count this
@@ -353,7 +364,7 @@ def describe_machine(binary, have_latent, sklearn_dtype):
         print(f"pools:    {pools}")
     state = "found" if have_latent else "NOT FOUND"
     print(f"latent:   {binary} ({state}), backend {ARGS.backend}")
-    print(f"settings: max_iter={MAX_ITER}, tol={ARGS.tol:g} (sklearn {ARGS.sklearn_tol:g}), "
+    print(f"settings: max_iter={ARGS.max_iter}, tol={ARGS.tol:g} (sklearn {ARGS.sklearn_tol:g}), "
           f"reg_covar={REG_COVAR:g}, init=kmeans, "
           f"n_init/restarts=1, seed/random_state={SEED}; sklearn X dtype {sklearn_dtype}; "
           f"repeats={ARGS.repeats}{', quick' if ARGS.quick else ''}")

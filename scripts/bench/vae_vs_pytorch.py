@@ -58,10 +58,16 @@ Run from anywhere (the repository root is the parent of scripts/), on an otherwi
     python3 scripts/bench/vae_vs_pytorch.py --iw-samples 1000 --eval-images 50   # lighter eval
     python3 scripts/bench/vae_vs_pytorch.py --no-eval                            # training only
 
-GPU (a wgpu build of latent and a CUDA build of torch on the same machine; see
-scripts/bench/gpu_check.sh): --backends wgpu --torch-device cuda --no-eval [--batch-size 1024].
-Every latent run then also passes --batch-size; on cuda the limit uses torch's float32 matmul
-rate on the GPU (TF32 off) instead of numpy's.
+GPU (a build of latent with the wgpu and cuda features and a CUDA build of torch on the same
+machine; see scripts/bench/gpu_check.sh): --backends wgpu,cuda --torch-device cuda
+[--torch-compile] [--batch-size 1024] [--hidden 500,500 --z-dim 50]. On cuda the limit uses
+torch's float32 matmul rate on the GPU (TF32 off) instead of numpy's, and the evaluation runs
+PyTorch's importance_nll on the GPU too.
+
+Other models on both sides: --hidden H[,H...] and --z-dim Z (ours gets --hidden and --latent;
+the FLOPs and the limit follow the sizes). --torch-compile adds a side: PyTorch with the
+forward pass and loss compiled by torch.compile (the optimizer step stays eager); give it
+--epochs 2 or more so that compilation stays out of the timed epoch.
 
 Requires numpy and torch (stdlib otherwise).
 """
@@ -115,9 +121,17 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=BATCH, metavar="B",
                    help=f"images per training step on both sides [{BATCH}]")
     p.add_argument("--torch-device", default="cpu", choices=["cpu", "cuda"],
-                   help="where PyTorch trains (cuda: the GPU comparison for --backends wgpu; "
-                        "the hardware limit is then torch's own float32 matmul rate there) "
-                        "[cpu]")
+                   help="where PyTorch trains and evaluates (cuda: the GPU comparison for "
+                        "--backends wgpu,cuda; the hardware limit is then torch's own float32 "
+                        "matmul rate there) [cpu]")
+    p.add_argument("--torch-compile", action="store_true",
+                   help="also train PyTorch with its step compiled by torch.compile (another "
+                        "side, timed like eager; the ratios stay against eager PyTorch)")
+    p.add_argument("--hidden", default=str(H_DIM), metavar="H[,H...]",
+                   help=f"hidden layer widths of encoder and decoder on both sides [{H_DIM}]; "
+                        "the larger model of the IWAE paper's size is 500,500 with --z-dim 50")
+    p.add_argument("--z-dim", type=int, default=Z_DIM, metavar="Z",
+                   help=f"latent dimensions on both sides [{Z_DIM}]")
     p.add_argument("--latent-args", default="", metavar="ARGS",
                    help="extra arguments for our training runs, e.g. \"--threads 1 --devices "
                         "flex,flex\" (the threads budget stays --threads on both sides)")
@@ -133,6 +147,12 @@ def parse_args():
     p.add_argument("--torch-eval-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    try:
+        args.hidden = [int(h) for h in args.hidden.split(",")]
+    except ValueError:
+        p.error(f"--hidden {args.hidden!r}: expected widths like 400 or 500,500")
+    if not args.hidden or min(args.hidden) < 1 or args.z_dim < 1:
+        p.error("--hidden widths and --z-dim must be at least 1")
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     if (args.reps < 1 or args.limit < 1 or args.threads < 1 or args.batch_size < 1
@@ -158,10 +178,12 @@ def read_images(path, n):
     return torch.from_numpy(pixels.reshape(-1, X_DIM).astype(np.float32) / 255.0)
 
 
-def torch_worker(n, threads, batch, device, epochs):
-    """Child process: `epochs` epochs of the reference VAE over the first n images, `batch`
-    images a step, on `device` (cpu or cuda), the last one timed; prints JSON. As in PyTorch's
-    VAE example, the loss is read back every step (a device synchronisation on cuda)."""
+def torch_worker(n, threads, batch, device, epochs, hidden, z_dim, compile_step):
+    """Child process: `epochs` epochs of the reference VAE (hidden widths `hidden`, `z_dim`
+    latents) over the first n images, `batch` images a step, on `device` (cpu or cuda), the
+    last one timed; prints JSON. As in PyTorch's VAE example, the loss is read back every step
+    (a device synchronisation on cuda). With `compile_step`, the forward pass and loss are
+    compiled by torch.compile (default mode; the first epochs absorb the compilation)."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -172,12 +194,31 @@ def torch_worker(n, threads, batch, device, epochs):
     x_train = read_images(MNIST_TRAIN_IMAGES, n).to(dev)
     n = x_train.shape[0]
 
-    enc, enc_mean, enc_log_var = nn.Linear(X_DIM, H_DIM), nn.Linear(H_DIM, Z_DIM), \
-        nn.Linear(H_DIM, Z_DIM)
-    dec_hidden, dec_out = nn.Linear(Z_DIM, H_DIM), nn.Linear(H_DIM, X_DIM)
-    model = nn.ModuleList([enc, enc_mean, enc_log_var, dec_hidden, dec_out]).to(dev)
+    # Created in the order of the default model's layers (encoder, mean, log-variance,
+    # decoder), so that the default sizes draw the same initial weights as before.
+    widths = [X_DIM] + hidden
+    enc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+    enc_mean, enc_log_var = nn.Linear(hidden[-1], z_dim), nn.Linear(hidden[-1], z_dim)
+    widths = [z_dim] + hidden[::-1]
+    dec = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+    dec_out = nn.Linear(hidden[0], X_DIM)
+    model = nn.ModuleList([enc, enc_mean, enc_log_var, dec, dec_out]).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.999))
 
+    def step_loss(x, noise):
+        h = x
+        for layer in enc:
+            h = F.relu(layer(h))
+        mean, log_var = enc_mean(h), enc_log_var(h)
+        h = mean + (0.5 * log_var).exp() * noise
+        for layer in dec:
+            h = F.relu(layer(h))
+        logits = dec_out(h)
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+        kl = 0.5 * (log_var.exp() + mean.pow(2) - 1.0 - log_var).sum(-1)
+        return (recon + kl).mean()
+
+    loss_of = torch.compile(step_loss) if compile_step else step_loss
     for _ in range(epochs):
         if dev.type == "cuda":
             torch.cuda.synchronize()
@@ -186,13 +227,7 @@ def torch_worker(n, threads, batch, device, epochs):
         loss_sum = 0.0
         for start in range(0, n, batch):
             x = torch.bernoulli(x_train[perm[start:start + batch]])
-            h = F.relu(enc(x))
-            mean, log_var = enc_mean(h), enc_log_var(h)
-            z = mean + (0.5 * log_var).exp() * torch.randn_like(mean)
-            logits = dec_out(F.relu(dec_hidden(z)))
-            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
-            kl = 0.5 * (log_var.exp() + mean.pow(2) - 1.0 - log_var).sum(-1)
-            loss = (recon + kl).mean()
+            loss = loss_of(x, torch.randn(x.shape[0], z_dim, device=dev))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -231,19 +266,26 @@ def load_reference():
     return module
 
 
-def torch_eval_worker(n, k, threads):
-    """Child process: importance-sampled -log p(x) of the first n test images; prints JSON."""
+def torch_eval_worker(n, k, threads, device):
+    """Child process: importance-sampled -log p(x) of the first n test images on `device`;
+    prints JSON."""
     import torch
     ref = load_reference()
     assert ref.IW_CHUNK == IW_CHUNK, "reference chunk size changed"
     torch.set_num_threads(threads)
     torch.manual_seed(SEED)
+    dev = torch.device(device)
     model = ref.VAE().eval()  # fresh weights: the cost of the estimate does not depend on them
     binarise = torch.Generator().manual_seed(ref.TEST_BINARISATION_SEED)
     x = torch.bernoulli(read_images(MNIST_TEST_IMAGES, n), generator=binarise)
+    model, x = model.to(dev), x.to(dev)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     with torch.no_grad():
-        nll = ref.importance_nll(model, x, k, torch.Generator().manual_seed(ref.IW_SEED))
+        nll = ref.importance_nll(model, x, k, torch.Generator(device=dev).manual_seed(ref.IW_SEED))
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     print(json.dumps({"images": x.shape[0], "iw_samples": k, "nll": nll,
                       "estimate_seconds": seconds,
@@ -281,7 +323,7 @@ def run_ours(args, backend, env):
                "--epochs", str(args.epochs), "--limit", str(args.limit), "--test-limit",
                str(TEST_LIMIT),
                "--batch-size", str(args.batch_size), "--seed", str(SEED)] \
-            + shlex.split(args.latent_args)
+            + model_args(args) + shlex.split(args.latent_args)
         _, rss, _ = run_child(cmd, env, f"latent ({backend})")
         lines = (run_dir / "metrics.jsonl").read_text().strip().splitlines()
         if not lines:
@@ -290,11 +332,19 @@ def run_ours(args, backend, env):
     return rate, rss, cmd
 
 
-def run_torch(args, env):
+def model_args(args):
+    """Our training flags for a model other than the default one (none for the default)."""
+    if args.hidden == [H_DIM] and args.z_dim == Z_DIM:
+        return []
+    return ["--hidden", ",".join(map(str, args.hidden)), "--latent", str(args.z_dim)]
+
+
+def run_torch(args, env, compile_step=False):
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--torch-worker",
            "--limit", str(args.limit), "--threads", str(args.threads),
            "--batch-size", str(args.batch_size), "--torch-device", args.torch_device,
-           "--epochs", str(args.epochs)]
+           "--epochs", str(args.epochs), "--hidden", ",".join(map(str, args.hidden)),
+           "--z-dim", str(args.z_dim)] + (["--torch-compile"] if compile_step else [])
     stdout, rss, _ = run_child(cmd, env, "PyTorch worker")
     report = json.loads(stdout.strip().splitlines()[-1])
     return float(report["images_per_second"]), rss, cmd, report["torch_version"]
@@ -337,7 +387,7 @@ def run_ours_eval(args, backend, run_dir, env):
 def run_torch_eval(args, env):
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--torch-eval-worker",
            "--eval-images", str(args.eval_images), "--iw-samples", str(args.iw_samples),
-           "--threads", str(args.threads)]
+           "--threads", str(args.threads), "--torch-device", args.torch_device]
     stdout, rss, seconds = run_child(cmd, env, "PyTorch eval worker")
     report = last_json(stdout, "PyTorch eval worker")
     return {"rate": report["images"] / seconds, "rss": rss, "nll": float(report["nll"]),
@@ -370,10 +420,20 @@ def measure_eval(args, env, log):
 # ------------------------------------------------------------------------ hardware limit
 
 
-def flops_per_sample():
+def layer_products(hidden, z_dim):
+    """The (inputs, outputs) of every matrix product of the model, in order: encoder, mean and
+    log-variance heads, decoder."""
+    enc = list(zip([X_DIM] + hidden, hidden))
+    heads = [(hidden[-1], z_dim), (hidden[-1], z_dim)]
+    dec = list(zip([z_dim] + hidden[::-1], hidden[::-1] + [X_DIM]))
+    return enc + heads + dec
+
+
+def flops_per_sample(hidden=(H_DIM,), z_dim=Z_DIM):
     """Matmul FLOPs of one training sample: forward + backward (no input gradient at layer 1)."""
-    forward = 2 * (X_DIM * H_DIM + H_DIM * Z_DIM + H_DIM * Z_DIM + Z_DIM * H_DIM + H_DIM * X_DIM)
-    backward = 2 * forward - 2 * X_DIM * H_DIM
+    hidden = list(hidden)
+    forward = 2 * sum(a * b for a, b in layer_products(hidden, z_dim))
+    backward = 2 * forward - 2 * X_DIM * hidden[0]
     return forward, backward, forward + backward
 
 
@@ -415,9 +475,11 @@ def print_report(res):
           f"{res['reps']} repetitions alternating; torch {res['torch_version']} on "
           f"{res['torch_device']}")
     f = res["flops"]
-    print(f"FLOPs/sample: forward 2*(784*400 + 400*20 + 400*20 + 20*400 + 400*784) = "
-          f"{f['forward']:,}; backward 2*forward - 2*784*400 = {f['backward']:,}; "
-          f"total {f['total']:,}")
+    products = " + ".join(f"{a}*{b}" for a, b in layer_products(res["hidden"], res["z_dim"]))
+    print(f"model:    784-{'-'.join(map(str, res['hidden']))}-{res['z_dim']} (and back)")
+    print(f"FLOPs/sample: forward 2*({products}) = "
+          f"{f['forward']:,}; backward 2*forward - 2*784*{res['hidden'][0]} = "
+          f"{f['backward']:,}; total {f['total']:,}")
     print(f"SGEMM:    {res['sgemm_gflops']:.1f} GFLOP/s ({res['sgemm_source']})")
     print(f"limit:    {res['limit_images_per_second']:,.0f} images/s "
           f"(SGEMM rate / FLOPs per sample)\n")
@@ -494,9 +556,10 @@ def main():
     os.environ.update(thread_env)  # before numpy is imported, for the SGEMM measurement
     if args.torch_worker:
         return torch_worker(args.limit, args.threads, args.batch_size, args.torch_device,
-                            args.epochs)
+                            args.epochs, args.hidden, args.z_dim, args.torch_compile)
     if args.torch_eval_worker:
-        return torch_eval_worker(args.eval_images, args.iw_samples, args.threads)
+        return torch_eval_worker(args.eval_images, args.iw_samples, args.threads,
+                                 args.torch_device)
 
     if not (args.latent.is_file() and os.access(args.latent, os.X_OK)):
         sys.exit(f"latent binary not found (or not executable): {args.latent}\n"
@@ -510,7 +573,8 @@ def main():
 
     log = sys.stderr if args.json else sys.stdout
     env = dict(os.environ, **thread_env)
-    rates = {b: [] for b in args.backends + ["pytorch"]}
+    torch_sides = ["pytorch"] + (["compiled"] if args.torch_compile else [])
+    rates = {b: [] for b in args.backends + torch_sides}
     rss = {b: [] for b in rates}
     cmds = {}
     torch_version = None
@@ -521,13 +585,15 @@ def main():
             rss[backend].append(mib)
             print(f"rep {rep}/{args.reps}  latent {backend:8} {rate:10,.0f} images/s  "
                   f"peak RSS {mib:7.0f} MiB", file=log, flush=True)
-        rate, mib, cmds["pytorch"], torch_version = run_torch(args, env)
-        rates["pytorch"].append(rate)
-        rss["pytorch"].append(mib)
-        print(f"rep {rep}/{args.reps}  PyTorch        {rate:10,.0f} images/s  "
-              f"peak RSS {mib:7.0f} MiB", file=log, flush=True)
+        for side in torch_sides:
+            rate, mib, cmds[side], torch_version = run_torch(args, env, side == "compiled")
+            rates[side].append(rate)
+            rss[side].append(mib)
+            name = "PyTorch" if side == "pytorch" else "PyTorch comp."
+            print(f"rep {rep}/{args.reps}  {name:14} {rate:10,.0f} images/s  "
+                  f"peak RSS {mib:7.0f} MiB", file=log, flush=True)
 
-    forward, backward, total = flops_per_sample()
+    forward, backward, total = flops_per_sample(args.hidden, args.z_dim)
     if args.torch_device == "cuda":
         gflops = torch_sgemm_gflops("cuda")
         sgemm_source = "torch float32 4096x4096 matmul on cuda, TF32 off, best of 5"
@@ -541,6 +607,9 @@ def main():
              for b in args.backends]
     sides.append(summarise("PyTorch", rates["pytorch"], rss["pytorch"], cmds["pytorch"], ref,
                            limit_rate))
+    if args.torch_compile:
+        sides.append(summarise("PyTorch (torch.compile)", rates["compiled"], rss["compiled"],
+                               cmds["compiled"], ref, limit_rate))
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "processor": platform.processor() or "?", "cpu_count": os.cpu_count(),
@@ -549,6 +618,7 @@ def main():
         "flops": {"forward": forward, "backward": backward, "total": total},
         "sgemm_gflops": gflops, "sgemm_source": sgemm_source, "batch_size": args.batch_size,
         "torch_device": args.torch_device, "epochs": args.epochs,
+        "hidden": args.hidden, "z_dim": args.z_dim,
         "limit_images_per_second": limit_rate, "sides": sides,
     }
     if not args.no_eval:

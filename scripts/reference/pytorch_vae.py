@@ -134,11 +134,11 @@ def importance_nll(model, x, k, generator):
         b = xb.shape[0]
         mean, log_var = model.encode(xb)
         std = (0.5 * log_var).exp()
-        acc = torch.full((b,), -math.inf, dtype=torch.float64)
+        acc = torch.full((b,), -math.inf, dtype=torch.float64, device=x.device)
         done = 0
         while done < k:
             s = min(IW_CHUNK, k - done)
-            eps = torch.randn((s, b, z_dim), generator=generator)
+            eps = torch.randn((s, b, z_dim), generator=generator, device=x.device)
             z = mean + std * eps                                    # (s, b, Z)
             log_q = -0.5 * (LOG_2PI + log_var + eps.pow(2)).sum(-1)
             log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)

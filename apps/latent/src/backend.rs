@@ -16,18 +16,31 @@ pub enum Backend {
     Flex,
     /// burn-wgpu on a GPU through Vulkan / Metal / DX12 (cargo feature `wgpu`).
     Wgpu,
+    /// burn-cuda on an NVIDIA GPU through the CUDA driver (cargo feature `cuda`; its build needs
+    /// the LLVM that `scripts/setup/cuda-llvm.sh` installs).
+    Cuda,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 3] = [Backend::Ndarray, Backend::Flex, Backend::Wgpu];
+    pub const ALL: [Backend; 4] = [
+        Backend::Ndarray,
+        Backend::Flex,
+        Backend::Wgpu,
+        Backend::Cuda,
+    ];
 
     /// The backend used without `--backend`: flex (the fastest CPU backend measured, see
-    /// BENCHMARKS.md), else the first compiled in of ndarray and wgpu.
+    /// BENCHMARKS.md), else the first compiled in of ndarray, wgpu and cuda.
     pub fn default_compiled() -> Backend {
-        [Backend::Flex, Backend::Ndarray, Backend::Wgpu]
-            .into_iter()
-            .find(|b| b.compiled())
-            .unwrap_or(Backend::Flex)
+        [
+            Backend::Flex,
+            Backend::Ndarray,
+            Backend::Wgpu,
+            Backend::Cuda,
+        ]
+        .into_iter()
+        .find(|b| b.compiled())
+        .unwrap_or(Backend::Flex)
     }
 
     pub fn name(self) -> &'static str {
@@ -35,6 +48,7 @@ impl Backend {
             Backend::Ndarray => "ndarray",
             Backend::Flex => "flex",
             Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
         }
     }
 
@@ -49,16 +63,24 @@ impl Backend {
             Backend::Ndarray => cfg!(feature = "ndarray"),
             Backend::Flex => cfg!(feature = "flex"),
             Backend::Wgpu => cfg!(feature = "wgpu"),
+            Backend::Cuda => cfg!(feature = "cuda"),
         }
     }
 
+    /// Whether `--gpu N` (or `NAME:N` in `--devices`) picks one of this backend's devices.
+    pub fn takes_gpu_index(self) -> bool {
+        matches!(self, Backend::Wgpu | Backend::Cuda)
+    }
+
     /// The device of this backend, or an error naming the cargo feature to build with. For
-    /// wgpu, `gpu` picks the n-th discrete GPU; without it wgpu's default adapter is used.
+    /// wgpu, `gpu` picks the n-th discrete GPU; without it wgpu's default adapter is used. For
+    /// cuda, `gpu` is the CUDA device index (default 0); a machine without the CUDA driver or
+    /// its libdevice gets an error saying which is missing, not a panic inside the backend.
     pub fn device(self, gpu: Option<usize>) -> Result<Device> {
-        if let (Some(index), false) = (gpu, self == Backend::Wgpu) {
+        if let (Some(index), false) = (gpu, self.takes_gpu_index()) {
             bail!(
-                "--gpu {index} picks a GPU of the wgpu backend, but the {} backend runs on the \
-                 CPU; add `--backend wgpu`, or leave --gpu out",
+                "--gpu {index} picks a GPU of the wgpu or cuda backend, but the {} backend runs \
+                 on the CPU; add `--backend wgpu` or `--backend cuda`, or leave --gpu out",
                 self.name(),
             );
         }
@@ -82,6 +104,20 @@ impl Backend {
                 Some(index) => burn::tensor::DeviceKind::DiscreteGpu(index),
                 None => burn::tensor::DeviceKind::DefaultDevice,
             })),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => {
+                let driver = crate::cuda::driver()?;
+                let index = gpu.unwrap_or(0);
+                if index >= driver.devices {
+                    bail!(
+                        "--gpu {index}: the CUDA driver ({}) sees {} device(s), numbered from 0",
+                        driver.version,
+                        driver.devices,
+                    );
+                }
+                crate::cuda::libdevice()?;
+                Ok(Device::cuda(index))
+            }
             #[allow(unreachable_patterns)]
             _ => {
                 let _ = gpu;
@@ -101,7 +137,8 @@ pub fn compiled_names() -> Vec<&'static str> {
 }
 
 /// The forms `--devices` takes, for error messages and help.
-pub const DEVICE_FORMS: &str = "ndarray, flex, wgpu, wgpu:N (the N-th discrete GPU), or a \
+pub const DEVICE_FORMS: &str = "ndarray, flex, wgpu, wgpu:N (the N-th discrete GPU), cuda, \
+     cuda:N (CUDA device N), or a \
      compute server started with `latent serve`: ws://HOST:PORT, iroh://ID@HOST:PORT or iroh://ID";
 
 /// The devices of a `--devices` list, each checked to compute and read back a value, so that a
@@ -134,8 +171,8 @@ fn named_device(spec: &str, token: Option<&str>) -> Result<NamedDevice> {
             .into_iter()
             .find(|b| b.name() == name)
             .with_context(|| format!("unknown device `{spec}`; use {DEVICE_FORMS}"))?;
-        if index.is_some() && backend != Backend::Wgpu {
-            bail!("device `{spec}`: only wgpu takes a GPU index");
+        if index.is_some() && !backend.takes_gpu_index() {
+            bail!("device `{spec}`: only wgpu and cuda take a GPU index");
         }
         backend.device(index)?
     };

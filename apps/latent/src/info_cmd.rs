@@ -58,6 +58,39 @@ pub fn run() -> Result<()> {
                 println!("{:8} adapter: {adapter}", backend.name());
             }
         }
+        #[cfg(feature = "cuda")]
+        if backend == Backend::Cuda {
+            match crate::cuda::driver() {
+                Ok(driver) => {
+                    println!(
+                        "{:8} driver: CUDA {}, {} device(s)",
+                        backend.name(),
+                        driver.version,
+                        driver.devices
+                    );
+                    for (index, name) in driver.names.iter().enumerate() {
+                        println!("{:8} device {index}: {name}", backend.name());
+                    }
+                }
+                Err(problem) => {
+                    println!(
+                        "{:8} compiled in, but unusable here: {problem}",
+                        backend.name()
+                    );
+                    continue;
+                }
+            }
+            match crate::cuda::libdevice() {
+                Ok(path) => println!("{:8} libdevice: {}", backend.name(), path.display()),
+                Err(problem) => {
+                    println!(
+                        "{:8} compiled in, but unusable here: {problem}",
+                        backend.name()
+                    );
+                    continue;
+                }
+            }
+        }
         let device = backend.device(None)?;
         let normal = Normal::new(
             Tensor::<2>::from_floats([mean], &device),

@@ -2,6 +2,8 @@
 
 mod args;
 mod backend;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod data_cmd;
 mod eval_cmd;
 mod export_cmd;
@@ -27,12 +29,12 @@ use backend::Backend;
 #[command(name = "latent", version, about, propagate_version = true)]
 struct Cli {
     /// Compute backend, among those compiled in (see `latent info`) [default: flex, the
-    /// fastest measured CPU backend, else the first compiled in of ndarray and wgpu].
+    /// fastest measured CPU backend, else the first compiled in of ndarray, wgpu and cuda].
     #[arg(long, global = true, value_enum)]
     backend: Option<Backend>,
 
-    /// GPU index for the wgpu backend (the n-th discrete GPU); default: wgpu's own choice.
-    /// Refused with a CPU backend.
+    /// GPU index: for wgpu the n-th discrete GPU (default: wgpu's own choice), for cuda the
+    /// CUDA device index (default 0). Refused with a CPU backend.
     #[arg(long, global = true, visible_alias = "device", value_name = "N")]
     gpu: Option<usize>,
 

@@ -130,7 +130,8 @@ pub struct EmArgs {
     /// Maximum EM iterations per restart.
     #[arg(long, default_value_t = 100)]
     max_iter: usize,
-    /// Convergence threshold on the change of the mean log-likelihood.
+    /// Convergence threshold on the change of the mean log-likelihood (0: run all --max-iter
+    /// iterations, as for timing).
     #[arg(long, default_value_t = 1e-3)]
     tol: f64,
     /// Random seed.

@@ -21,7 +21,7 @@ use crate::sample_cmd::write_run_pictures;
 pub enum StrategyArg {
     /// Gradients averaged on the first device, one optimizer; works on every backend.
     Multi,
-    /// burn's all-reduce (CUDA only in burn 0.22.1, not compiled into this binary).
+    /// burn's all-reduce (CUDA only in burn 0.22.1); not implemented in latent's trainer yet.
     Ddp,
 }
 
@@ -120,7 +120,8 @@ pub struct TrainArgs {
     /// (with --init-from: fine-tune the decoder of a transferred model).
     #[arg(long)]
     freeze_encoder: bool,
-    /// Train data parallel on these devices, comma-separated: ndarray, flex, wgpu, wgpu:N, or a
+    /// Train data parallel on these devices, comma-separated: ndarray, flex, wgpu, wgpu:N, cuda,
+    /// cuda:N, or a
     /// `latent serve` compute server: ws://HOST:PORT, iroh://ID@HOST:PORT (direct) or
     /// iroh://ID (through n0's public relays). The first holds the model and the
     /// optimizer; each step's --batch-size images are split among them [default: the one
@@ -128,8 +129,8 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     devices: Option<Vec<String>>,
     /// How several devices share a step: `multi` (gradients averaged on the first device, one
-    /// optimizer; works on every backend) or `ddp` (burn's all-reduce, which burn 0.22.1 runs
-    /// on CUDA only, not compiled into this binary).
+    /// optimizer; works on every backend, cuda included) or `ddp` (burn's all-reduce, which
+    /// burn 0.22.1 runs on CUDA only; refused: latent's trainer does not drive it yet).
     #[arg(long, value_enum, default_value_t = StrategyArg::Multi)]
     strategy: StrategyArg,
     /// The token the compute servers of --devices were started with (`latent serve --token`).
@@ -231,8 +232,10 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
         bail!(
             "--strategy ddp needs devices with collective operations (all-reduce), which burn \
              0.22.1 implements for CUDA only (its ndarray and flex backends have none, and on \
-             wgpu the all-reduce panics inside cubecl); this binary has no CUDA backend. Use \
-             --strategy multi: the same update, with the gradients averaged on the first device"
+             wgpu the all-reduce panics inside cubecl), and latent's trainer does not drive \
+             burn's all-reduce yet, on any backend. Use --strategy multi: the same update, \
+             with the gradients averaged on the first device (cuda devices too: --devices \
+             cuda:0,cuda:1)"
         );
     }
     let local = backend.device(gpu)?;

@@ -1,5 +1,5 @@
 //! One model, every compiled-in backend (ndarray and flex by default; wgpu too when built with
-//! `--features wgpu`): the same seed gives the same initial weights bit for bit, and the same
+//! `--features wgpu`, cuda with `--features cuda` and LATENT_TEST_CUDA=1): the same seed gives the same initial weights bit for bit, and the same
 //! weights and inputs give the same posterior, decoder output, ELBO terms, gradients and Adam
 //! step, and the same EM iteration of a GMM, within a stated tolerance.
 //!
@@ -29,6 +29,12 @@ fn devices() -> Vec<(&'static str, Device)> {
         "wgpu",
         Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
     ));
+    // CUDA only where asked for (scripts/bench/gpu_check.sh sets LATENT_TEST_CUDA=1): a build
+    // with the feature on a machine without an NVIDIA driver still tests its other backends.
+    #[cfg(feature = "cuda")]
+    if std::env::var("LATENT_TEST_CUDA").is_ok_and(|v| v == "1") {
+        all.push(("cuda", Device::cuda(0)));
+    }
     assert!(
         all.len() >= 2,
         "the cross-backend tests need two backends (default features: ndarray and flex)"

@@ -135,7 +135,7 @@ fn a_gpu_index_with_a_cpu_backend_is_refused() {
     for (option, backend) in [("--gpu", "flex"), ("--device", "ndarray")] {
         fails_with(
             &[&["--backend", backend, option, "1"], TEN_TEST_DIGITS].concat(),
-            &format!("--gpu 1 picks a GPU of the wgpu backend, but the {backend} backend"),
+            &format!("--gpu 1 picks a GPU of the wgpu or cuda backend, but the {backend} backend"),
         );
     }
 }
@@ -146,6 +146,26 @@ fn asking_for_a_backend_not_compiled_in_names_the_feature() {
     fails_with(
         &[&["--backend", "wgpu"], TEN_TEST_DIGITS].concat(),
         "--features wgpu",
+    );
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn asking_for_cuda_without_its_feature_names_the_feature() {
+    fails_with(
+        &[&["--backend", "cuda"], TEN_TEST_DIGITS].concat(),
+        "--features cuda",
+    );
+    fails_with(
+        &[
+            "train",
+            "vae",
+            "--devices",
+            "flex,cuda:1",
+            "--out",
+            "unused",
+        ],
+        "--features cuda",
     );
 }
 
@@ -827,8 +847,7 @@ fn mixture_commands_reject_bad_settings_and_data_clearly() {
             grey.to_str().unwrap(),
             "-k",
             "1",
-            "--tol",
-            "0",
+            "--tol=-0.5",
             "--out",
             dir.join("m.json").to_str().unwrap(),
         ],

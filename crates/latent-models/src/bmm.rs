@@ -103,10 +103,10 @@ impl BmmConfig {
                 ),
             ));
         }
-        if !(self.tol.is_finite() && self.tol > 0.0) {
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
             return Err(invalid(
                 "tol",
-                format!("must be positive, got {}", self.tol),
+                format!("must be ≥ 0 (0: run every iteration), got {}", self.tol),
             ));
         }
         if self.max_iter == 0 {

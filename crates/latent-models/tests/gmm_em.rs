@@ -215,6 +215,32 @@ fn one_component_is_the_maximum_likelihood_gaussian() {
     }
 }
 
+/// `tol = 0` (as scikit-learn allows) never stops early: every one of `max_iter` iterations
+/// runs, which timing comparisons need; any tol > 0 stops a well separated fit long before.
+#[test]
+fn a_zero_tolerance_runs_every_iteration() {
+    let x = overlapping(600, 4);
+    for (tol, max_iter) in [(0.0, 40), (0.0, 3), (1e-3, 40)] {
+        let model = GmmConfig::new(3)
+            .with_tol(tol)
+            .with_max_iter(max_iter)
+            .fit(&x)
+            .unwrap();
+        let fit = model.fit.as_ref().unwrap();
+        if tol == 0.0 {
+            assert_eq!(fit.n_iter, max_iter, "tol 0, max_iter {max_iter}");
+            assert!(!fit.converged, "tol 0 can never be met");
+        } else {
+            assert!(
+                fit.n_iter < max_iter,
+                "tol {tol}: {} iterations",
+                fit.n_iter
+            );
+            assert!(fit.converged);
+        }
+    }
+}
+
 #[test]
 fn settings_are_checked_before_any_work() {
     let x = overlapping(5, 6);

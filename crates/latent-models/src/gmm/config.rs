@@ -134,7 +134,7 @@ pub struct GmmConfig {
     /// The shape of the component covariances (scikit-learn's `covariance_type`).
     pub covariance_type: CovarianceType,
     /// Stop when the mean log-likelihood changes by less than this between iterations
-    /// (scikit-learn's `tol`).
+    /// (scikit-learn's `tol`); 0 runs every one of `max_iter` iterations.
     pub tol: f64,
     /// Added to the covariance diagonals so they stay positive definite (scikit-learn's
     /// `reg_covar`).
@@ -278,10 +278,10 @@ impl GmmConfig {
                 format!("{k} components need at least {k} points, the data have {n_samples}"),
             ));
         }
-        if !(self.tol.is_finite() && self.tol > 0.0) {
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
             return Err(invalid(
                 "tol",
-                format!("must be positive, got {}", self.tol),
+                format!("must be ≥ 0 (0: run every iteration), got {}", self.tol),
             ));
         }
         if !(self.reg_covar.is_finite() && self.reg_covar >= 0.0) {
@@ -458,7 +458,7 @@ mod tests {
         assert_eq!(field_of(GmmConfig::new(0).check(10, 2)), "n_components");
         assert_eq!(field_of(GmmConfig::new(11).check(10, 2)), "n_components");
         assert_eq!(
-            field_of(GmmConfig::new(2).with_tol(0.0).check(10, 2)),
+            field_of(GmmConfig::new(2).with_tol(-1e-9).check(10, 2)),
             "tol"
         );
         assert_eq!(
