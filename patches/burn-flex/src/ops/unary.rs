@@ -161,13 +161,49 @@ where
 // Specific unary operations
 // ============================================================================
 
-/// Exponential: e^x
+/// An f32 tensor whose elements are contiguous, with `kernel` applied to them in place: the
+/// tensor itself when it is the only owner of its storage, else a contiguous copy. `None` for
+/// other dtypes and layouts, which go through `unary_op`.
+#[cfg(feature = "simd")]
+fn contiguous_f32(tensor: FlexTensor, kernel: fn(&mut [f32])) -> Result<FlexTensor, FlexTensor> {
+    if tensor.dtype() != DType::F32 || !tensor.layout().is_contiguous() {
+        return Err(tensor);
+    }
+    let n = tensor.layout().num_elements();
+    if tensor.is_unique() && tensor.layout().start_offset() == 0 {
+        let mut tensor = tensor;
+        let storage: &mut [f32] = tensor.storage_mut();
+        kernel(&mut storage[..n]);
+        return Ok(tensor);
+    }
+    let start = tensor.layout().start_offset();
+    let src: &[f32] = tensor.storage();
+    let mut result = src[start..start + n].to_vec();
+    kernel(&mut result);
+    Ok(FlexTensor::new(
+        Bytes::from_elems(result),
+        Layout::contiguous(tensor.layout().shape().clone()),
+        DType::F32,
+    ))
+}
+
+/// Exponential: e^x (f32 through a vectorised kernel, `crate::simd::exp_inplace_f32`).
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
+    #[cfg(feature = "simd")]
+    let tensor = match contiguous_f32(tensor, crate::simd::exp_inplace_f32) {
+        Ok(done) => return done,
+        Err(tensor) => tensor,
+    };
     unary_op(tensor, |x| x.exp(), |x| x.exp())
 }
 
-/// Natural logarithm: ln(x)
+/// Natural logarithm: ln(x) (f32 through a vectorised kernel, `crate::simd::ln_inplace_f32`).
 pub fn log(tensor: FlexTensor) -> FlexTensor {
+    #[cfg(feature = "simd")]
+    let tensor = match contiguous_f32(tensor, crate::simd::ln_inplace_f32) {
+        Ok(done) => return done,
+        Err(tensor) => tensor,
+    };
     unary_op(tensor, |x| x.ln(), |x| x.ln())
 }
 

@@ -13,6 +13,12 @@
 #[cfg(feature = "simd")]
 pub mod kernels;
 
+// Vectorised exp and ln of contiguous f32 slices (runtime-dispatched on x86-64)
+#[cfg(feature = "simd")]
+mod transcendental;
+#[cfg(feature = "simd")]
+pub use transcendental::{exp_inplace_f32, ln_inplace_f32};
+
 // SIMD-aligned memory allocation
 #[cfg(feature = "simd")]
 pub mod aligned;
