@@ -95,7 +95,7 @@ while [ $# -gt 0 ]; do
         --only) only=$2; shift 2 ;;
         --budget) budget=$2; shift 2 ;;
         --any-adapter) any_adapter=1; shift ;;
-        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done

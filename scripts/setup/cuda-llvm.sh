@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --check) check=1; shift ;;
         --libdevice) libdevice_dir=${2:?--libdevice needs a directory}; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
