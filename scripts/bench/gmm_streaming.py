@@ -19,11 +19,12 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tempfile
 import time
+
+from common import cpu_info  # noqa: E402 (this folder)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -84,9 +85,9 @@ def main():
     if not args.binary.is_file():
         sys.exit(f"latent binary not found: {args.binary} (cargo build -p latent)")
     data = make_data(args)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    print(f"CPU: {cpu}, {os.cpu_count()} threads; binary {args.binary}")
+    model, simd = cpu_info()
+    print(f"CPU: {model} (SIMD: {simd or 'none named'}), {os.cpu_count()} threads; "
+          f"binary {args.binary}")
     with tempfile.TemporaryDirectory() as tmp:
         base = [str(args.binary), "gmm", "fit", "--data", str(data), "-k", "8",
                 "--covariance", args.covariance, "--json"]

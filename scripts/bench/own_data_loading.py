@@ -73,7 +73,7 @@ import tempfile
 import time
 import zlib
 
-from common import REPO_ROOT, latent_binary, markdown_table  # noqa: E402 (this folder)
+from common import REPO_ROOT, cpu_info, latent_binary, markdown_table  # noqa: E402 (this folder)
 
 DIGITS = REPO_ROOT / "datasets/digits"
 SIDE, CHANNELS, CLASSES, SCALE = 32, 3, 10, 4
@@ -335,9 +335,9 @@ def model_bytes():
 
 
 def cpu_name():
-    lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines() \
-        if pathlib.Path("/proc/cpuinfo").is_file() else []
-    return next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "?")
+    """The CPU's model and the SIMD flags the benchmarks name."""
+    model, simd = cpu_info()
+    return f"{model} (SIMD: {simd or 'none named'})"
 
 
 def summarise(name, runs):
