@@ -37,3 +37,9 @@ def cpu_info():
         pass
     simd = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags)
     return model, simd
+
+
+def cpu_text():
+    """The CPU as the benchmarks print it beside their figures: "MODEL (SIMD: FLAGS)"."""
+    model, simd = cpu_info()
+    return f"{model} (SIMD: {simd or '?'})"

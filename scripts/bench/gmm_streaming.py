@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from common import cpu_info  # noqa: E402 (this folder)
+from common import cpu_text  # noqa: E402 (this folder)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -85,9 +85,7 @@ def main():
     if not args.binary.is_file():
         sys.exit(f"latent binary not found: {args.binary} (cargo build -p latent)")
     data = make_data(args)
-    model, simd = cpu_info()
-    print(f"CPU: {model} (SIMD: {simd or 'none named'}), {os.cpu_count()} threads; "
-          f"binary {args.binary}")
+    print(f"CPU: {cpu_text()}, {os.cpu_count()} threads; binary {args.binary}")
     with tempfile.TemporaryDirectory() as tmp:
         base = [str(args.binary), "gmm", "fit", "--data", str(data), "-k", "8",
                 "--covariance", args.covariance, "--json"]

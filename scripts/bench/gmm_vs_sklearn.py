@@ -79,7 +79,7 @@ import time
 import tracemalloc
 import warnings
 
-from common import REPO_ROOT, cpu_info, latent_binary  # noqa: E402 (this folder)
+from common import REPO_ROOT, cpu_text, latent_binary  # noqa: E402 (this folder)
 MNIST_TRAIN_IMAGES = REPO_ROOT / "datasets/mnist/train-images-idx3-ubyte.gz"
 
 MAX_ITER = 20
@@ -344,8 +344,7 @@ def ratio(a, b):
 
 def describe_machine(binary, have_latent, sklearn_dtype):
     print("# GMM EM: latent vs scikit-learn")
-    model, simd = cpu_info()
-    print(f"machine:  {os.cpu_count()} logical CPUs, {model} (SIMD: {simd or '?'}), "
+    print(f"machine:  {os.cpu_count()} logical CPUs, {cpu_text()}, "
           f"{platform.machine()}, {platform.system()} {platform.release()}")
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]

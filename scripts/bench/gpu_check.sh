@@ -159,15 +159,19 @@ else
 fi
 
 echo "## CUDA"
-if [ -z "${CUDA_PATH:-}" ] && ! ls /usr/local/cuda/nvvm/libdevice/libdevice.10.bc \
-        /opt/cuda/nvvm/libdevice/libdevice.10.bc >/dev/null 2>&1; then
+# The folders cubecl looks in when CUDA_PATH is not set (apps/latent/src/cuda.rs lists them too).
+toolkit_libdevice=
+for root in /usr/local/cuda /opt/cuda /usr/lib/cuda /usr; do
+    [ -f "$root/nvvm/libdevice/libdevice.10.bc" ] && toolkit_libdevice=$root && break
+done
+if [ -z "${CUDA_PATH:-}" ] && [ -z "$toolkit_libdevice" ]; then
     export CUDA_PATH=$PWD/$pack_dir/cuda
     echo "no CUDA toolkit with libdevice: CUDA_PATH=$CUDA_PATH"
 fi
 backends=
 if [ -n "$have_tool" ]; then
-    "$latent" info 2>&1
-    info=$("$latent" info 2>/dev/null)
+    info=$("$latent" info 2>&1)
+    echo "$info"
     gpu='^wgpu *adapter:.*(\(DiscreteGpu\|IntegratedGpu\)'
     [ -n "$any_adapter" ] && gpu='^wgpu *adapter:'
     grep -q "$gpu" <<<"$info" && backends=wgpu

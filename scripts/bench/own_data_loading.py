@@ -73,7 +73,7 @@ import tempfile
 import time
 import zlib
 
-from common import REPO_ROOT, cpu_info, latent_binary, markdown_table  # noqa: E402 (this folder)
+from common import REPO_ROOT, cpu_text, latent_binary, markdown_table  # noqa: E402 (this folder)
 
 DIGITS = REPO_ROOT / "datasets/digits"
 SIDE, CHANNELS, CLASSES, SCALE = 32, 3, 10, 4
@@ -334,12 +334,6 @@ def model_bytes():
     return params, 3 * 4 * params  # float32 parameters + Adam's first and second moments
 
 
-def cpu_name():
-    """The CPU's model and the SIMD flags the benchmarks name."""
-    model, simd = cpu_info()
-    return f"{model} (SIMD: {simd or 'none named'})"
-
-
 def summarise(name, runs):
     return {"what": name, "wall_s": statistics.median(r["wall"] for r in runs),
             "images_per_second": statistics.median(r["rate"] for r in runs),
@@ -431,7 +425,7 @@ def main():
     data_bytes = args.images * X_DIM
     bound = (1.5 * data_bytes + mbytes) / 2 ** 20
     last_torch = runs["torch_npy"][-1]["report"]
-    res = {"date": datetime.date.today().isoformat(), "cpu": cpu_name(),
+    res = {"date": datetime.date.today().isoformat(), "cpu": cpu_text(),
            "cpu_count": os.cpu_count(), "threads": args.threads, "workers": args.workers,
            "reps": args.reps, "images": args.images, "train_images": last_torch["images"],
            "data_dir": str(args.data_dir), "torch_version": last_torch["torch_version"],

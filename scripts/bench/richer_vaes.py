@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import cpu_info, latent_binary, markdown_table  # noqa: E402
+from common import cpu_text, latent_binary, markdown_table  # noqa: E402
 
 ONE_LAYER = ["--hidden", "200,200", "--latent", "50", "--activation", "tanh"]
 TWO_LAYERS = ["--hidden", "200,200", "--latent", "100", "--activation", "tanh",
@@ -48,8 +48,7 @@ def models(components):
 
 
 def machine():
-    model, simd = cpu_info()
-    return f"{os.cpu_count()} logical CPUs, {model} (SIMD: {simd or '?'}), {platform.machine()}"
+    return f"{os.cpu_count()} logical CPUs, {cpu_text()}, {platform.machine()}"
 
 
 def completed_epochs(run):

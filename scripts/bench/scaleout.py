@@ -24,7 +24,7 @@ import tempfile
 import time
 import pathlib
 
-from common import REPO_ROOT, cpu_info, latent_binary, markdown_table
+from common import REPO_ROOT, cpu_text, latent_binary, markdown_table
 
 
 def serve(binary, backend):
@@ -90,10 +90,9 @@ def main():
             proc.wait()
 
     base = statistics.median(r[0] for r in results["1 device"])
-    model, simd = cpu_info()
     print(f"# {time.strftime('%Y-%m-%d')}, {args.backend}, batch {args.batch_size}, "
           f"{args.limit} digits, median of {args.reps}, {args.profile} build")
-    print(f"machine: {model} (SIMD: {simd or 'none named'})")
+    print(f"machine: {cpu_text()}")
     rows = []
     for name, _, _ in configurations:
         speed = statistics.median(r[0] for r in results[name])

@@ -86,7 +86,7 @@ import sys
 import tempfile
 import time
 
-from common import REPO_ROOT, cpu_info, latent_binary, markdown_table  # noqa: E402 (this folder)
+from common import REPO_ROOT, cpu_text, latent_binary, markdown_table  # noqa: E402 (this folder)
 MNIST_TRAIN_IMAGES = REPO_ROOT / "datasets/mnist/train-images-idx3-ubyte.gz"
 MNIST_TEST_IMAGES = REPO_ROOT / "datasets/mnist/t10k-images-idx3-ubyte.gz"
 REFERENCE = REPO_ROOT / "scripts/reference/pytorch_vae.py"
@@ -466,8 +466,8 @@ def summarise(name, rates, rss, cmd, ref_median, limit_rate):
 
 def print_report(res):
     print(f"# VAE training throughput: latent vs PyTorch ({res['date']})")
-    print(f"machine:  {res['cpu_count']} logical CPUs, {res['cpu_model']} (SIMD: "
-          f"{res['simd'] or 'none named'}), processor {res['processor']!r}, "
+    print(f"machine:  {res['cpu_count']} logical CPUs, {res['cpu']}, "
+          f"processor {res['processor']!r}, "
           f"threads {res['threads']} (RAYON/OMP/OPENBLAS/MKL_NUM_THREADS, "
           f"torch.set_num_threads)")
     epochs = res["epochs"]
@@ -614,7 +614,7 @@ def main():
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "processor": platform.processor() or "?", "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_info()[0], "simd": cpu_info()[1],
+        "cpu": cpu_text(),
         "threads": args.threads, "limit": args.limit, "reps": args.reps,
         "test_limit": TEST_LIMIT, "latent": str(args.latent), "torch_version": torch_version,
         "flops": {"forward": forward, "backward": backward, "total": total},

@@ -58,40 +58,35 @@ pub fn run() -> Result<()> {
                 println!("{:8} adapter: {adapter}", backend.name());
             }
         }
+        // The driver and its devices, where there is one; `device` below says what is missing
+        // where there is not.
         #[cfg(feature = "cuda")]
         if backend == Backend::Cuda {
-            match crate::cuda::driver() {
-                Ok(driver) => {
-                    println!(
-                        "{:8} driver: CUDA {}, {} device(s)",
-                        backend.name(),
-                        driver.version,
-                        driver.devices
-                    );
-                    for (index, name) in driver.names.iter().enumerate() {
-                        println!("{:8} device {index}: {name}", backend.name());
-                    }
-                }
-                Err(problem) => {
-                    println!(
-                        "{:8} compiled in, but unusable here: {problem}",
-                        backend.name()
-                    );
-                    continue;
+            if let Ok(driver) = crate::cuda::driver() {
+                println!(
+                    "{:8} driver: CUDA {}, {} device(s)",
+                    backend.name(),
+                    driver.version,
+                    driver.devices
+                );
+                for (index, name) in driver.names.iter().enumerate() {
+                    println!("{:8} device {index}: {name}", backend.name());
                 }
             }
-            match crate::cuda::libdevice() {
-                Ok(path) => println!("{:8} libdevice: {}", backend.name(), path.display()),
-                Err(problem) => {
-                    println!(
-                        "{:8} compiled in, but unusable here: {problem}",
-                        backend.name()
-                    );
-                    continue;
-                }
+            if let Ok(path) = crate::cuda::libdevice() {
+                println!("{:8} libdevice: {}", backend.name(), path.display());
             }
         }
-        let device = backend.device(None)?;
+        let device = match backend.device(None) {
+            Ok(device) => device,
+            Err(problem) => {
+                println!(
+                    "{:8} compiled in, but unusable here: {problem}",
+                    backend.name()
+                );
+                continue;
+            }
+        };
         let normal = Normal::new(
             Tensor::<2>::from_floats([mean], &device),
             Tensor::<2>::from_floats([log_var], &device),

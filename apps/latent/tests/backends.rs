@@ -1,7 +1,8 @@
 //! One model, every compiled-in backend (ndarray and flex by default; wgpu too when built with
-//! `--features wgpu`, cuda with `--features cuda` and LATENT_TEST_CUDA=1): the same seed gives the same initial weights bit for bit, and the same
-//! weights and inputs give the same posterior, decoder output, ELBO terms, gradients and Adam
-//! step, and the same EM iteration of a GMM, within a stated tolerance.
+//! `--features wgpu`, cuda with `--features cuda` and LATENT_TEST_CUDA=1): the same seed gives
+//! the same initial weights bit for bit, and the same weights and inputs give the same
+//! posterior, decoder output, ELBO terms, gradients and Adam step, and the same EM iteration of
+//! a GMM, within a stated tolerance.
 //!
 //! Tolerance: |a − b| ≤ 1e-4 · max(|a|, |b|) + 1e-6 · max|reference tensor| — single precision
 //! summed in different orders, never widened to make a backend pass.

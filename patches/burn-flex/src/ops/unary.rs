@@ -162,8 +162,8 @@ where
 // ============================================================================
 
 /// An f32 tensor whose elements are contiguous, with `kernel` applied to them in place: the
-/// tensor itself when it is the only owner of its storage, else a contiguous copy. `None` for
-/// other dtypes and layouts, which go through `unary_op`.
+/// tensor itself when it is the only owner of its storage, else a contiguous copy. Other
+/// dtypes and layouts come back unchanged as `Err`, for `unary_op`.
 #[cfg(feature = "simd")]
 fn contiguous_f32(tensor: FlexTensor, kernel: fn(&mut [f32])) -> Result<FlexTensor, FlexTensor> {
     if tensor.dtype() != DType::F32 || !tensor.layout().is_contiguous() {
