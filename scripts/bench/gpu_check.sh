@@ -17,7 +17,7 @@
 # The pack holds the tool in target-device/tool/ (35 MB) and the cross-backend test in
 # target-device/test/ (32 MB), each stripped and xz-compressed, with the Vulkan loader in
 # target-device/lib/ and CUDA's libdevice.10.bc in target-device/cuda/ (from PyPI, for a machine
-# without a CUDA toolkit). A device call carries at most 64 MiB with the repository (16 MB), so
+# without a CUDA toolkit). A device call carries at most 64 MiB with the repository (17 MB), so
 # the two binaries travel in two calls, one after the other while the machine is warm, each
 # carrying lib/, cuda/ and one of tool/ and test/. On the GPU machine, from the repository root:
 #
