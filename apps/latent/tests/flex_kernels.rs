@@ -2,7 +2,10 @@
 //! (patches/README.md), checked through burn's tensor API on every layout the patch touches —
 //! a tensor that owns its storage (computed in place), a shared one and an offset slice (a
 //! contiguous copy) — and on a transposed view (the unpatched path): every result within 2 ulp
-//! of the f64 value, and IEEE special values kept.
+//! of the f64 value, and IEEE special values kept. The patch's other changes — scalar
+//! operations and unary maps compiled for AVX-512 and AVX2 too, and the tensors `empty`,
+//! `repeat_dim` and `into_data` allocate without a second copy — are checked against the same
+//! arithmetic done here, to the bit, on the same layouts.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -118,4 +121,176 @@ fn special_values_are_kept() {
     assert!(log[1].is_nan() && log[2].is_nan() && log[5].is_nan());
     assert_eq!((log[3], log[4]), (f32::NEG_INFINITY, f32::NEG_INFINITY));
     assert!((log[6] - 100f32.ln()).abs() <= 1e-6 * 100f32.ln());
+}
+
+/// f32 values of both signs and many magnitudes, `n` of them.
+fn values(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i as f32) * 0.618_034).sin() * 10f32.powi((i % 7) as i32 - 3))
+        .collect()
+}
+
+/// A tensor operation and the same arithmetic on one f32.
+type Map = (&'static str, fn(Tensor<1>) -> Tensor<1>, fn(f32) -> f32);
+
+#[test]
+fn scalar_operations_and_maps_match_plain_arithmetic_on_every_layout() {
+    let maps: [Map; 6] = [
+        ("mul_scalar", |t| t.mul_scalar(0.9), |x| x * 0.9),
+        ("add_scalar", |t| t.add_scalar(-1.5), |x| x + -1.5),
+        ("sub_scalar", |t| t.sub_scalar(0.25), |x| x - 0.25),
+        ("div_scalar", |t| t.div_scalar(3.0), |x| x / 3.0),
+        ("sqrt", |t| t.abs().sqrt(), |x| x.abs().sqrt()),
+        ("neg", |t| t.neg(), |x| -x),
+    ];
+    // Lengths around the vector widths (4, 8 and 16 lanes) and a large one.
+    for n in [1usize, 7, 16, 17, 33, 1000, 100_003] {
+        let xs = values(n);
+        for (what, op, f) in maps {
+            let want: Vec<u32> = xs.iter().map(|&x| f(x).to_bits()).collect();
+            let owned = Tensor::<1>::from_data(TensorData::new(xs.clone(), [n]), &device());
+            let shared = owned.clone();
+            let got: Vec<f32> = op(owned).try_into_vec_as::<f32>().unwrap();
+            let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, want, "{what}, owned, n = {n}");
+            let got: Vec<f32> = op(shared.clone()).try_into_vec_as::<f32>().unwrap();
+            assert!(
+                got.iter().zip(&want).all(|(g, w)| g.to_bits() == *w),
+                "{what}, shared, n = {n}"
+            );
+            let kept: Vec<f32> = shared.clone().try_into_vec_as::<f32>().unwrap();
+            assert!(
+                kept.iter()
+                    .zip(&xs)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{what}: the shared input changed, n = {n}"
+            );
+            if n > 4 {
+                let got: Vec<f32> = op(shared.slice(2..n - 1)).try_into_vec_as::<f32>().unwrap();
+                assert!(
+                    got.iter()
+                        .zip(&want[2..n - 1])
+                        .all(|(g, w)| g.to_bits() == *w),
+                    "{what}, offset slice, n = {n}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_repeat_and_readback_keep_every_value() {
+    // A 2-D product's f32 output is not zeroed before gemm writes it: every entry must come
+    // from the product, on each of gemm's paths (k <= 2, one row, one column, the blocked
+    // kernel) and for an empty k (zeros). A NaN-filled buffer of the output's size is freed
+    // just before each product, so that an entry left unwritten would likely read as NaN.
+    for (m, k, n) in [
+        (37usize, 19usize, 23usize),
+        (64, 784, 40),
+        (1, 50, 30),
+        (30, 50, 1),
+        (9, 2, 11),
+        (5, 1, 4),
+        (4, 0, 3),
+    ] {
+        let a = values(m * k);
+        let b: Vec<f32> = values(k * n + 5)[5..].to_vec();
+        let poison =
+            Tensor::<1>::from_data(TensorData::new(vec![f32::NAN; m * n], [m * n]), &device());
+        drop(poison.mul_scalar(1.0));
+        let lhs = Tensor::<2>::from_data(TensorData::new(a.clone(), [m, k]), &device());
+        let rhs = Tensor::<2>::from_data(TensorData::new(b.clone(), [k, n]), &device());
+        let got: Vec<f32> = lhs.matmul(rhs).try_into_vec_as::<f32>().unwrap();
+        assert_eq!(got.len(), m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let terms = (0..k).map(|l| a[i * k + l] as f64 * b[l * n + j] as f64);
+                let want: f64 = terms.clone().sum();
+                let scale: f64 = terms.map(f64::abs).sum();
+                let err = (got[i * n + j] as f64 - want).abs();
+                assert!(
+                    err <= 1e-5 * scale.max(1e-30),
+                    "matmul {m}x{k}x{n} [{i}, {j}]: {} vs {want}",
+                    got[i * n + j]
+                );
+            }
+        }
+    }
+    let (m, k) = (37usize, 19usize);
+    let a = values(m * k);
+    // `repeat_dim` writes each block `times` times into one allocation.
+    let x = Tensor::<2>::from_data(TensorData::new(a.clone(), [m, k]), &device());
+    let repeated: Vec<f32> = x.clone().repeat_dim(0, 3).try_into_vec_as::<f32>().unwrap();
+    assert_eq!(repeated.len(), 3 * m * k);
+    for t in 0..3 {
+        assert_eq!(
+            &repeated[t * m * k..(t + 1) * m * k],
+            &a[..],
+            "repeat along 0, copy {t}"
+        );
+    }
+    let columns: Vec<f32> = x.clone().repeat_dim(1, 2).try_into_vec_as::<f32>().unwrap();
+    for i in 0..m {
+        for t in 0..2 {
+            let row = &columns[i * 2 * k + t * k..i * 2 * k + (t + 1) * k];
+            assert_eq!(
+                row,
+                &a[i * k..(i + 1) * k],
+                "repeat along 1, row {i}, copy {t}"
+            );
+        }
+    }
+    // Reading back a tensor whose storage is shared copies it, once, and leaves it as it was.
+    let kept = x.clone();
+    let read: Vec<f32> = x.try_into_vec_as::<f32>().unwrap();
+    assert_eq!(read, a);
+    assert_eq!(kept.try_into_vec_as::<f32>().unwrap(), a);
+}
+
+#[test]
+fn log_sigmoid_and_its_gradient_are_accurate_on_every_layout() {
+    use burn::tensor::activation::log_sigmoid;
+    let xs: Vec<f32> = sweep().into_iter().filter(|x| !x.is_nan()).collect();
+    let n = xs.len();
+    let want = |x: f64| x.min(0.0) - (-x.abs()).exp().ln_1p();
+    let close = |what: &str, xs: &[f32], got: &[f32], f: &dyn Fn(f64) -> f64| {
+        assert_eq!(xs.len(), got.len(), "{what}: sizes");
+        for (x, y) in xs.iter().zip(got) {
+            let w = f(*x as f64);
+            assert!(ulps(*y, w) <= 4, "{what}({x:e}) = {y:e}, want {w:e}");
+        }
+    };
+    let owned = Tensor::<1>::from_data(TensorData::new(xs.clone(), [n]), &device());
+    let shared = owned.clone();
+    let got: Vec<f32> = log_sigmoid(owned).try_into_vec_as::<f32>().unwrap();
+    close("ln σ, owned", &xs, &got, &want);
+    let got: Vec<f32> = log_sigmoid(shared.clone())
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    close("ln σ, shared", &xs, &got, &want);
+    let got: Vec<f32> = log_sigmoid(shared.slice(5..n - 2))
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    close("ln σ, offset slice", &xs[5..n - 2], &got, &want);
+    // The gradient through autodiff: d ln σ(x) / dx = σ(−x), times the upstream gradient.
+    let ad = device().autodiff();
+    let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [n]), &ad).require_grad();
+    let weights: Vec<f32> = (0..n).map(|i| 0.5 + (i % 3) as f32).collect();
+    let w = Tensor::<1>::from_data(TensorData::new(weights.clone(), [n]), &ad);
+    let grads = (log_sigmoid(x.clone()) * w).sum().backward();
+    let got: Vec<f32> = x.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap();
+    for ((x, g), w) in xs.iter().zip(&got).zip(&weights) {
+        let want = *w as f64 / (1.0 + (*x as f64).exp());
+        assert!(
+            ulps(*g, want) <= 4,
+            "d ln σ({x:e}) × {w} = {g:e}, want {want:e}"
+        );
+    }
+    let special = Tensor::<1>::from_data(
+        TensorData::new(vec![f32::INFINITY, f32::NEG_INFINITY, f32::NAN], [3]),
+        &device(),
+    );
+    let got: Vec<f32> = log_sigmoid(special).try_into_vec_as::<f32>().unwrap();
+    assert_eq!((got[0], got[1]), (0.0, f32::NEG_INFINITY));
+    assert!(got[2].is_nan());
 }

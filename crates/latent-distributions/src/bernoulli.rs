@@ -30,16 +30,15 @@ impl Bernoulli {
 
     /// log p(x) per element: x·log σ(l) + (1 − x)·log σ(−l), which is −BCE-with-logits.
     ///
-    /// Never forms log(p): it is evaluated as x·l − softplus(l) with softplus(l) =
-    /// r + ln(1 + exp(l − 2r)), r = max(l, 0) (that is, max(l, 0) + ln(1 + exp(−|l|))): exact
-    /// algebra (log σ(l) = l − softplus(l), log σ(−l) = −softplus(l)), stable (logits of ±100
-    /// stay finite), one exp and one log per element instead of two of each, and — because
-    /// both terms go through the same r — the gradient σ(l) − x is right at l = 0 too, whatever
-    /// the subgradient of max there. `ln(1 + e)` rather than `log1p(e)`: e = exp(−|l|) ≤ 1, so
-    /// the two differ by less than float32's rounding of 1 + e (≤ 6e-8 absolute per element),
-    /// and the CPU backends' scalar log1p was the largest single cost of importance-sampled
-    /// evaluation (see BENCHMARKS.md). `x` may be grey levels in [0, 1] (then it is the
-    /// cross-entropy, not a normalised likelihood).
+    /// Never forms log(p): it is evaluated as ln σ(l) + (x − 1)·l, exact algebra (x·l −
+    /// softplus(l), and softplus(l) = l − ln σ(l)) through burn's `log_sigmoid`, which every
+    /// backend computes stably (min(l, 0) − ln(1 + exp(−|l|)); logits of ±100 stay finite) and
+    /// differentiates as one operation: the gradient σ(−l) + x − 1 = x − σ(l) with no
+    /// subgradient of a max at l = 0. On flex it is one vectorised pass each way (the patched
+    /// burn-flex, patches/README.md) where the softplus it replaces took six operations, and
+    /// the CPU backends' scalar exp and log1p were once the largest single cost of
+    /// importance-sampled evaluation (see BENCHMARKS.md). `x` may be grey levels in [0, 1]
+    /// (then it is the cross-entropy, not a normalised likelihood).
     pub fn log_prob_elementwise(&self, x: Tensor<2>) -> Tensor<2> {
         bernoulli_log_prob_elementwise(self.logits.clone(), x)
     }
@@ -57,13 +56,7 @@ pub fn bernoulli_log_prob_elementwise<const D: usize>(
     logits: Tensor<D>,
     x: Tensor<D>,
 ) -> Tensor<D> {
-    let r = logits.clone().clamp_min(0.0);
-    let softplus = r.clone()
-        + (logits.clone() - r.mul_scalar(2.0))
-            .exp()
-            .add_scalar(1.0)
-            .log();
-    logits * x - softplus
+    activation::log_sigmoid(logits.clone()) + logits * x.sub_scalar(1.0)
 }
 
 impl Distribution for Bernoulli {

@@ -70,12 +70,12 @@ impl FlexTensor {
                 // Buffer exactly matches logical size; try zero-copy unwrap
                 match Arc::try_unwrap(self.data) {
                     Ok(bytes) => bytes,
-                    Err(arc) => Bytes::from_bytes_vec((*arc)[..expected_bytes].to_vec()),
+                    Err(arc) => copied_bytes(&arc[..expected_bytes], dtype_size(self.dtype)),
                 }
             } else {
                 // Contiguous at offset 0 but buffer is oversized (e.g., narrowed view).
                 // Truncate to exact logical size.
-                Bytes::from_bytes_vec(self.data[..expected_bytes].to_vec())
+                copied_bytes(&self.data[..expected_bytes], dtype_size(self.dtype))
             };
             TensorData::from_bytes(bytes, self.layout.shape().clone(), self.dtype)
         } else {
@@ -233,7 +233,7 @@ impl FlexTensor {
     pub fn empty(shape: Shape, dtype: DType) -> Self {
         let num_elements = shape.num_elements();
         let elem_size = dtype_size(dtype);
-        let bytes = Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]);
+        let bytes = zeroed_bytes(num_elements * elem_size, elem_size);
         let layout = Layout::contiguous(shape);
         Self {
             data: Arc::new(bytes),
@@ -921,6 +921,30 @@ fn copy_2d_tiled<E: Copy + Send + Sync>(
 /// empty allocations in `FlexTensor::empty`, truncated buffers in `into_data`,
 /// and zero-byte memcpys in `repeat_dim`. The panic turns all three into a
 /// loud, actionable failure at the dispatch boundary.
+/// `len` zero bytes for elements of `elem_size` bytes, allocated as those elements.
+///
+/// `Bytes::from_bytes_vec` of a `Vec<u8>` copies the whole buffer into a new allocation,
+/// because the vector's alignment (1) is below the `Bytes` maximum (16); every `empty`
+/// tensor (a matmul's output, for one) paid that copy. A vector of `u16`, `u32` or `u64`
+/// has the element's own alignment, which is all the typed views of the storage need, and
+/// `Bytes::from_elems` takes it over as it is.
+pub(crate) fn zeroed_bytes(len: usize, elem_size: usize) -> Bytes {
+    match elem_size {
+        8 if len % 8 == 0 => Bytes::from_elems(alloc::vec![0u64; len / 8]),
+        4 if len % 4 == 0 => Bytes::from_elems(alloc::vec![0u32; len / 4]),
+        2 if len % 2 == 0 => Bytes::from_elems(alloc::vec![0u16; len / 2]),
+        _ => Bytes::from_elems(alloc::vec![0u8; len]),
+    }
+}
+
+/// A copy of `src` in one allocation aligned for elements of `elem_size` bytes (see
+/// [`zeroed_bytes`]; `Bytes::from_bytes_vec(src.to_vec())` copies twice).
+pub(crate) fn copied_bytes(src: &[u8], elem_size: usize) -> Bytes {
+    let mut bytes = zeroed_bytes(src.len(), elem_size);
+    bytes.copy_from_slice(src);
+    bytes
+}
+
 pub(crate) fn dtype_size(dtype: DType) -> usize {
     // Delegate to burn-std's canonical size to stay in sync.
     let size = dtype.size();

@@ -130,6 +130,13 @@ impl ActivationOps<Flex> for Flex {
     }
 
     fn log_sigmoid(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        // Contiguous f32: one vectorised pass (`crate::simd::log_sigmoid_inplace_f32`).
+        #[cfg(feature = "simd")]
+        let tensor =
+            match crate::ops::unary::contiguous_f32(tensor, crate::simd::log_sigmoid_inplace_f32) {
+                Ok(done) => return done,
+                Err(tensor) => tensor,
+            };
         // Numerically stable: -softplus(-x) = -log(1 + exp(-x))
         // For x >= 0: -log(1 + exp(-x))  (standard form, exp(-x) is small)
         // For x < 0: x - log(1 + exp(x))  (avoids exp of large positive)
@@ -153,6 +160,32 @@ impl ActivationOps<Flex> for Flex {
     }
 
     fn log_sigmoid_backward(x: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        // Contiguous f32 of one shape: one vectorised pass into the gradient's storage (or a
+        // copy of it where that is shared).
+        #[cfg(feature = "simd")]
+        if x.dtype() == DType::F32
+            && grad.dtype() == DType::F32
+            && x.layout().shape() == grad.layout().shape()
+            && x.layout().is_contiguous()
+            && grad.layout().is_contiguous()
+        {
+            let n = x.layout().num_elements();
+            let start = x.layout().start_offset();
+            let xs: &[f32] = &x.storage::<f32>()[start..start + n];
+            if grad.is_unique() && grad.layout().start_offset() == 0 {
+                let mut grad = grad;
+                crate::simd::log_sigmoid_backward_f32(xs, &mut grad.storage_mut::<f32>()[..n]);
+                return grad;
+            }
+            let g_start = grad.layout().start_offset();
+            let mut out = grad.storage::<f32>()[g_start..g_start + n].to_vec();
+            crate::simd::log_sigmoid_backward_f32(xs, &mut out);
+            return FlexTensor::new(
+                Bytes::from_elems(out),
+                Layout::contiguous(grad.layout().shape().clone()),
+                DType::F32,
+            );
+        }
         // d/dx[log_sigmoid(x)] = sigmoid(-x) * (-1) * (-1) = 1 - sigmoid(x) = sigmoid(-x)
         // So: grad * sigmoid(-x)
         binary_op(

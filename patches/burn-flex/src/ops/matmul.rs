@@ -261,8 +261,24 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
     let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
+    let len = checked_size(m, n);
+    // For f32 and f64 the output is not zeroed first: with `read_dst` false gemm sets its
+    // alpha to zero, and each of its f32/f64 kernels (the blocked one, gemv and gevv) then
+    // writes every one of the m × n entries without reading it (zeroing it cost a pass over
+    // it per product). An empty product is zeros; f16 goes through gemm-f16, zeroed as before.
+    let uninit = k > 0 && len > 0 && matches!(T::dtype(), DType::F32 | DType::F64);
+    let mut out: Vec<T> = if uninit {
+        Vec::with_capacity(len)
+    } else {
+        vec![T::zero(); len]
+    };
+    if len == 0 || k == 0 {
+        return FlexTensor::new(
+            Bytes::from_elems(out),
+            Layout::contiguous(out_shape),
+            T::dtype(),
+        );
+    }
 
     let parallelism = get_parallelism(m, n, k);
 
@@ -271,7 +287,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             m,
             n,
             k,
-            out_data.as_mut_ptr(),
+            out.as_mut_ptr(),
             1,
             n as isize,
             lhs_ptr,
@@ -282,9 +298,17 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             rhs_row_stride,
             parallelism,
         );
+        // SAFETY: gemm wrote all `len` entries (see above), and `len` is the capacity.
+        if uninit {
+            out.set_len(len);
+        }
     }
 
-    output
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(out_shape),
+        T::dtype(),
+    )
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.

@@ -81,9 +81,7 @@ where
     if tensor.is_unique() && tensor.layout().is_contiguous() && tensor.layout().start_offset() == 0
     {
         let storage: &mut [E] = tensor.storage_mut();
-        for x in storage[..n].iter_mut() {
-            *x = op(*x);
-        }
+        crate::simd::map_inplace(&mut storage[..n], op);
         return tensor;
     }
 
@@ -98,7 +96,7 @@ where
     // Iterate in storage order (contiguous) and preserve original layout.
     // Only valid when all strides are positive.
     if !has_negative_strides && layout.start_offset() == 0 && src.len() == n {
-        let result: Vec<E> = src.iter().map(|&x| op(x)).collect();
+        let result: Vec<E> = crate::simd::map_collect(src, op);
         let bytes = Bytes::from_elems(result);
         return FlexTensor::new(bytes, layout, E::dtype());
     }
@@ -121,7 +119,7 @@ where
     let result = match &blocks {
         // Single contiguous block (with offset)
         StridedBlocks::Single { start, len } => {
-            src[*start..*start + *len].iter().map(|&x| op(x)).collect()
+            crate::simd::map_collect(&src[*start..*start + *len], &op)
         }
         // Strided: iterate over contiguous blocks
         StridedBlocks::Multiple {
@@ -165,7 +163,10 @@ where
 /// tensor itself when it is the only owner of its storage, else a contiguous copy. Other
 /// dtypes and layouts come back unchanged as `Err`, for `unary_op`.
 #[cfg(feature = "simd")]
-fn contiguous_f32(tensor: FlexTensor, kernel: fn(&mut [f32])) -> Result<FlexTensor, FlexTensor> {
+pub(crate) fn contiguous_f32(
+    tensor: FlexTensor,
+    kernel: fn(&mut [f32]),
+) -> Result<FlexTensor, FlexTensor> {
     if tensor.dtype() != DType::F32 || !tensor.layout().is_contiguous() {
         return Err(tensor);
     }

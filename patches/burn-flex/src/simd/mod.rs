@@ -17,7 +17,13 @@ pub mod kernels;
 #[cfg(feature = "simd")]
 mod transcendental;
 #[cfg(feature = "simd")]
-pub use transcendental::{exp_inplace_f32, ln_inplace_f32};
+pub use transcendental::{
+    exp_inplace_f32, ln_inplace_f32, log_sigmoid_backward_f32, log_sigmoid_inplace_f32,
+};
+
+// Element-wise maps compiled for AVX-512 and AVX2 as well (runtime-dispatched on x86-64)
+mod map;
+pub use map::{map_collect, map_inplace};
 
 // SIMD-aligned memory allocation
 #[cfg(feature = "simd")]

@@ -1,4 +1,5 @@
-//! Vectorised `exp` and `ln` for contiguous f32 slices.
+//! Vectorised `exp`, `ln` and `ln σ` (log-sigmoid, and its gradient) for contiguous f32
+//! slices.
 //!
 //! The element-wise `exp` and `log` ops called the C library's scalar `expf` / `logf` once per
 //! element, a function call that no compiler can vectorise; in a VAE's Bernoulli likelihood
@@ -98,6 +99,30 @@ fn ln_one(x: f32) -> f32 {
     }
 }
 
+/// ln σ(x) = min(x, 0) − ln(1 + e^−|x|). The logarithm of 1 + e is ln(u) · e / (u − 1) with
+/// u = 1 + e as rounded, which keeps the low bits of e that forming u loses (and is e itself
+/// where u rounds to 1), so that ln σ of a large x is accurate, not 0.
+#[inline(always)]
+fn log_sigmoid_one(x: f32) -> f32 {
+    let e = exp_one(-x.abs());
+    let u = 1.0 + e;
+    let d = u - 1.0;
+    let ln_1p = if d == 0.0 { e } else { ln_one(u) * (e / d) };
+    // NaN: `x < 0` is false, and ln_1p is NaN.
+    let low = if x < 0.0 { x } else { 0.0 };
+    low - ln_1p
+}
+
+/// σ(−x), the derivative of ln σ(x): with t = e^−|x|, t / (1 + t) for x ≥ 0 (down to the
+/// subnormal values of a large x, where 1 / (1 + e^x) would overflow to 0) and 1 / (1 + t)
+/// below; 0 for x = +inf, 1 for x = −inf.
+#[inline(always)]
+fn sigmoid_neg_one(x: f32) -> f32 {
+    let t = exp_one(-x.abs());
+    let numerator = if x >= 0.0 { t } else { 1.0 };
+    numerator / (1.0 + t)
+}
+
 macro_rules! dispatched {
     ($(#[$doc:meta])* $name:ident, $one:ident) => {
         $(#[$doc])*
@@ -145,6 +170,44 @@ dispatched!(
     ln_one
 );
 
+dispatched!(
+    /// ln σ(x) of every element, in place.
+    log_sigmoid_inplace_f32,
+    log_sigmoid_one
+);
+
+/// `grad[i] · σ(−x[i])` into `grad`: the gradient of ln σ at `x` (both of the same length).
+pub fn log_sigmoid_backward_f32(x: &[f32], grad: &mut [f32]) {
+    assert_eq!(x.len(), grad.len(), "log_sigmoid_backward_f32: lengths differ");
+    #[inline(always)]
+    fn each(x: &[f32], grad: &mut [f32]) {
+        for (g, &v) in grad.iter_mut().zip(x) {
+            *g *= sigmoid_neg_one(v);
+        }
+    }
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512(x: &[f32], grad: &mut [f32]) {
+            each(x, grad)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(x: &[f32], grad: &mut [f32]) {
+            each(x, grad)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { avx512(x, grad) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { avx2(x, grad) };
+        }
+    }
+    each(x, grad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +251,27 @@ mod tests {
         assert!(special[2].is_nan());
         assert_eq!(special[3], f32::INFINITY);
         assert_eq!(special[4], 0.0);
+    }
+
+    #[test]
+    fn log_sigmoid_and_its_gradient_are_accurate_and_keep_special_values() {
+        let xs: Vec<f32> = sweep().into_iter().filter(|x| x.abs() < 1e30).collect();
+        let mut got = xs.clone();
+        log_sigmoid_inplace_f32(&mut got);
+        let mut grad = vec![1.0f32; xs.len()];
+        log_sigmoid_backward_f32(&xs, &mut grad);
+        for ((x, y), g) in xs.iter().zip(&got).zip(&grad) {
+            let x64 = *x as f64;
+            let want = x64.min(0.0) - (-x64.abs()).exp().ln_1p();
+            assert!(ulps(*y, want) <= 4, "ln σ({x:e}) = {y:e}, want {want:e}");
+            let want = 1.0 / (1.0 + x64.exp());
+            assert!(ulps(*g, want) <= 4, "σ(−{x:e}) = {g:e}, want {want:e}");
+        }
+        let mut special = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        log_sigmoid_inplace_f32(&mut special);
+        assert_eq!(special[0], 0.0);
+        assert_eq!(special[1], f32::NEG_INFINITY);
+        assert!(special[2].is_nan());
     }
 
     #[test]
