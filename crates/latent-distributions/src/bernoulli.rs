@@ -35,7 +35,7 @@ impl Bernoulli {
     /// backend computes stably (min(l, 0) − ln(1 + exp(−|l|)); logits of ±100 stay finite) and
     /// differentiates as one operation: the gradient σ(−l) + x − 1 = x − σ(l) with no
     /// subgradient of a max at l = 0. On flex it is one vectorised pass each way (the patched
-    /// burn-flex, patches/README.md) where the softplus it replaces took six operations, and
+    /// burn-flex, patches/README.md) where the softplus it replaces took seven operations, and
     /// the CPU backends' scalar exp and log1p were once the largest single cost of
     /// importance-sampled evaluation (see BENCHMARKS.md). `x` may be grey levels in [0, 1]
     /// (then it is the cross-entropy, not a normalised likelihood).
