@@ -188,9 +188,9 @@ impl Replica {
 }
 
 /// Runs `work(i, rows)` for each replica i's slice of `n` rows (see [`shard_ranges`]; replicas
-/// whose slice is empty do nothing), each in a thread of its own and in its own thread pool,
-/// and returns the results in replica order; or the panic of a replica, as text. One replica
-/// works in the calling thread.
+/// whose slice is empty do nothing), side by side (see [`side_by_side`]), and returns the
+/// results in replica order; or the panic of a replica, as text. One replica works in the
+/// calling thread.
 pub(crate) fn spread<T: Send>(
     replicas: &[Replica],
     n: usize,
@@ -200,19 +200,76 @@ pub(crate) fn spread<T: Send>(
         return Ok(vec![only.run(|| work(0, 0..n))]);
     }
     let work = &work;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = shard_ranges(n, replicas.len())
-            .into_iter()
-            .zip(replicas)
-            .enumerate()
-            .filter(|(_, (rows, _))| !rows.is_empty())
-            .map(|(i, (rows, replica))| scope.spawn(move || replica.run(|| work(i, rows))))
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| worker.join().map_err(|p| panic_message(&*p)))
-            .collect()
-    })
+    let jobs: Vec<_> = shard_ranges(n, replicas.len())
+        .into_iter()
+        .zip(replicas)
+        .enumerate()
+        .filter(|(_, (rows, _))| !rows.is_empty())
+        .map(|(i, (rows, replica))| (replica, move || work(i, rows)))
+        .collect();
+    side_by_side(jobs)
+        .into_iter()
+        .map(|done| done.map_err(|p| panic_message(&*p)))
+        .collect()
+}
+
+/// Runs each job on its replica at the same time and returns what each returned or the panic
+/// that stopped it, in the jobs' order. Where every replica has a thread pool of its own (CPU
+/// replicas), each job is spawned straight into its replica's pool, and the calling thread
+/// waits; no thread is started. Otherwise each job gets a thread of its own (a GPU's or a
+/// compute server's work is then waited on in parallel).
+pub(crate) fn side_by_side<T: Send, F: FnOnce() -> T + Send>(
+    jobs: Vec<(&Replica, F)>,
+) -> Vec<std::thread::Result<T>> {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::Mutex;
+
+    type Slot<T> = Mutex<Option<std::thread::Result<T>>>;
+
+    /// Spawns the next job into its replica's pool inside a scope of that pool, and the
+    /// rest inside it: the scopes close, waiting for their jobs, once all are spawned.
+    fn nest<T: Send, F: FnOnce() -> T + Send>(
+        jobs: &mut std::vec::IntoIter<(&Replica, F)>,
+        slots: &[Slot<T>],
+    ) {
+        let Some((replica, job)) = jobs.next() else {
+            return;
+        };
+        let (slot, rest) = slots.split_first().expect("a slot for every job");
+        let pool = replica
+            .pool
+            .as_ref()
+            .expect("checked: every replica has a pool");
+        pool.in_place_scope(|scope| {
+            scope.spawn(move |_| {
+                let done = catch_unwind(AssertUnwindSafe(job));
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+            });
+            nest(jobs, rest);
+        });
+    }
+
+    let slots: Vec<Slot<T>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    if jobs.iter().all(|(replica, _)| replica.has_pool()) {
+        nest(&mut jobs.into_iter(), &slots);
+    } else {
+        std::thread::scope(|scope| {
+            for ((replica, job), slot) in jobs.into_iter().zip(&slots) {
+                scope.spawn(move || {
+                    let done = catch_unwind(AssertUnwindSafe(|| replica.run(job)));
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+                });
+            }
+        });
+    }
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every job ran to its end or its panic")
+        })
+        .collect()
 }
 
 /// Whether `device` is a remote compute server's.

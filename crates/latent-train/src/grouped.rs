@@ -90,25 +90,23 @@ impl GroupedAdam {
         };
         model.visit(&mut split);
         let parts = split.parts;
-        let side_by_side =
+        let in_parallel =
             replicas.len() >= groups && replicas[..groups].iter().all(Replica::has_pool);
-        let stepped: Vec<M> = if side_by_side {
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = self
-                    .optims
-                    .iter_mut()
-                    .zip(parts)
-                    .zip(replicas)
-                    .map(|((optim, grads), replica)| {
-                        let model = model.clone();
-                        scope.spawn(move || replica.run(|| optim.step(lr, model, grads)))
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
+        let stepped: Vec<M> = if in_parallel {
+            let jobs = self
+                .optims
+                .iter_mut()
+                .zip(parts)
+                .zip(replicas)
+                .map(|((optim, grads), replica)| {
+                    let model = model.clone();
+                    (replica, move || optim.step(lr, model, grads))
+                })
+                .collect();
+            crate::devices::side_by_side(jobs)
+                .into_iter()
+                .map(|done| done.unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
         } else {
             self.optims
                 .iter_mut()
