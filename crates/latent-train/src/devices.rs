@@ -1,6 +1,6 @@
 //! Devices as training and evaluation use them: named devices, CPU replicas with thread pools
-//! of their own, the even split of a batch among them, and the work of each in a thread of its
-//! own.
+//! of their own, the even split of a batch among them, and the work of each side by side (in
+//! its own pool, or a thread of its own for a device without one).
 
 use burn::tensor::{Device, Tensor};
 
