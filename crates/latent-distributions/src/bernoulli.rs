@@ -56,7 +56,11 @@ pub fn bernoulli_log_prob_elementwise<const D: usize>(
     logits: Tensor<D>,
     x: Tensor<D>,
 ) -> Tensor<D> {
-    activation::log_sigmoid(logits.clone()) + logits * x.sub_scalar(1.0)
+    // The product first: it reads a shared copy of the logits, which then leaves
+    // `log_sigmoid` their only owner, to compute in place where nothing else holds them (in
+    // evaluation; autodiff keeps them for the gradient). The sum is the same either way.
+    let linear = logits.clone() * x.sub_scalar(1.0);
+    activation::log_sigmoid(logits) + linear
 }
 
 impl Distribution for Bernoulli {
