@@ -163,29 +163,21 @@ impl ActivationOps<Flex> for Flex {
         // Contiguous f32 of one shape: one vectorised pass into the gradient's storage (or a
         // copy of it where that is shared).
         #[cfg(feature = "simd")]
-        if x.dtype() == DType::F32
-            && grad.dtype() == DType::F32
+        let grad = if x.dtype() == DType::F32
             && x.layout().shape() == grad.layout().shape()
             && x.layout().is_contiguous()
-            && grad.layout().is_contiguous()
         {
-            let n = x.layout().num_elements();
             let start = x.layout().start_offset();
-            let xs: &[f32] = &x.storage::<f32>()[start..start + n];
-            if grad.is_unique() && grad.layout().start_offset() == 0 {
-                let mut grad = grad;
-                crate::simd::log_sigmoid_backward_f32(xs, &mut grad.storage_mut::<f32>()[..n]);
-                return grad;
+            let xs: &[f32] = &x.storage::<f32>()[start..start + x.layout().num_elements()];
+            match crate::ops::unary::contiguous_f32(grad, |g| {
+                crate::simd::log_sigmoid_backward_f32(xs, g)
+            }) {
+                Ok(done) => return done,
+                Err(grad) => grad,
             }
-            let g_start = grad.layout().start_offset();
-            let mut out = grad.storage::<f32>()[g_start..g_start + n].to_vec();
-            crate::simd::log_sigmoid_backward_f32(xs, &mut out);
-            return FlexTensor::new(
-                Bytes::from_elems(out),
-                Layout::contiguous(grad.layout().shape().clone()),
-                DType::F32,
-            );
-        }
+        } else {
+            grad
+        };
         // d/dx[log_sigmoid(x)] = sigmoid(-x) * (-1) * (-1) = 1 - sigmoid(x) = sigmoid(-x)
         // So: grad * sigmoid(-x)
         binary_op(

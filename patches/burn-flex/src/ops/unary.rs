@@ -165,7 +165,7 @@ where
 #[cfg(feature = "simd")]
 pub(crate) fn contiguous_f32(
     tensor: FlexTensor,
-    kernel: fn(&mut [f32]),
+    kernel: impl FnOnce(&mut [f32]),
 ) -> Result<FlexTensor, FlexTensor> {
     if tensor.dtype() != DType::F32 || !tensor.layout().is_contiguous() {
         return Err(tensor);
