@@ -167,10 +167,25 @@ fn two_servers_train_as_one_device_does() {
 /// resumes on one local device.
 #[test]
 fn a_server_killed_mid_run_fails_clearly_and_the_run_resumes_locally() {
-    let dir = scratch("killed");
-    let (a, mut b) = (Server::start(), Server::start());
+    killed_mid_run(2);
+}
+
+/// The same with the run's only device on the server (an error, not a panic, there too).
+#[test]
+fn the_only_server_killed_mid_run_fails_clearly_and_the_run_resumes_locally() {
+    killed_mid_run(1);
+}
+
+/// A run on `count` servers whose last one is killed after the first epoch.
+fn killed_mid_run(count: usize) {
+    let dir = scratch(&format!("killed-{count}"));
+    let mut servers: Vec<Server> = (0..count).map(|_| Server::start()).collect();
     let run = dir.join("run");
-    let devices = format!("{},{}", a.url, b.url);
+    let devices = servers
+        .iter()
+        .map(|s| s.url.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let child = latent()
         .args(["train", "vae", "--out", run.to_str().unwrap()])
         .args(["--hidden", "64", "--latent", "4", "--batch-size", "64"])
@@ -180,7 +195,8 @@ fn a_server_killed_mid_run_fails_clearly_and_the_run_resumes_locally() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill the second server once an epoch is done.
+    // Kill the last server once an epoch is done.
+    let b = servers.last_mut().expect("at least one server");
     let start = Instant::now();
     while !run.join("state.json").exists() {
         assert!(
@@ -195,6 +211,7 @@ fn a_server_killed_mid_run_fails_clearly_and_the_run_resumes_locally() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("device {}", b.url)), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("--resume"), "{err}");
     let done = metrics(&run).len();
     assert!((1..50).contains(&done));
@@ -214,7 +231,7 @@ fn a_server_killed_mid_run_fails_clearly_and_the_run_resumes_locally() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["execution"]["devices"], serde_json::json!(["flex"]));
-    drop(a);
+    drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use burn::optim::AdamConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use latent_data::{
     DataError, DataSource, ExampleBatcher, ExampleShape, Examples, LabelColumns, Split,
     Standardisation,
@@ -64,18 +64,24 @@ impl OptimizerConfig {
         self.lr * self.lr_decay.powi(epoch.saturating_sub(1) as i32)
     }
 
-    /// burn's Adam with these betas and weight decay.
-    pub(crate) fn adam(&self) -> AdamConfig {
-        let adam = AdamConfig::new()
-            .with_beta_1(self.adam_beta1 as f32)
-            .with_beta_2(self.adam_beta2 as f32);
-        if self.weight_decay > 0.0 {
-            adam.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(
-                self.weight_decay as f32,
-            )))
-        } else {
-            adam
+    /// An Adam optimiser with these betas and weight decay: burn's own, or, for parameters in
+    /// host memory (`host`, the CPU backends), [`HostAdam`](crate::host_adam::HostAdam), which
+    /// computes the same values in one pass.
+    pub(crate) fn adam(&self, host: bool) -> ModuleOptimizer {
+        let (beta_1, beta_2) = (self.adam_beta1 as f32, self.adam_beta2 as f32);
+        let weight_decay = (self.weight_decay > 0.0).then_some(self.weight_decay as f32);
+        if host {
+            return ModuleOptimizer::from(crate::host_adam::HostAdam::new(
+                beta_1,
+                beta_2,
+                weight_decay,
+            ));
         }
+        AdamConfig::new()
+            .with_beta_1(beta_1)
+            .with_beta_2(beta_2)
+            .with_weight_decay(weight_decay.map(burn::optim::decay::WeightDecayConfig::new))
+            .init()
     }
 
     fn check(&self) -> Result<()> {

@@ -272,9 +272,27 @@ pub(crate) fn side_by_side<T: Send, F: FnOnce() -> T + Send>(
         .collect()
 }
 
+/// The backend's own form of `device` without its autodiff association, as its debug form
+/// writes it: `Flex`, `NdArray(Cpu)`, `Remote(…)`, `Cube(…)`. A library crate names no backend;
+/// this is how it tells the few kinds apart that it treats differently.
+fn backend_form(device: &Device) -> String {
+    let form = format!("{:?}", device.clone().without_autodiff());
+    form.strip_prefix("Device<")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .map_or(form.clone(), str::to_string)
+}
+
 /// Whether `device` is a remote compute server's.
 pub(crate) fn is_remote(device: &Device) -> bool {
-    format!("{device:?}").starts_with("Remote")
+    backend_form(device).starts_with("Remote")
+}
+
+/// Whether the tensors of `device` live in this process's memory: a device of the CPU
+/// backends, flex and ndarray (see [`backend_form`]). A form this does not know answers
+/// `false`, which costs speed only (see `host_adam`).
+pub(crate) fn in_host_memory(device: &Device) -> bool {
+    let form = backend_form(device);
+    form.starts_with("Flex") || form.starts_with("NdArray")
 }
 
 /// The names of the devices that no longer answer (all of them where every one does).
@@ -319,6 +337,24 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CPU backends' devices, plain and autodiff, are told apart from the others by their
+    /// debug forms.
+    #[test]
+    fn cpu_devices_are_in_host_memory() {
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        let flex = Device::default();
+        for device in [
+            ndarray.clone(),
+            ndarray.autodiff(),
+            flex.clone(),
+            flex.autodiff(),
+        ] {
+            assert!(in_host_memory(&device), "{device:?}");
+        }
+        assert!(!is_remote(&Device::default()));
+    }
 
     #[test]
     fn replica_counts_parse_and_refuse_zero() {

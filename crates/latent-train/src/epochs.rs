@@ -91,16 +91,21 @@ pub(crate) fn run_training<C: Serialize, M: Trainable>(
     if devices.len() == 1 && !is_remote(&devices[0].device) {
         return go();
     }
-    // burn panics where a remote device's session has ended (a read, a move, a sync): turn
-    // that into an error naming the device, as a failing worker thread already is.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(go)).unwrap_or_else(|payload| {
+    let failed = |problem: String| {
         let completed = run.completed_epochs().unwrap_or(start_epoch);
-        Err(TrainError::Device {
+        TrainError::Device {
             device: failed_device(devices),
             epoch: completed + 1,
-            problem: panic_message(&*payload),
-        })
-    })
+            problem,
+        }
+    };
+    // burn panics where a remote device's session has ended (a move, a sync), or fails a read:
+    // turn either into an error naming the device, as a failing worker thread already is.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(go)) {
+        Ok(Err(TrainError::ReadBack(problem))) => Err(failed(problem)),
+        Ok(done) => done,
+        Err(payload) => Err(failed(panic_message(&*payload))),
+    }
 }
 
 /// The epochs of this call, each checkpointed as it ends.
@@ -143,8 +148,13 @@ fn prepare<C, M: Trainable>(session: &Session<C>, model: M) -> Result<(M, Groupe
         model
     };
     // The groups come from the parameters' ids, which a checkpoint restores: after loading it.
+    // Parameters in host memory (every replica on a CPU backend) step in one pass each.
+    let host = session
+        .replicas
+        .iter()
+        .all(|r| crate::devices::in_host_memory(&r.device));
     let mut optim = GroupedAdam::new(
-        &config.optimizer.adam(),
+        || config.optimizer.adam(host),
         &model,
         config.execution.optimizer_groups,
     );

@@ -11,7 +11,7 @@ use std::any::Any;
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 use crate::devices::Replica;
@@ -26,10 +26,14 @@ pub(crate) struct GroupedAdam {
 }
 
 impl GroupedAdam {
-    /// `groups` optimisers of `config`, the parameters of `model` dealt among them largest
-    /// first (ties in the order the module lists them), each to the group with the fewest
-    /// elements so far: the same groups for the same model in every process.
-    pub(crate) fn new<M: Module>(config: &AdamConfig, model: &M, groups: usize) -> Self {
+    /// `groups` optimisers made by `optimizer`, the parameters of `model` dealt among them
+    /// largest first (ties in the order the module lists them), each to the group with the
+    /// fewest elements so far: the same groups for the same model in every process.
+    pub(crate) fn new<M: Module>(
+        optimizer: impl Fn() -> ModuleOptimizer,
+        model: &M,
+        groups: usize,
+    ) -> Self {
         let groups = groups.max(1);
         let mut sizes = ParamSizes::default();
         model.visit(&mut sizes);
@@ -45,7 +49,7 @@ impl GroupedAdam {
             })
             .collect();
         Self {
-            optims: (0..groups).map(|_| config.init()).collect(),
+            optims: (0..groups).map(|_| optimizer()).collect(),
             owner,
         }
     }
@@ -204,7 +208,7 @@ mod tests {
         #[allow(deprecated)]
         let device = burn::tensor::Device::ndarray();
         let vae = VaeConfig::default().init_vae(&device, 0).unwrap();
-        let adam = GroupedAdam::new(&AdamConfig::new(), &vae, 2);
+        let adam = GroupedAdam::new(|| burn::optim::AdamConfig::new().init(), &vae, 2);
         let mut sizes = ParamSizes::default();
         vae.visit(&mut sizes);
         assert_eq!(adam.owner.len(), sizes.0.len());

@@ -51,6 +51,7 @@ pub mod export;
 pub mod figures;
 pub mod gmm_plot;
 mod grouped;
+mod host_adam;
 mod load;
 pub mod probe;
 mod readback;

@@ -1,0 +1,13 @@
+//! Loops over host memory for the CPU path of `latent`, on plain slices (no burn).
+//!
+//! This crate is compiled at full optimisation even in the dev profile (the workspace's
+//! `Cargo.toml`), so that its loops are vectorised in `cargo run` and `cargo test` as in a
+//! release build. Each loop is also compiled for AVX-512 and for AVX2 and picked at run time on
+//! x86-64. The results are the same bit for bit on every path: each element goes through the
+//! same IEEE operations in the same order (no fused multiply-add is formed).
+
+#![deny(missing_docs)]
+
+mod adam;
+
+pub use adam::{adam_step, AdamStep};
