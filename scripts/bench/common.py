@@ -39,7 +39,16 @@ def cpu_info():
     return model, simd
 
 
+# Environment variables that keep PyTorch (ATen's kernels, oneDNN, MKL) and numpy's OpenBLAS
+# below the instruction sets the CPU has: set them to measure an AVX2-only machine on an
+# AVX-512 one (BENCHMARKS.md, *An AVX2-only machine, emulated*).
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+            "OPENBLAS_CORETYPE")
+
+
 def cpu_text():
-    """The CPU as the benchmarks print it beside their figures: "MODEL (SIMD: FLAGS)"."""
+    """The CPU as the benchmarks print it beside their figures: "MODEL (SIMD: FLAGS)", and the
+    instruction-set caps of ISA_CAPS in force, if any."""
     model, simd = cpu_info()
-    return f"{model} (SIMD: {simd or '?'})"
+    caps = " ".join(f"{name}={os.environ[name]}" for name in ISA_CAPS if name in os.environ)
+    return f"{model} (SIMD: {simd or '?'})" + (f", capped by {caps}" if caps else "")

@@ -9,8 +9,8 @@
 #
 #   bash scripts/setup/cuda-llvm.sh               # LLVM for the cuda feature, from PyPI
 #   export CARGO_TARGET_DIR=~/.cache/latent/target-gpu
-#   cargo build --release -p latent --no-default-features --features ndarray,flex,wgpu,cuda
-#   cargo test --release -p latent --no-default-features --features ndarray,flex,wgpu,cuda \
+#   cargo build --release -p latent --no-default-features --features ndarray,flex,avx512,wgpu,cuda
+#   cargo test --release -p latent --no-default-features --features ndarray,flex,avx512,wgpu,cuda \
 #       --test backends --no-run
 #   bash scripts/bench/gpu_check.sh --pack        # writes target-device/
 #
@@ -46,7 +46,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 pack_dir=target-device
-features=ndarray,flex,wgpu,cuda
+features=ndarray,flex,avx512,wgpu,cuda
 
 if [ "${1:-}" = "--pack" ]; then
     target=${CARGO_TARGET_DIR:-$HOME/.cache/latent/target-gpu}
