@@ -64,9 +64,9 @@ impl OptimizerConfig {
         self.lr * self.lr_decay.powi(epoch.saturating_sub(1) as i32)
     }
 
-    /// An Adam optimiser with these betas and weight decay: burn's own, or, for parameters in
-    /// host memory (`host`, the CPU backends), [`HostAdam`](crate::host_adam::HostAdam), which
-    /// computes the same values in one pass.
+    /// An Adam optimiser with these betas and weight decay: burn's own, or with `host` (on
+    /// burn-flex) [`HostAdam`](crate::host_adam::HostAdam), which computes the same values in
+    /// one pass over host memory.
     pub(crate) fn adam(&self, host: bool) -> ModuleOptimizer {
         let (beta_1, beta_2) = (self.adam_beta1 as f32, self.adam_beta2 as f32);
         let weight_decay = (self.weight_decay > 0.0).then_some(self.weight_decay as f32);

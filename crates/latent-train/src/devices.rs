@@ -287,12 +287,13 @@ pub(crate) fn is_remote(device: &Device) -> bool {
     backend_form(device).starts_with("Remote")
 }
 
-/// Whether the tensors of `device` live in this process's memory: a device of the CPU
-/// backends, flex and ndarray (see [`backend_form`]). A form this does not know answers
-/// `false`, which costs speed only (see `host_adam`).
-pub(crate) fn in_host_memory(device: &Device) -> bool {
-    let form = backend_form(device);
-    form.starts_with("Flex") || form.starts_with("NdArray")
+/// Whether Adam steps faster on `device` in one pass over host memory (`host_adam`) than as
+/// burn's tensor operations: on burn-flex, whose tensors are read out and written back without
+/// a copy where they are not shared (see [`backend_form`]). Not on ndarray, where reading the
+/// tensors out and back costs more than burn's passes (measured: half the training speed).
+/// A form this does not know answers `false`: burn's Adam, the same values.
+pub(crate) fn adam_in_host_memory(device: &Device) -> bool {
+    backend_form(device).starts_with("Flex")
 }
 
 /// The names of the devices that no longer answer (all of them where every one does).
@@ -338,22 +339,20 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 mod tests {
     use super::*;
 
-    /// The CPU backends' devices, plain and autodiff, are told apart from the others by their
-    /// debug forms.
+    /// burn-flex's devices, plain and autodiff, are told apart from the others by their debug
+    /// forms.
     #[test]
-    fn cpu_devices_are_in_host_memory() {
+    fn adam_steps_in_host_memory_on_flex_only() {
         #[allow(deprecated)]
         let ndarray = Device::ndarray();
         let flex = Device::default();
-        for device in [
-            ndarray.clone(),
-            ndarray.autodiff(),
-            flex.clone(),
-            flex.autodiff(),
-        ] {
-            assert!(in_host_memory(&device), "{device:?}");
+        for device in [flex.clone(), flex.autodiff()] {
+            assert!(adam_in_host_memory(&device), "{device:?}");
+            assert!(!is_remote(&device), "{device:?}");
         }
-        assert!(!is_remote(&Device::default()));
+        for device in [ndarray.clone(), ndarray.autodiff()] {
+            assert!(!adam_in_host_memory(&device), "{device:?}");
+        }
     }
 
     #[test]

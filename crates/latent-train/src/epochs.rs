@@ -148,11 +148,11 @@ fn prepare<C, M: Trainable>(session: &Session<C>, model: M) -> Result<(M, Groupe
         model
     };
     // The groups come from the parameters' ids, which a checkpoint restores: after loading it.
-    // Parameters in host memory (every replica on a CPU backend) step in one pass each.
+    // On burn-flex (every replica) each parameter steps in one pass over host memory.
     let host = session
         .replicas
         .iter()
-        .all(|r| crate::devices::in_host_memory(&r.device));
+        .all(|r| crate::devices::adam_in_host_memory(&r.device));
     let mut optim = GroupedAdam::new(
         || config.optimizer.adam(host),
         &model,

@@ -1,4 +1,4 @@
-//! Adam in one pass over host memory, for parameters on a CPU backend.
+//! Adam in one pass over host memory, for parameters on burn-flex.
 //!
 //! burn's `Adam` updates a parameter by a dozen tensor operations, each a pass over the
 //! parameter's elements and most a new buffer; on a CPU those passes were about an eighth of a
@@ -121,7 +121,8 @@ impl Optimizer for HostAdam {
             values(&mut m),
             values(&mut v),
         );
-        let back = |data: TensorData| Tensor::<D>::from_data(data, &device);
+        // f32 again, whatever the device's default float type.
+        let back = |data: TensorData| Tensor::<D>::from_data(data, (&device, DType::F32));
         let momentum = AdaptiveMomentumState::new(time, back(m), back(v));
         (back(param), Some(AdamState::new(momentum)))
     }
