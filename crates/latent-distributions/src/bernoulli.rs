@@ -63,6 +63,23 @@ pub fn bernoulli_log_prob_elementwise<const D: usize>(
     activation::log_sigmoid(logits) + linear
 }
 
+/// Σ_d log p(x_d | l_d) for k sets of logits per example, `[k, batch, d]`, against the examples
+/// `[batch, d]`: `[k, batch, 1]`. The same sum as [`bernoulli_log_prob_elementwise`] summed
+/// over d (up to the order of the float sums), computed as Σ_d ln σ(l_d) plus Σ_d (x_d − 1)·l_d,
+/// the latter one matrix–vector product per example: no `[k, batch, d]` product is formed, so
+/// the logits are read three times instead of about seven.
+pub fn bernoulli_log_prob_samples(logits: Tensor<3>, x: Tensor<2>) -> Tensor<3> {
+    // [batch, k, d] · [batch, d, 1] → [batch, k, 1]. The product reads a shared copy of the
+    // logits, which it drops before `log_sigmoid` takes them over (in place where nothing else
+    // holds them).
+    let linear = logits
+        .clone()
+        .swap_dims(0, 1)
+        .matmul(x.sub_scalar(1.0).unsqueeze_dim::<3>(2))
+        .swap_dims(0, 1);
+    activation::log_sigmoid(logits).sum_dim(2) + linear
+}
+
 impl Distribution for Bernoulli {
     type Value = Tensor<2>;
 
@@ -107,6 +124,42 @@ mod tests {
         let flat = Bernoulli::new(tensor2(&logits, 4, 3, &device))
             .log_prob_elementwise(tensor2(&copied, 4, 3, &device));
         assert_eq!(broadcast, to_vec(flat));
+    }
+
+    /// The per-sample sums through one product per example are the element-wise values
+    /// summed, for ordinary and extreme logits and grey or binary x; and their gradient is
+    /// x − σ(l), as the element-wise form's.
+    #[test]
+    fn sample_sums_match_the_summed_elementwise_values_and_their_gradient() {
+        let ad = device().autodiff();
+        let (k, batch, d) = (3, 4, 37);
+        let logits: Vec<f32> = (0..k * batch * d)
+            .map(|i| match i % 13 {
+                0 => 100.0,
+                1 => -100.0,
+                2 => 0.0,
+                _ => ((i * 7919) % 200) as f32 / 20.0 - 5.0,
+            })
+            .collect();
+        let xs: Vec<f32> = (0..batch * d).map(|i| [0.0, 1.0, 0.25][i % 3]).collect();
+        let l = Tensor::<1>::from_floats(logits.as_slice(), &ad)
+            .reshape([k, batch, d])
+            .require_grad();
+        let x = Tensor::<1>::from_floats(xs.as_slice(), &ad).reshape([batch, d]);
+        let sums = bernoulli_log_prob_samples(l.clone(), x.clone());
+        assert_eq!(sums.dims(), [k, batch, 1]);
+        let expected =
+            bernoulli_log_prob_elementwise(l.clone(), x.clone().unsqueeze_dim::<3>(0)).sum_dim(2);
+        for (a, b) in to_vec(sums.clone()).iter().zip(to_vec(expected)) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        let grads = sums.sum().backward();
+        let grad = to_vec(l.grad(&grads).expect("a gradient").reshape([k * batch * d]));
+        for (i, g) in grad.iter().enumerate() {
+            let (li, xi) = (logits[i], xs[i % (batch * d)]);
+            let want = xi - 1.0 / (1.0 + (-li).exp());
+            assert!((g - want).abs() < 1e-6, "element {i}: {g} vs {want}");
+        }
     }
 
     #[test]

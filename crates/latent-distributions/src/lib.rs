@@ -65,7 +65,7 @@ mod math;
 mod normal;
 pub mod special;
 
-pub use bernoulli::{bernoulli_log_prob_elementwise, Bernoulli};
+pub use bernoulli::{bernoulli_log_prob_elementwise, bernoulli_log_prob_samples, Bernoulli};
 pub use categorical::Categorical;
 pub use math::{log_mean_exp, log_sum_exp, mixture_log_prob, LN_2PI};
 pub use normal::{

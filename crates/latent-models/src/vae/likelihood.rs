@@ -4,7 +4,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::{activation, Device, Distribution as Noise, Tensor};
 use latent_distributions::{
-    bernoulli_log_prob_elementwise, normal_log_prob_elementwise, normal_log_prob_elementwise_fixed,
+    bernoulli_log_prob_elementwise, bernoulli_log_prob_samples, normal_log_prob_elementwise,
+    normal_log_prob_elementwise_fixed,
 };
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +107,15 @@ impl LikelihoodModel for PixelLikelihood {
             Likelihood::GaussianLearned => {
                 normal_log_prob_elementwise(params, self.learned_log_var(), x)
             }
+        }
+    }
+
+    fn log_prob_samples(&self, x: Tensor<2>, params: Tensor<3>) -> Tensor<3> {
+        match self.kind {
+            Likelihood::Bernoulli => bernoulli_log_prob_samples(params, x),
+            _ => self
+                .log_prob_elementwise(x.unsqueeze_dim::<3>(0), params)
+                .sum_dim(2),
         }
     }
 

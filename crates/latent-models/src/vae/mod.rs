@@ -166,10 +166,7 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> Vae<E, D, L, P> {
         let output = self
             .decode(z.clone().reshape([k * batch, latent]))
             .reshape([k, batch, d]);
-        let log_px_z = self
-            .likelihood
-            .log_prob_elementwise(x.unsqueeze_dim::<3>(0), output)
-            .sum_dim(2);
+        let log_px_z = self.likelihood.log_prob_samples(x, output);
         let log_q = normal_log_prob_elementwise(
             q.mean.unsqueeze_dim::<3>(0),
             q.log_var.unsqueeze_dim::<3>(0),

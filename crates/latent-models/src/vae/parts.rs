@@ -41,6 +41,16 @@ pub trait LikelihoodModel: Module + ModuleDisplay {
             .squeeze_dim(1)
     }
 
+    /// log p(x | θ) of k outputs per example, summed over the data dimensions: the examples
+    /// `x` (`[batch, d]`) against the outputs of k samples `params` (`[k, batch, d]`); `[k,
+    /// batch, 1]`. By default [`log_prob_elementwise`](Self::log_prob_elementwise) broadcast
+    /// over the samples and summed; a likelihood may compute the sum more directly (the
+    /// Bernoulli one does, see `bernoulli_log_prob_samples`).
+    fn log_prob_samples(&self, x: Tensor<2>, params: Tensor<3>) -> Tensor<3> {
+        self.log_prob_elementwise(x.unsqueeze_dim::<3>(0), params)
+            .sum_dim(2)
+    }
+
     /// E[x | θ]: `[n, input]`.
     fn mean(&self, params: Tensor<2>) -> Tensor<2>;
 
