@@ -199,10 +199,7 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> LatentVariableModel for Conditi
             .decoder
             .decode(codes.reshape([k * batch, latent + self.classes]))
             .reshape([k, batch, self.data]);
-        let log_px = self
-            .likelihood
-            .log_prob_elementwise(data.unsqueeze_dim::<3>(0), output)
-            .sum_dim(2);
+        let log_px = self.likelihood.log_prob_samples(data, output);
         let log_q = normal_log_prob_elementwise(
             q.mean.unsqueeze_dim::<3>(0),
             q.log_var.unsqueeze_dim::<3>(0),

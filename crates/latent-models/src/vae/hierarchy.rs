@@ -163,8 +163,7 @@ where
         let output = self.decoder.decode(draw.z1).reshape([k, batch, d]);
         let log_px = self
             .likelihood
-            .log_prob_elementwise(x.unsqueeze_dim::<3>(0), output)
-            .sum_dim(2)
+            .log_prob_samples(x, output)
             .reshape([k, batch]);
         let top = (log_p1 + log_p2 - log_q2).reshape([k, batch]);
         log_px + top - log_q1

@@ -9,7 +9,7 @@ use latent_distributions::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::parts::LikelihoodModel;
+use super::parts::{summed_over_dimensions, LikelihoodModel};
 
 /// Which built-in likelihood a decoder has (the value `config.json` records).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -113,9 +113,7 @@ impl LikelihoodModel for PixelLikelihood {
     fn log_prob_samples(&self, x: Tensor<2>, params: Tensor<3>) -> Tensor<3> {
         match self.kind {
             Likelihood::Bernoulli => bernoulli_log_prob_samples(params, x),
-            _ => self
-                .log_prob_elementwise(x.unsqueeze_dim::<3>(0), params)
-                .sum_dim(2),
+            _ => summed_over_dimensions(self, x, params),
         }
     }
 

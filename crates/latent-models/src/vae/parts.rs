@@ -47,8 +47,7 @@ pub trait LikelihoodModel: Module + ModuleDisplay {
     /// over the samples and summed; a likelihood may compute the sum more directly (the
     /// Bernoulli one does, see `bernoulli_log_prob_samples`).
     fn log_prob_samples(&self, x: Tensor<2>, params: Tensor<3>) -> Tensor<3> {
-        self.log_prob_elementwise(x.unsqueeze_dim::<3>(0), params)
-            .sum_dim(2)
+        summed_over_dimensions(self, x, params)
     }
 
     /// E[x | θ]: `[n, input]`.
@@ -59,6 +58,19 @@ pub trait LikelihoodModel: Module + ModuleDisplay {
 
     /// Whether x is binary (a Bernoulli likelihood): the trainer then binarises grey levels.
     fn binary(&self) -> bool;
+}
+
+/// [`LikelihoodModel::log_prob_samples`] as its default computes it: the element-wise values,
+/// the examples broadcast over the samples, summed over the data dimensions (for a likelihood
+/// that computes some kinds more directly and the others so).
+pub(crate) fn summed_over_dimensions<L: LikelihoodModel>(
+    likelihood: &L,
+    x: Tensor<2>,
+    params: Tensor<3>,
+) -> Tensor<3> {
+    likelihood
+        .log_prob_elementwise(x.unsqueeze_dim::<3>(0), params)
+        .sum_dim(2)
 }
 
 /// The encoder's map x ↦ q(z | x), handed to a [`Prior`]: one built from the encoder (the
