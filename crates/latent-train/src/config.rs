@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use latent_data::{
     DataError, DataSource, ExampleBatcher, ExampleShape, Examples, LabelColumns, Split,
     Standardisation,
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::devices::{shard_ranges, NamedDevice};
 use crate::error::{invalid, Result};
+use crate::host_adam::{adam_config, HostAdam};
 
 /// Which kind of model a run trains: what its figures mean (a VAE has a likelihood bound; an
 /// autoencoder only a reconstruction loss) and, for the built-in networks, which one to build.
@@ -65,23 +66,16 @@ impl OptimizerConfig {
     }
 
     /// An Adam optimiser with these betas and weight decay: burn's own, or with `host` (on
-    /// burn-flex) [`HostAdam`](crate::host_adam::HostAdam), which computes the same values in
+    /// burn-flex) [`HostAdam`], which computes the same values in
     /// one pass over host memory.
     pub(crate) fn adam(&self, host: bool) -> ModuleOptimizer {
         let (beta_1, beta_2) = (self.adam_beta1 as f32, self.adam_beta2 as f32);
         let weight_decay = (self.weight_decay > 0.0).then_some(self.weight_decay as f32);
         if host {
-            return ModuleOptimizer::from(crate::host_adam::HostAdam::new(
-                beta_1,
-                beta_2,
-                weight_decay,
-            ));
+            ModuleOptimizer::from(HostAdam::new(beta_1, beta_2, weight_decay))
+        } else {
+            adam_config(beta_1, beta_2, weight_decay).init()
         }
-        AdamConfig::new()
-            .with_beta_1(beta_1)
-            .with_beta_2(beta_2)
-            .with_weight_decay(weight_decay.map(burn::optim::decay::WeightDecayConfig::new))
-            .init()
     }
 
     fn check(&self) -> Result<()> {

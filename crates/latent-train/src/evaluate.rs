@@ -160,8 +160,9 @@ where
 
 /// [`evaluate`] with the importance sampling shared among `devices` (the first is the main
 /// one, on which `model` lives): each takes a slice of every batch's images, side by side (in
-/// its own thread pool for CPU replicas, else in a thread of its own). The main device draws all the noise, so the report is
-/// the same for any number of devices, up to the order of float sums.
+/// its own thread pool for CPU replicas, else in a thread of its own). The main device draws
+/// all the noise, so the report is the same for any number of devices, up to the order of
+/// float sums.
 pub fn evaluate_on<M>(
     model: &M,
     test_set: &Examples,

@@ -29,20 +29,24 @@ pub(crate) struct HostAdam {
 
 impl HostAdam {
     /// Adam with these betas, burn's default ε (1e-5) and the L2 penalty `weight_decay` if any:
-    /// what `AdamConfig` of the same settings builds.
+    /// what [`adam_config`] of the same settings builds.
     pub(crate) fn new(beta_1: f32, beta_2: f32, weight_decay: Option<f32>) -> Self {
-        let config = AdamConfig::new()
-            .with_beta_1(beta_1)
-            .with_beta_2(beta_2)
-            .with_weight_decay(weight_decay.map(WeightDecayConfig::new));
         Self {
             beta_1,
             beta_2,
             epsilon: EPSILON,
             weight_decay,
-            burn: config.build(),
+            burn: adam_config(beta_1, beta_2, weight_decay).build(),
         }
     }
+}
+
+/// burn's Adam with these betas, its default ε and the L2 penalty `weight_decay` if any.
+pub(crate) fn adam_config(beta_1: f32, beta_2: f32, weight_decay: Option<f32>) -> AdamConfig {
+    AdamConfig::new()
+        .with_beta_1(beta_1)
+        .with_beta_2(beta_2)
+        .with_weight_decay(weight_decay.map(WeightDecayConfig::new))
 }
 
 /// burn 0.22.1's default ε of `AdamConfig`.
@@ -170,13 +174,7 @@ pub(crate) mod tests {
         for device in backends {
             for weight_decay in [None, Some(0.05)] {
                 let device = device.clone().autodiff();
-                let burns = || {
-                    AdamConfig::new()
-                        .with_beta_1(0.8)
-                        .with_beta_2(0.99)
-                        .with_weight_decay(weight_decay.map(WeightDecayConfig::new))
-                        .init()
-                };
+                let burns = || adam_config(0.8, 0.99, weight_decay).init();
                 let hosts = || ModuleOptimizer::from(HostAdam::new(0.8, 0.99, weight_decay));
                 let start = LinearConfig::new(37, 5).init(&device);
                 let input = Tensor::<2>::random([8, 37], Distribution::Normal(0.0, 1.0), &device);
