@@ -127,33 +127,56 @@ fn adam_loop(
     }
 }
 
+/// The signature of [`adam_step`] and of each of its compiled forms (for the tests).
+#[cfg(test)]
+type AdamFn = fn(&AdamStep, bool, &mut [f32], &[f32], &mut [f32], &mut [f32]);
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{adam_loop, AdamStep};
 
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn adam_avx512(
-        step: &AdamStep,
-        first: bool,
-        param: &mut [f32],
-        grad: &[f32],
-        m: &mut [f32],
-        v: &mut [f32],
-    ) {
-        adam_loop(step, first, param, grad, m, v)
+    /// [`adam_loop`] compiled with each named target feature.
+    macro_rules! compiled_for {
+        ($($name:ident = $feature:literal),+) => {$(
+            #[target_feature(enable = $feature)]
+            pub(super) fn $name(
+                step: &AdamStep,
+                first: bool,
+                param: &mut [f32],
+                grad: &[f32],
+                m: &mut [f32],
+                v: &mut [f32],
+            ) {
+                adam_loop(step, first, param, grad, m, v)
+            }
+        )+};
     }
 
-    #[target_feature(enable = "avx2")]
-    pub(super) fn adam_avx2(
-        step: &AdamStep,
-        first: bool,
-        param: &mut [f32],
-        grad: &[f32],
-        m: &mut [f32],
-        v: &mut [f32],
-    ) {
-        adam_loop(step, first, param, grad, m, v)
+    compiled_for!(adam_avx512 = "avx512f", adam_avx2 = "avx2");
+}
+
+/// Every compiled form of the loop this CPU can run, by name, the dispatching [`adam_step`]
+/// among them (for the tests: each must give the same values).
+#[cfg(test)]
+fn compiled_forms() -> Vec<(&'static str, AdamFn)> {
+    let mut forms: Vec<(&'static str, AdamFn)> =
+        vec![("dispatched", adam_step), ("baseline", adam_loop)];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: called only on a CPU with AVX2 (checked just above).
+            forms.push(("avx2", |s, f, p, g, m, v| unsafe {
+                x86::adam_avx2(s, f, p, g, m, v)
+            }));
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: called only on a CPU with AVX-512F (checked just above).
+            forms.push(("avx512", |s, f, p, g, m, v| unsafe {
+                x86::adam_avx512(s, f, p, g, m, v)
+            }));
+        }
     }
+    forms
 }
 
 #[cfg(test)]
@@ -216,35 +239,40 @@ mod tests {
             .collect()
     }
 
-    /// Every compiled form gives burn's values bit for bit, over several steps, with and
-    /// without weight decay, at lengths that leave a tail after any vector width.
+    /// Every compiled form this CPU runs gives burn's values bit for bit, over several steps,
+    /// with and without weight decay, at lengths that leave a tail after any vector width.
     #[test]
     fn adam_step_matches_burns_operations_bit_for_bit() {
-        for n in [1, 7, 16, 33, 1000] {
-            for weight_decay in [None, Some(1e-2)] {
-                let mut ours = (values(n, 1), vec![0.0; n], vec![0.0; n]);
-                let mut theirs = ours.clone();
-                for time in 1..=4 {
-                    let step = AdamStep::new(0.9, 0.999, 1e-5, weight_decay, 1e-3, time);
-                    let grad = values(n, 100 + time as u32);
-                    let first = time == 1;
-                    adam_step(&step, first, &mut ours.0, &grad, &mut ours.1, &mut ours.2);
-                    burn_sequence(
-                        &step,
-                        first,
-                        &mut theirs.0,
-                        &grad,
-                        &mut theirs.1,
-                        &mut theirs.2,
-                    );
-                    for (a, b) in [
-                        (&ours.0, &theirs.0),
-                        (&ours.1, &theirs.1),
-                        (&ours.2, &theirs.2),
-                    ] {
-                        let a: Vec<u32> = a.iter().map(|x| x.to_bits()).collect();
-                        let b: Vec<u32> = b.iter().map(|x| x.to_bits()).collect();
-                        assert_eq!(a, b, "n {n}, weight decay {weight_decay:?}, step {time}");
+        for (form, adam) in compiled_forms() {
+            for n in [1, 7, 16, 33, 1000] {
+                for weight_decay in [None, Some(1e-2)] {
+                    let mut ours = (values(n, 1), vec![0.0; n], vec![0.0; n]);
+                    let mut theirs = ours.clone();
+                    for time in 1..=4 {
+                        let step = AdamStep::new(0.9, 0.999, 1e-5, weight_decay, 1e-3, time);
+                        let grad = values(n, 100 + time as u32);
+                        let first = time == 1;
+                        adam(&step, first, &mut ours.0, &grad, &mut ours.1, &mut ours.2);
+                        burn_sequence(
+                            &step,
+                            first,
+                            &mut theirs.0,
+                            &grad,
+                            &mut theirs.1,
+                            &mut theirs.2,
+                        );
+                        for (a, b) in [
+                            (&ours.0, &theirs.0),
+                            (&ours.1, &theirs.1),
+                            (&ours.2, &theirs.2),
+                        ] {
+                            let a: Vec<u32> = a.iter().map(|x| x.to_bits()).collect();
+                            let b: Vec<u32> = b.iter().map(|x| x.to_bits()).collect();
+                            assert_eq!(
+                                a, b,
+                                "{form}: n {n}, weight decay {weight_decay:?}, step {time}"
+                            );
+                        }
                     }
                 }
             }
