@@ -5,6 +5,7 @@ mod backend;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod data_cmd;
+mod encode_cmd;
 mod eval_cmd;
 mod export_cmd;
 mod figures_cmd;
@@ -77,6 +78,9 @@ enum Command {
     Interpolate(figures_cmd::InterpolateArgs),
     /// Train a linear classifier on a run's latent codes and report its test accuracy.
     Probe(probe_cmd::ProbeArgs),
+    /// Write a run's codes of its training or test examples (and their labels) as .npy or .csv
+    /// features, e.g. for M1+M2: `train vae --semi-supervised` on a VAE's codes.
+    Encode(encode_cmd::EncodeArgs),
     /// For a VAE with a 2-D latent space: decode a grid of codes (inverse-CDF of the unit square).
     Manifold(figures_cmd::ManifoldArgs),
     /// Write a run's weights to a safetensors file in PyTorch's layout.
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reconstruct(args) => figures_cmd::run_reconstruct(args, &backend.device(cli.gpu)?),
         Command::Interpolate(args) => figures_cmd::run_interpolate(args, &backend.device(cli.gpu)?),
         Command::Probe(args) => probe_cmd::run_probe(args, &backend.device(cli.gpu)?),
+        Command::Encode(args) => encode_cmd::run_encode(args, &backend.device(cli.gpu)?),
         Command::Manifold(args) => figures_cmd::run_manifold(args, &backend.device(cli.gpu)?),
         Command::Export(args) => export_cmd::run_export(args, &backend.device(cli.gpu)?),
         Command::Import(args) => export_cmd::run_import(args, &backend.device(cli.gpu)?),

@@ -553,3 +553,213 @@ fn the_bundled_digits_train_evaluate_and_fit_mixtures() {
     assert!(drawn.exists(), "64 dimensions are drawn as 8 × 8 images");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The values of a 1-D little-endian int64 `.npy` (what `latent encode --labels-out` writes).
+fn read_int64_npy(path: &Path) -> Vec<i64> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00", "{}", path.display());
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(header.contains("'descr': '<i8'"), "{header}");
+    bytes[10 + header_len..]
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// The fraction of `test` codes whose nearest class mean of the `train` codes is their class.
+fn nearest_class_mean_accuracy(
+    train: &latent_data::Points,
+    train_labels: &[i64],
+    test: &latent_data::Points,
+    test_labels: &[i64],
+) -> f64 {
+    let classes = *train_labels.iter().max().unwrap() as usize + 1;
+    let d = train.dim();
+    let mut means = vec![vec![0.0; d]; classes];
+    let mut counts = vec![0.0; classes];
+    for (i, label) in train_labels.iter().enumerate() {
+        counts[*label as usize] += 1.0;
+        for (m, v) in means[*label as usize].iter_mut().zip(train.row(i)) {
+            *m += v;
+        }
+    }
+    for (mean, count) in means.iter_mut().zip(&counts) {
+        mean.iter_mut().for_each(|m| *m /= count);
+    }
+    let right = test_labels
+        .iter()
+        .enumerate()
+        .filter(|(i, label)| {
+            let distance = |c: &usize| -> f64 {
+                means[*c]
+                    .iter()
+                    .zip(test.row(*i))
+                    .map(|(m, v)| (m - v).powi(2))
+                    .sum()
+            };
+            let nearest = (0..classes)
+                .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+                .unwrap();
+            nearest as i64 == **label
+        })
+        .count();
+    right as f64 / test_labels.len() as f64
+}
+
+#[test]
+fn codes_written_by_encode_feed_a_semi_supervised_vae_m1_plus_m2() {
+    let dir = scratch("m1m2");
+    let m1 = dir.join("m1");
+    succeeded(&[
+        "train",
+        "vae",
+        "--data",
+        "digits",
+        "--hidden",
+        "64",
+        "--latent",
+        "8",
+        "--epochs",
+        "30",
+        "--out",
+        s(&m1),
+    ]);
+    let files = |split: &str| {
+        (
+            dir.join(format!("{split}.npy")),
+            dir.join(format!("{split}-y.npy")),
+        )
+    };
+    for split in ["train", "test"] {
+        let (codes, labels) = files(split);
+        let printed = json(&succeeded(&[
+            "encode",
+            "--run",
+            s(&m1),
+            "--split",
+            split,
+            "--out",
+            s(&codes),
+            "--labels-out",
+            s(&labels),
+            "--json",
+        ]));
+        assert_eq!(printed["latent_dim"], 8, "{printed}");
+    }
+    let (train, test) = (files("train"), files("test"));
+    let train_codes = latent_data::read_points(&train.0).unwrap();
+    let test_codes = latent_data::read_points(&test.0).unwrap();
+    let (train_y, test_y) = (read_int64_npy(&train.1), read_int64_npy(&test.1));
+    // The bundled digits' split: 1,497 training and 300 test examples, 8-dimensional codes,
+    // a label for each, every class present.
+    assert_eq!((train_codes.len(), train_codes.dim()), (1497, 8));
+    assert_eq!((test_codes.len(), test_codes.dim()), (300, 8));
+    assert_eq!((train_y.len(), test_y.len()), (1497, 300));
+    assert!((0..10).all(|c| train_y.contains(&c) && test_y.contains(&c)));
+    // Codes and labels in the same order: the class means of the training codes classify the
+    // test codes far above chance (10 %); labels out of step with the codes would not.
+    let accuracy = nearest_class_mean_accuracy(&train_codes, &train_y, &test_codes, &test_y);
+    assert!(accuracy > 0.35, "nearest class mean: {accuracy}");
+    // --limit takes the first examples, encoded as in the whole set.
+    let first = dir.join("first.npy");
+    succeeded(&[
+        "encode",
+        "--run",
+        s(&m1),
+        "--split",
+        "test",
+        "--limit",
+        "7",
+        "--out",
+        s(&first),
+    ]);
+    let first = latent_data::read_points(&first).unwrap();
+    assert_eq!(first.len(), 7);
+    assert_eq!(first.values(), &test_codes.values()[..7 * 8]);
+
+    // M2 on the codes, from 100 of the training labels: a learned-variance Gaussian decoder
+    // over the standardised codes, and its classifier's test error far below chance.
+    let m2 = dir.join("m2");
+    let data = |(codes, labels): &(PathBuf, PathBuf)| format!("{}:labels={}", s(codes), s(labels));
+    succeeded(&[
+        "train",
+        "vae",
+        "--data",
+        &data(&train),
+        "--test-data",
+        &data(&test),
+        "--decoder",
+        "gaussian-learned",
+        "--hidden",
+        "64",
+        "--latent",
+        "4",
+        "--semi-supervised",
+        "--labelled",
+        "100",
+        "--epochs",
+        "50",
+        "--out",
+        s(&m2),
+    ]);
+    let report = evaluated(&m2, 10);
+    let error = report["classification_error"].as_f64().unwrap();
+    assert!(error < 0.5, "M1+M2 test error {error}: {report}");
+
+    // What cannot be written is refused before anything is.
+    let unlabelled = dir.join("unlabelled");
+    succeeded(&[
+        "train",
+        "vae",
+        "--data",
+        s(&train.0),
+        "--decoder",
+        "gaussian",
+        "--hidden",
+        "16",
+        "--latent",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        s(&unlabelled),
+    ]);
+    let nowhere = dir.join("nowhere.npy");
+    fails_with(
+        &[
+            "encode",
+            "--run",
+            s(&unlabelled),
+            "--out",
+            s(&nowhere),
+            "--labels-out",
+            s(&dir.join("y.npy")),
+        ],
+        "has no labels",
+    );
+    fails_with(
+        &[
+            "encode",
+            "--run",
+            s(&m1),
+            "--out",
+            s(&nowhere),
+            "--labels-out",
+            s(&dir.join("y.csv")),
+        ],
+        "written as .npy",
+    );
+    fails_with(
+        &[
+            "encode",
+            "--run",
+            s(&m1),
+            "--out",
+            s(&dir.join("codes.png")),
+        ],
+        "write .npy or .csv",
+    );
+    assert!(!nowhere.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -72,7 +72,9 @@ pub use evaluate::{
 };
 pub use export::{export_safetensors, import_safetensors};
 pub use load::{load_run, load_vae, load_variational, TrainedModel};
-pub use probe::{linear_probe, probe_codes, CodeProbe, LinearProbe, ProbeReport};
+pub use probe::{
+    linear_probe, probe_codes, split_codes, CodeProbe, LinearProbe, ProbeReport, SplitCodes,
+};
 pub use readback::{scalar, values, values_f64};
 pub use run_dir::{EpochMetrics, RunDir, RunLock};
 pub use trainer::{train, train_model, train_on, Start, TrainEvent, TrainProgress};

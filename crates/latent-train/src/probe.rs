@@ -169,6 +169,57 @@ pub fn probe_codes<C, M: Codec>(
     })
 }
 
+/// Examples encoded at a time by [`split_codes`]: bounds the memory of encoding a large set.
+const ENCODE_CHUNK: usize = 10_000;
+
+/// The codes of a split of a run's data, as [`split_codes`] returns them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitCodes {
+    /// The codes, `rows × dim` values, row after row in the data's order.
+    pub values: Vec<f32>,
+    /// The examples encoded.
+    pub rows: usize,
+    /// The dimension of a code.
+    pub dim: usize,
+    /// The examples' labels, where the data have them.
+    pub labels: Option<Vec<usize>>,
+}
+
+/// The codes by `model` — a VAE's posterior means E_q[z | x], an autoencoder's codes — of the
+/// first `at_most` examples of the run's `split` (all when `None`), as the model sees them
+/// (grey levels, standardised as the run was), with their labels. These are the features of
+/// M1+M2 (a semi-supervised VAE trained on a VAE's codes) or of any other model on top.
+pub fn split_codes<C, M: Codec>(
+    model: &M,
+    config: &TrainConfig<C>,
+    split: Split,
+    at_most: Option<usize>,
+    device: &Device,
+) -> Result<SplitCodes> {
+    let data = config.load_split(split, None)?;
+    let data = match at_most {
+        Some(n) => data.truncated(n),
+        None => data,
+    };
+    let inputs = config.inputs().plain();
+    let dim = model.latent_dim();
+    let mut values = Vec::with_capacity(data.len() * dim);
+    for start in (0..data.len()).step_by(ENCODE_CHUNK) {
+        let end = (start + ENCODE_CHUNK).min(data.len());
+        let x = inputs.images(&data, start..end, device);
+        values.extend(crate::values(model.encode(x))?);
+    }
+    let labels = data
+        .labels()
+        .map(|labels| labels.iter().map(|l| *l as usize).collect());
+    Ok(SplitCodes {
+        rows: data.len(),
+        dim,
+        values,
+        labels,
+    })
+}
+
 fn labels(values: &[usize], device: &Device) -> Tensor<1, Int> {
     let values: Vec<i64> = values.iter().map(|v| *v as i64).collect();
     let n = values.len();
