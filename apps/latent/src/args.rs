@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
-use latent_data::{default_mnist_dir, ExampleShape, PointSource};
+use latent_data::{default_mnist_dir, ExampleShape, PointSource, Split};
 use latent_models::{
     Activation, Architecture, Conditioning, Likelihood, PriorConfig, TopLayer, VaeConfig,
 };
@@ -20,6 +20,24 @@ pub struct RunArg {
     /// A run directory written by `latent train` (or `latent import`).
     #[arg(long)]
     pub run: PathBuf,
+}
+
+/// `--split train|test`: which split of a data set.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SplitArg {
+    /// The training examples.
+    Train,
+    /// The test examples.
+    Test,
+}
+
+impl From<SplitArg> for Split {
+    fn from(split: SplitArg) -> Self {
+        match split {
+            SplitArg::Train => Split::Train,
+            SplitArg::Test => Split::Test,
+        }
+    }
 }
 
 /// `--replicas N|auto`.

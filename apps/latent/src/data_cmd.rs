@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use latent_data::{default_mnist_dir, MixtureSpec, Mnist, Split};
 use serde::Serialize;
 
+use crate::args::SplitArg;
 use crate::backend::Backend;
 
 #[derive(Debug, Subcommand)]
@@ -140,12 +141,6 @@ pub struct MnistArgs {
     json: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SplitArg {
-    Train,
-    Test,
-}
-
 #[derive(Debug, Args)]
 pub struct SynthArgs {
     /// A mixture as JSON: {"weights": [...], "means": [[...]], "covariances": [[[...]]]}.
@@ -210,10 +205,7 @@ fn mnist(args: MnistArgs, backend: Backend, gpu: Option<usize>) -> Result<()> {
     if args.verify {
         latent_data::verify_sha256sums(&dir)?;
     }
-    let split = match args.split {
-        SplitArg::Train => Split::Train,
-        SplitArg::Test => Split::Test,
-    };
+    let split: Split = args.split.into();
     let data = Mnist::load(&dir, split, args.limit)
         .with_context(|| format!("loading MNIST from {}", dir.display()))?;
     let class_counts = data.class_counts();

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
-use clap::{Args, ValueEnum};
-use latent_data::{ExampleShape, Split};
+use clap::Args;
+use latent_data::ExampleShape;
 use latent_train::figures::write_examples;
 use latent_train::{load_run, split_codes};
 
-use crate::args::{print_figures, RunArg};
+use crate::args::{print_figures, RunArg, SplitArg};
 
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
@@ -35,12 +35,6 @@ pub struct EncodeArgs {
     json: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SplitArg {
-    Train,
-    Test,
-}
-
 pub fn run_encode(args: EncodeArgs, device: &Device) -> Result<()> {
     if args.limit == Some(0) {
         bail!("--limit must be at least 1");
@@ -57,11 +51,7 @@ pub fn run_encode(args: EncodeArgs, device: &Device) -> Result<()> {
         }
     }
     let (config, model) = load_run(&args.run.run, device)?;
-    let split = match args.split {
-        SplitArg::Train => Split::Train,
-        SplitArg::Test => Split::Test,
-    };
-    let codes = split_codes(&model, &config, split, args.limit, device)?;
+    let codes = split_codes(&model, &config, args.split.into(), args.limit, device)?;
     let labels = match (&args.labels_out, &codes.labels) {
         (None, _) => None,
         (Some(path), Some(labels)) => Some((path, labels)),
