@@ -134,9 +134,9 @@ def main():
         for n in [int(v) for v in args.labels.split(",")]:
             run = args.out / f"m1m2-{n}"
             seconds = train(args.binary, run, args.m2_epochs,
-                            ["--hidden", "500", "--latent", "50", "--data", data["train"],
-                             "--test-data", data["test"], "--decoder", "gaussian-learned",
-                             "--semi-supervised", "--labelled", str(n)])
+                            NETWORK + ["--data", data["train"], "--test-data", data["test"],
+                                       "--decoder", "gaussian-learned",
+                                       "--semi-supervised", "--labelled", str(n)])
             report = evaluate(args.binary, run, args.k)
             rows.append([f"{n}", f"{100 * report['classification_error']:.2f} %",
                          "(existing run)" if seconds is None else f"{seconds / 60:.1f} min"])

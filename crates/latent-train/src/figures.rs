@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Distribution as Noise, Tensor, TensorData};
-use latent_data::{ExampleShape, Points, Split};
+use latent_data::{ExampleShape, Examples, Points, Split};
 use latent_models::{Codec, GmmConfig, LatentVariableModel};
 use latent_viz::Grid;
 
@@ -184,15 +184,30 @@ pub fn labelled_images<C>(
     at_most: Option<usize>,
     device: &Device,
 ) -> Result<(Tensor<2>, Option<Vec<usize>>)> {
-    let mut data = config.load_split(split, None)?;
-    if let Some(n) = at_most {
-        data = data.truncated(n);
-    }
+    let data = first_of_split(config, split, at_most)?;
     let x = config.inputs().plain().images(&data, 0..data.len(), device);
-    let labels = data
-        .labels()
-        .map(|labels| labels.iter().map(|l| *l as usize).collect());
-    Ok((x, labels))
+    Ok((x, class_labels(&data)))
+}
+
+/// The first `at_most` examples of a split of the run's data (all when `None` or when the
+/// split holds fewer): the split is drawn whole first, so that a held-out test fraction is
+/// the run's own.
+pub(crate) fn first_of_split<C>(
+    config: &TrainConfig<C>,
+    split: Split,
+    at_most: Option<usize>,
+) -> Result<Examples> {
+    let data = config.load_split(split, None)?;
+    Ok(match at_most {
+        Some(n) => data.truncated(n),
+        None => data,
+    })
+}
+
+/// The examples' labels as class indices, if the data have them.
+pub(crate) fn class_labels(data: &Examples) -> Option<Vec<usize>> {
+    data.labels()
+        .map(|labels| labels.iter().map(|l| *l as usize).collect())
 }
 
 /// The test examples `indices` of the run's data as model inputs, on `device`; an index

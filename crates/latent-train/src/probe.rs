@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::Result;
-use crate::figures::labelled_images;
+use crate::figures::{class_labels, first_of_split, labelled_images};
 
 /// Full-batch Adam steps of a probe, unless told otherwise.
 pub const PROBE_STEPS: usize = 300;
@@ -196,11 +196,7 @@ pub fn split_codes<C, M: Codec>(
     at_most: Option<usize>,
     device: &Device,
 ) -> Result<SplitCodes> {
-    let data = config.load_split(split, None)?;
-    let data = match at_most {
-        Some(n) => data.truncated(n),
-        None => data,
-    };
+    let data = first_of_split(config, split, at_most)?;
     let inputs = config.inputs().plain();
     let dim = model.latent_dim();
     let mut values = Vec::with_capacity(data.len() * dim);
@@ -209,14 +205,11 @@ pub fn split_codes<C, M: Codec>(
         let x = inputs.images(&data, start..end, device);
         values.extend(crate::values(model.encode(x))?);
     }
-    let labels = data
-        .labels()
-        .map(|labels| labels.iter().map(|l| *l as usize).collect());
     Ok(SplitCodes {
         rows: data.len(),
         dim,
         values,
-        labels,
+        labels: class_labels(&data),
     })
 }
 

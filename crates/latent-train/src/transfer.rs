@@ -23,6 +23,7 @@ use crate::config::{Inputs, OptimizerConfig, TrainConfig};
 use crate::devices::NamedDevice;
 use crate::error::{invalid, io, Result};
 use crate::evaluate::{evaluate_inputs_on, EvalConfig, DEFAULT_IW_CHUNK, EVAL_BATCH};
+use crate::figures::class_labels;
 use crate::load::load_vae;
 use crate::probe::LinearProbe;
 use crate::run_dir::RunDir;
@@ -178,11 +179,6 @@ fn plain(data: &Examples, inputs: &Inputs, device: &Device) -> Tensor<2> {
     inputs.plain().images(data, 0..data.len(), device)
 }
 
-fn labels(data: &Examples) -> Option<Vec<usize>> {
-    data.labels()
-        .map(|labels| labels.iter().map(|l| *l as usize).collect())
-}
-
 fn codes(vae: &Vae, inputs: &Inputs, data: &Examples, device: &Device) -> Tensor<2> {
     vae.posterior(plain(data, inputs, device)).mean
 }
@@ -313,7 +309,7 @@ pub fn run_transfer_on(
     let mut runs = Vec::new();
     let mut few_label_probes = Vec::new();
     let target_test_codes = codes(&source_vae, &source_inputs, &target_test, device);
-    let target_test_labels = labels(&target_test);
+    let target_test_labels = class_labels(&target_test);
     for &n in &config.target_sizes {
         for s in 0..config.seeds {
             let seed = config.base.seed + s as u64;
@@ -367,7 +363,8 @@ pub fn run_transfer_on(
         }
         // Probes (labelled data only) are deterministic: once per N.
         let few = target_train_all.truncated(n);
-        let (Some(few_labels), Some(test_labels)) = (labels(&few), &target_test_labels) else {
+        let (Some(few_labels), Some(test_labels)) = (class_labels(&few), &target_test_labels)
+        else {
             continue;
         };
         let classes = class_count(&[&few_labels, test_labels]);
@@ -400,8 +397,8 @@ pub fn run_transfer_on(
         .truncated(config.eval_limit);
     let mut cross_probes = Vec::new();
     if let (Some(train_labels), Some(test_labels), Some(target_labels)) = (
-        labels(&source_train),
-        labels(&source_test),
+        class_labels(&source_train),
+        class_labels(&source_test),
         &target_test_labels,
     ) {
         if train_labels.iter().any(|l| target_labels.contains(l)) {
