@@ -2,18 +2,19 @@
 """The richer VAEs against the one-layer N(0, I) VAE at one budget of epochs on MNIST.
 
 Trains, with `latent train vae` (dynamic binarisation, Adam 1e-3, batch 128), the IWAE paper's
-architectures (tanh): one stochastic layer 784-200-200-50, and two layers 784-200-200-100 with
+architectures (tanh, or --activation relu): one stochastic layer 784-200-200-50, and two layers 784-200-200-100 with
 100-100-50 above; then evaluates each on all 10,000 test digits (fixed binarisation) with
 `latent eval` (importance sampling, k = 5000), and prints one Markdown table:
 
   one layer, N(0, I), ELBO      the baseline
   one layer, mixture prior      --prior mog:K
-  one layer, VampPrior          --prior vamp:K
+  one layer, VampPrior          --prior vamp:K (pseudo-inputs from training examples)
+  one layer, VampPrior, noise   --prior vamp:K:noise (pseudo-inputs from faint noise)
   two layers, ELBO              --latent2 50 --hidden2 100,100
   two layers, IWAE k = 5        the same, --iwae 5
 
 Usage: python3 scripts/bench/richer_vaes.py [--epochs 30] [--components 500] [--out DIR]
-       [--k 5000] [--limit N] [--only NAME,...] [--binary target/debug/latent]
+       [--activation tanh|relu] [--k 5000] [--limit N] [--only NAME,...] [--binary target/debug/latent]
 
 Runs already complete in --out are evaluated again, not retrained (delete them to retrain);
 a run that stopped part-way is resumed. Prints the machine beside the figures.
@@ -30,20 +31,20 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import cpu_text, latent_binary, markdown_table  # noqa: E402
 
-ONE_LAYER = ["--hidden", "200,200", "--latent", "50", "--activation", "tanh"]
-TWO_LAYERS = ["--hidden", "200,200", "--latent", "100", "--activation", "tanh",
-              "--latent2", "50", "--hidden2", "100,100"]
-
-
-def models(components):
+def models(components, activation):
+    one_layer = ["--hidden", "200,200", "--latent", "50", "--activation", activation]
+    two_layers = ["--hidden", "200,200", "--latent", "100", "--activation", activation,
+                  "--latent2", "50", "--hidden2", "100,100"]
     return [
-        ("one-layer", "one layer, N(0, I), ELBO", ONE_LAYER),
+        ("one-layer", "one layer, N(0, I), ELBO", one_layer),
         ("mog", f"one layer, mixture prior (K = {components}), ELBO",
-         ONE_LAYER + ["--prior", f"mog:{components}"]),
+         one_layer + ["--prior", f"mog:{components}"]),
         ("vamp", f"one layer, VampPrior (K = {components}), ELBO",
-         ONE_LAYER + ["--prior", f"vamp:{components}"]),
-        ("two-layer", "two layers, N(0, I), ELBO", TWO_LAYERS),
-        ("two-layer-iwae", "two layers, N(0, I), IWAE k = 5", TWO_LAYERS + ["--iwae", "5"]),
+         one_layer + ["--prior", f"vamp:{components}"]),
+        ("vamp-noise", f"one layer, VampPrior (K = {components}) from noise, ELBO",
+         one_layer + ["--prior", f"vamp:{components}:noise"]),
+        ("two-layer", "two layers, N(0, I), ELBO", two_layers),
+        ("two-layer-iwae", "two layers, N(0, I), IWAE k = 5", two_layers + ["--iwae", "5"]),
     ]
 
 
@@ -62,16 +63,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--components", type=int, default=500)
+    ap.add_argument("--activation", choices=["tanh", "relu"], default="tanh",
+                    help="the hidden layers' non-linearity, the same for every model")
     ap.add_argument("--k", type=int, default=5000, help="importance samples of the evaluation")
     ap.add_argument("--limit", type=int, help="evaluate on the first N test digits only")
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/richer_vaes"))
     ap.add_argument("--only", help="comma-separated model names (one-layer, mog, vamp, "
-                    "two-layer, two-layer-iwae)")
+                    "vamp-noise, two-layer, two-layer-iwae)")
     ap.add_argument("--binary", type=pathlib.Path, default=latent_binary("debug"))
     args = ap.parse_args()
     if not args.binary.exists():
         sys.exit(f"{args.binary}: no latent binary; build it with `cargo build -p latent`")
-    chosen = models(args.components)
+    chosen = models(args.components, args.activation)
     if args.only:
         names = args.only.split(",")
         unknown = set(names) - {m[0] for m in chosen}
@@ -79,7 +82,7 @@ def main():
             sys.exit(f"unknown models: {', '.join(sorted(unknown))}")
         chosen = [m for m in chosen if m[0] in names]
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"# Richer VAEs on MNIST, {args.epochs} epochs each")
+    print(f"# Richer VAEs on MNIST, {args.epochs} epochs each, {args.activation}")
     print(f"machine: {machine()}")
     print(f"binary:  {args.binary}")
     rows = []

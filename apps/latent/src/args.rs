@@ -182,8 +182,10 @@ pub struct ModelArgs {
     #[arg(long, value_enum)]
     pub arch: Option<ArchArg>,
     /// The prior p(z): `standard` (N(0, I), closed-form KL), `mog:K` (a learned mixture of K
-    /// Gaussians) or `vamp:K` (the VampPrior with K learned pseudo-inputs); a mixture's KL is
-    /// the one-sample Monte-Carlo estimate [default: standard].
+    /// Gaussians), `vamp:K` (the VampPrior with K learned pseudo-inputs, starting as K
+    /// distinct training examples drawn at random) or `vamp:K:noise` (starting as faint
+    /// noise, the paper's default); a mixture's KL is the one-sample Monte-Carlo estimate
+    /// [default: standard].
     #[arg(long, value_name = "PRIOR")]
     pub prior: Option<PriorConfig>,
     /// Add a second stochastic layer z2 of this dimension above z (q(z2 | z1), p(z1 | z2);

@@ -481,6 +481,19 @@ impl Examples {
         ))
     }
 
+    /// `n` distinct examples drawn at random (seeded by `seed`), in the order drawn; an error
+    /// if there are fewer than `n`.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<Self> {
+        if n > self.len {
+            return Err(DataError::InvalidMixture(format!(
+                "{n} distinct examples cannot be drawn from {}",
+                self.len
+            )));
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        Ok(self.select(&rand::seq::index::sample(&mut rng, self.len, n).into_vec()))
+    }
+
     /// How many examples of each class there are (`classes` entries, or one more than the
     /// largest label); empty without labels.
     pub fn class_counts(&self) -> Vec<usize> {

@@ -87,6 +87,6 @@ pub use mixture::{Fit, Mixture};
 pub use model::{Codec, LatentVariableModel, Trainable};
 pub use vae::{
     Activation, Architecture, Autoencoder, ConditionalVae, Conditioning, Decoder, Encoder,
-    HierarchicalVae, Likelihood, LikelihoodModel, Prior, PriorConfig, SemiSupervisedVae, TopLayer,
-    Vae, VaeConfig,
+    HierarchicalVae, Likelihood, LikelihoodModel, Prior, PriorConfig, PseudoInputStart,
+    SemiSupervisedVae, TopLayer, Vae, VaeConfig,
 };

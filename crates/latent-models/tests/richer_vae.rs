@@ -8,7 +8,7 @@ use latent_models::model::{elbo_loss_terms, Objective, StepNoise};
 use latent_models::vae::{Initializer, MixturePrior, PriorNet};
 use latent_models::{
     Codec, Conditioning, HierarchicalVae, LatentVariableModel, Likelihood, Prior, PriorConfig,
-    TopLayer, Vae, VaeConfig,
+    PseudoInputStart, TopLayer, Vae, VaeConfig,
 };
 
 #[allow(deprecated)] // ndarray is the project's default CPU backend.
@@ -43,7 +43,10 @@ fn priors() -> [PriorConfig; 3] {
     [
         PriorConfig::Standard,
         PriorConfig::Mixture { components: 3 },
-        PriorConfig::Vamp { components: 5 },
+        PriorConfig::Vamp {
+            components: 5,
+            start: PseudoInputStart::Noise,
+        },
     ]
 }
 
@@ -221,9 +224,15 @@ fn monte_carlo_kl_to_a_one_component_mixture_is_the_closed_form() {
 fn vamp_prior_is_the_mixture_of_the_encoders_posteriors_at_its_pseudo_inputs() {
     let device = device();
     device.seed(2);
-    let vae: Vae = config(PriorConfig::Vamp { components: 5 }, None)
-        .init_vae(&device, 4)
-        .unwrap();
+    let vae: Vae = config(
+        PriorConfig::Vamp {
+            components: 5,
+            start: PseudoInputStart::Noise,
+        },
+        None,
+    )
+    .init_vae(&device, 4)
+    .unwrap();
     let PriorNet::Vamp(vamp) = &vae.prior else {
         panic!("a VampPrior was configured");
     };
@@ -353,13 +362,44 @@ fn two_layer_weights_match_their_definition() {
 
 #[test]
 fn bad_prior_specs_are_refused_by_name() {
-    for bad in ["mog", "mog:0", "vamp:x", "gauss:3", ""] {
+    for bad in [
+        "mog",
+        "mog:0",
+        "vamp:x",
+        "gauss:3",
+        "",
+        "mog:3:noise",
+        "vamp:0:noise",
+    ] {
         let err = bad.parse::<PriorConfig>().unwrap_err();
-        assert!(err.contains("standard, mog:K or vamp:K"), "{bad:?}: {err}");
+        assert!(
+            err.contains("standard, mog:K, vamp:K or vamp:K:noise"),
+            "{bad:?}: {err}"
+        );
     }
+    for (spec, start) in [
+        ("vamp:500", PseudoInputStart::Data),
+        ("vamp:500:noise", PseudoInputStart::Noise),
+    ] {
+        let prior = spec.parse::<PriorConfig>().unwrap();
+        assert_eq!(
+            prior,
+            PriorConfig::Vamp {
+                components: 500,
+                start
+            }
+        );
+        assert_eq!(prior.to_string(), spec, "printed as parsed");
+    }
+    // A run recorded before the choice existed started its pseudo-inputs from noise.
+    let recorded: PriorConfig =
+        serde_json::from_str(r#"{"kind": "vamp", "components": 8}"#).unwrap();
     assert_eq!(
-        "vamp:500".parse::<PriorConfig>().unwrap(),
-        PriorConfig::Vamp { components: 500 }
+        recorded,
+        PriorConfig::Vamp {
+            components: 8,
+            start: PseudoInputStart::Noise
+        }
     );
     let device = device();
     let err = config(PriorConfig::Standard, two_layers())

@@ -11,10 +11,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use latent_data::{ExampleShape, Examples};
+use latent_data::{ExampleBatcher, ExampleShape, Examples};
 use latent_models::model::Trainable;
 use latent_models::vae::ImageGeometry;
-use latent_models::{Architecture, Conditioning, Likelihood, VaeConfig};
+use latent_models::{
+    Architecture, Conditioning, Likelihood, PriorConfig, PseudoInputStart, VaeConfig,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -296,6 +298,16 @@ fn adapt_builtin(config: &mut TrainConfig, data: &Examples, resumed: bool) -> Re
             test_labels: matches!(config.model.conditioning, Conditioning::Conditional { .. }),
         });
     }
+    if let (
+        false,
+        PriorConfig::Vamp {
+            components,
+            start: PseudoInputStart::Data,
+        },
+    ) = (resumed, config.model.prior)
+    {
+        config.model.pseudo_input_start = Some(pseudo_inputs_from(config, data, components)?);
+    }
     if config.model.likelihood == Likelihood::Bernoulli && !data.unit_interval() {
         let (lo, hi) = data.value_range();
         return Err(TrainError::InvalidSetting {
@@ -308,6 +320,34 @@ fn adapt_builtin(config: &mut TrainConfig, data: &Examples, resumed: bool) -> Re
     }
     Ok(())
 }
+
+/// The VampPrior's starting pseudo-inputs ([`PseudoInputStart::Data`]): `components` distinct
+/// training examples drawn with the run's seed, as the model sees them (grey pixels, or values
+/// standardised as the run standardises them), row-major.
+fn pseudo_inputs_from(
+    config: &TrainConfig,
+    data: &Examples,
+    components: usize,
+) -> Result<Vec<f32>> {
+    let drawn = data
+        .sample(components, config.seed ^ PSEUDO_INPUT_SEED_SALT)
+        .map_err(|_| TrainError::InvalidSetting {
+            field: "prior",
+            problem: format!(
+                "vamp:{components} starts its pseudo-inputs from {components} distinct \
+                 training examples, and there are {}: use fewer components, or \
+                 vamp:{components}:noise",
+                data.len()
+            ),
+        })?;
+    let items: Vec<_> = (0..drawn.len()).map(|i| drawn.item(i)).collect();
+    Ok(ExampleBatcher::grey()
+        .standardised(config.standardisation.clone())
+        .inputs(&items))
+}
+
+/// Keeps the pseudo-inputs' draw apart from the other draws of the same seed.
+const PSEUDO_INPUT_SEED_SALT: u64 = 0x5eed_7a3f_0b1e_c7ed;
 
 /// The number of classes of labelled examples: as many as the data name, else the largest label
 /// plus one (`None` for unlabelled data).
@@ -416,12 +456,12 @@ where
                 ),
             });
         }
-        adapt(&mut config, &data.0, resumed)?;
         if !resumed {
             config.data_shape = Some(shape);
             // Real values are standardised with the training set's own mean and deviation.
             config.standardisation = (!data.0.unit_interval()).then(|| data.0.standardisation());
         }
+        adapt(&mut config, &data.0, resumed)?;
         check(&config)?;
         let data = match (config.labelled, config.label_columns) {
             (Some(labelled), Some(plan)) => (

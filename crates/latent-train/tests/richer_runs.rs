@@ -6,7 +6,10 @@ mod common;
 use std::path::PathBuf;
 
 use latent_data::{Mnist, Split};
-use latent_models::{Conditioning, LatentVariableModel, PriorConfig, TopLayer, VaeConfig};
+use latent_models::vae::PriorNet;
+use latent_models::{
+    Conditioning, LatentVariableModel, PriorConfig, PseudoInputStart, TopLayer, VaeConfig,
+};
 use latent_train::{
     evaluate, evaluate_inputs_on, load_run, load_vae, train, with_vae, EvalConfig, ModelKind,
     NamedDevice, TrainConfig, TrainedModel,
@@ -55,18 +58,24 @@ fn variants(epochs: usize) -> Vec<(&'static str, TrainConfig)> {
             }),
         ),
         (
-            "VampPrior",
+            "VampPrior, pseudo-inputs from training examples",
             base(VaeConfig {
-                prior: PriorConfig::Vamp { components: 8 },
+                prior: PriorConfig::Vamp {
+                    components: 8,
+                    start: PseudoInputStart::Data,
+                },
                 ..one.clone()
             }),
         ),
         ("two layers", base(two.clone())),
         ("two layers, IWAE k = 3", iwae),
         (
-            "two layers, VampPrior on top",
+            "two layers, VampPrior on top, pseudo-inputs from noise",
             base(VaeConfig {
-                prior: PriorConfig::Vamp { components: 8 },
+                prior: PriorConfig::Vamp {
+                    components: 8,
+                    start: PseudoInputStart::Noise,
+                },
                 ..two
             }),
         ),
@@ -260,4 +269,78 @@ fn m2_learns_to_classify_from_a_hundred_labels() {
     };
     assert!(bad.to_string().contains("multiple of 10"), "{bad}");
     std::fs::remove_dir_all(&run).unwrap();
+}
+
+/// The VampPrior's pseudo-inputs of a new run start as distinct training examples (grey pixels,
+/// as the model sees them) under `vamp:K`, and as the paper's faint noise under `vamp:K:noise`;
+/// a learning rate of 1e-12 keeps them where they started through one epoch. Too few training
+/// examples for K distinct ones are refused by name.
+#[test]
+fn vamp_pseudo_inputs_start_at_distinct_training_examples_or_noise() {
+    let _serial = serial();
+    let train_images = Mnist::load(&mnist_dir(), Split::Train, Some(640)).unwrap();
+    let pixels: Vec<Vec<f32>> = train_images
+        .pixels()
+        .chunks(784)
+        .map(|image| image.iter().map(|&v| v as f32 / 255.0).collect())
+        .collect();
+    for start in [PseudoInputStart::Data, PseudoInputStart::Noise] {
+        let (_, mut config) = variants(1).swap_remove(1);
+        config.model.prior = PriorConfig::Vamp {
+            components: 8,
+            start,
+        };
+        config.optimizer.lr = 1e-12;
+        let run = scratch("richer-vamp-start");
+        train(&config, &run, &device(), false, None, |_| {}).unwrap();
+        let (_, vae) = load_vae(&run, &device()).unwrap();
+        let PriorNet::Vamp(vamp) = &vae.prior else {
+            panic!("a VampPrior was configured");
+        };
+        let rows = vamp
+            .pseudo_inputs
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let mut matched: Vec<usize> = rows
+            .chunks(784)
+            .filter_map(|row| {
+                pixels
+                    .iter()
+                    .position(|image| image.iter().zip(row).all(|(a, b)| (a - b).abs() < 1e-5))
+            })
+            .collect();
+        match start {
+            PseudoInputStart::Data => {
+                assert_eq!(matched.len(), 8, "every pseudo-input is a training image");
+                matched.sort_unstable();
+                matched.dedup();
+                assert_eq!(matched.len(), 8, "eight distinct images");
+            }
+            PseudoInputStart::Noise => {
+                assert!(matched.is_empty(), "noise starts match no image");
+                let mean = rows.iter().sum::<f32>() / rows.len() as f32;
+                assert!(
+                    (mean - 0.05).abs() < 0.002,
+                    "N(0.05, 0.01²) starts: mean {mean}"
+                );
+            }
+        }
+        std::fs::remove_dir_all(&run).unwrap();
+    }
+    let (_, mut config) = variants(1).swap_remove(1);
+    config.model.prior = PriorConfig::Vamp {
+        components: 641,
+        start: PseudoInputStart::Data,
+    };
+    let run = scratch("richer-vamp-too-few");
+    let err = train(&config, &run, &device(), false, None, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("641 distinct") && err.contains("vamp:641:noise"),
+        "{err}"
+    );
+    assert!(!run.exists(), "nothing written for a refused run");
 }

@@ -12,7 +12,9 @@ use super::networks::{
     Activation, ConvDecoder, ConvEncoder, DecoderNet, EncoderNet, ImageGeometry, Initializer,
     MlpDecoder, MlpEncoder,
 };
-use super::prior::{MixturePrior, PriorConfig, PriorNet, StandardNormal, VampPrior};
+use super::prior::{
+    MixturePrior, PriorConfig, PriorNet, PseudoInputStart, StandardNormal, VampPrior,
+};
 use super::Vae;
 use crate::error::{invalid, Result};
 
@@ -57,6 +59,12 @@ pub struct VaeConfig {
     /// Whether and how the model uses the examples' labels.
     #[serde(default, skip_serializing_if = "Conditioning::is_none")]
     pub conditioning: Conditioning,
+    /// The VampPrior's starting pseudo-inputs under [`PseudoInputStart::Data`]:
+    /// `components × input_dim` values, row-major, as the model sees its inputs. The trainer
+    /// draws them from the training set of a new run. Not recorded: a model built to load
+    /// trained weights into (or built without them) starts its pseudo-inputs as noise.
+    #[serde(skip)]
+    pub pseudo_input_start: Option<Vec<f32>>,
 }
 
 /// Whether a built-in VAE uses the examples' labels. `classes` 0 means "as many as the data
@@ -148,6 +156,7 @@ impl Default for VaeConfig {
             prior: PriorConfig::Standard,
             top: None,
             conditioning: Conditioning::None,
+            pseudo_input_start: None,
         }
     }
 }
@@ -412,21 +421,33 @@ impl VaeConfig {
     }
 
     /// The configured prior over `latent` dimensions. The VampPrior's pseudo-inputs start
-    /// as the paper's N(0.05, 0.01²) for a Bernoulli likelihood (pixels in [0, 1]) and as
-    /// N(0, 1) draws, like standardised data, otherwise.
+    /// as [`VaeConfig::pseudo_input_start`] under [`PseudoInputStart::Data`] where it has
+    /// their shape; otherwise as the paper's N(0.05, 0.01²) for a Bernoulli likelihood (pixels
+    /// in [0, 1]) and as N(0, 1) draws, like standardised data, for the others.
     fn prior_net(&self, latent: usize, init: &mut Initializer) -> PriorNet {
         match self.prior {
             PriorConfig::Standard => PriorNet::Standard(StandardNormal),
             PriorConfig::Mixture { components } => {
                 PriorNet::Mixture(MixturePrior::new(components, latent, init))
             }
-            PriorConfig::Vamp { components } => {
-                let start = if self.likelihood == Likelihood::Bernoulli {
+            PriorConfig::Vamp { components, start } => {
+                let rows = self.pseudo_input_start.clone().filter(|rows| {
+                    start == PseudoInputStart::Data && rows.len() == components * self.input_dim
+                });
+                if let Some(rows) = rows {
+                    return PriorNet::Vamp(VampPrior::from_rows(
+                        components,
+                        self.input_dim,
+                        rows,
+                        init,
+                    ));
+                }
+                let noise = if self.likelihood == Likelihood::Bernoulli {
                     (0.05, 0.01)
                 } else {
                     (0.0, 1.0)
                 };
-                PriorNet::Vamp(VampPrior::new(components, self.input_dim, start, init))
+                PriorNet::Vamp(VampPrior::new(components, self.input_dim, noise, init))
             }
         }
     }

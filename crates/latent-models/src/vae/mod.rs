@@ -35,7 +35,7 @@ pub use networks::{
     MlpDecoder, MlpEncoder, CONV_SIDE, CONV_SIDE_MULTIPLE,
 };
 pub use parts::{Decoder, Encoder, LikelihoodModel, PosteriorMap, Prior};
-pub use prior::{MixturePrior, PriorConfig, PriorNet, StandardNormal, VampPrior};
+pub use prior::{MixturePrior, PriorConfig, PriorNet, PseudoInputStart, StandardNormal, VampPrior};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};

@@ -102,6 +102,18 @@ impl<'a> Initializer<'a> {
         ))
     }
 
+    /// A parameter of `shape` holding the given row-major `values` (drawing nothing).
+    pub fn given<const D: usize>(
+        &mut self,
+        shape: [usize; D],
+        values: Vec<f32>,
+    ) -> Param<Tensor<D>> {
+        Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
+    }
+
     /// A parameter of `shape` holding `value` everywhere (drawing nothing).
     pub fn constant<const D: usize>(&mut self, shape: [usize; D], value: f32) -> Param<Tensor<D>> {
         Param::from_tensor(Tensor::full(shape, value, self.device))

@@ -160,6 +160,19 @@ impl VampPrior {
         }
     }
 
+    /// The pseudo-inputs given as rows (`[components, input]`, row-major), as
+    /// [`PseudoInputStart::Data`] starts them.
+    pub fn from_rows(
+        components: usize,
+        input: usize,
+        rows: Vec<f32>,
+        init: &mut Initializer,
+    ) -> Self {
+        Self {
+            pseudo_inputs: init.given([components, input], rows),
+        }
+    }
+
     fn components(&self, posterior: PosteriorMap) -> Components {
         let k = self.pseudo_inputs.dims()[0];
         let q = posterior(self.pseudo_inputs.val());
@@ -244,7 +257,28 @@ pub enum PriorConfig {
     Vamp {
         /// Number of pseudo-inputs.
         components: usize,
+        /// Where the pseudo-inputs start (noise in a run recorded before the choice existed).
+        #[serde(default)]
+        start: PseudoInputStart,
     },
+}
+
+/// Where the VampPrior's pseudo-inputs start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PseudoInputStart {
+    /// Gaussian noise: the paper's N(0.05, 0.01²) for pixels in [0, 1], N(0, 1) draws
+    /// otherwise (`vamp:K:noise`).
+    #[default]
+    Noise,
+    /// Distinct training examples drawn at random, as the model sees them (grey pixels, or
+    /// standardised values), which the trainer passes in
+    /// [`VaeConfig::pseudo_input_start`](super::VaeConfig::pseudo_input_start) (`vamp:K`, the
+    /// command line's default; the VampPrior code's `use_training_data_init`). Noise starts
+    /// all pseudo-inputs alike, so that every component of the prior is the encoder's
+    /// posterior of one blank input: an encoder that ignores its input then has KL 0, a
+    /// collapse that training-example starts avoid.
+    Data,
 }
 
 impl PriorConfig {
@@ -257,7 +291,7 @@ impl PriorConfig {
     pub fn components(&self) -> Option<usize> {
         match *self {
             PriorConfig::Standard => None,
-            PriorConfig::Mixture { components } | PriorConfig::Vamp { components } => {
+            PriorConfig::Mixture { components } | PriorConfig::Vamp { components, .. } => {
                 Some(components)
             }
         }
@@ -269,7 +303,14 @@ impl fmt::Display for PriorConfig {
         match self {
             PriorConfig::Standard => write!(f, "standard"),
             PriorConfig::Mixture { components } => write!(f, "mog:{components}"),
-            PriorConfig::Vamp { components } => write!(f, "vamp:{components}"),
+            PriorConfig::Vamp {
+                components,
+                start: PseudoInputStart::Data,
+            } => write!(f, "vamp:{components}"),
+            PriorConfig::Vamp {
+                components,
+                start: PseudoInputStart::Noise,
+            } => write!(f, "vamp:{components}:noise"),
         }
     }
 }
@@ -277,13 +318,18 @@ impl fmt::Display for PriorConfig {
 impl FromStr for PriorConfig {
     type Err = String;
 
-    /// `standard`, `mog:K` (or `mixture:K`) or `vamp:K`, K ≥ 1.
+    /// `standard`, `mog:K` (or `mixture:K`), `vamp:K` (pseudo-inputs from training examples)
+    /// or `vamp:K:noise`, K ≥ 1.
     fn from_str(s: &str) -> Result<Self, String> {
-        let usage = "expected standard, mog:K or vamp:K (K components, at least 1)";
+        let usage = "expected standard, mog:K, vamp:K or vamp:K:noise (K components, at least 1)";
         if s == "standard" {
             return Ok(PriorConfig::Standard);
         }
         let (kind, k) = s.split_once(':').ok_or_else(|| format!("{s:?}: {usage}"))?;
+        let (k, start) = match k.strip_suffix(":noise") {
+            Some(k) if kind == "vamp" => (k, PseudoInputStart::Noise),
+            _ => (k, PseudoInputStart::Data),
+        };
         let components: usize = k
             .parse()
             .ok()
@@ -291,7 +337,7 @@ impl FromStr for PriorConfig {
             .ok_or_else(|| format!("{s:?}: {usage}"))?;
         match kind {
             "mog" | "mixture" => Ok(PriorConfig::Mixture { components }),
-            "vamp" => Ok(PriorConfig::Vamp { components }),
+            "vamp" => Ok(PriorConfig::Vamp { components, start }),
             _ => Err(format!("{s:?}: {usage}")),
         }
     }
