@@ -245,6 +245,7 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
         println!("{}", parallel_summary(&devices, batch_size));
     }
     let bar = ProgressBar::new(0);
+    let mut collapse_told = false;
     bar.set_style(
         ProgressStyle::with_template(
             "epoch {prefix} [{bar:30}] {pos}/{len} batches, loss {msg} ({elapsed}, eta {eta})",
@@ -278,7 +279,13 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
             }
             // Each epoch's line as soon as its checkpoint is written (stdout writes whole
             // lines, so a log tail sees it at once).
-            TrainEvent::Epoch(m) => bar.suspend(|| println!("{}", epoch_line(config.kind, &m))),
+            TrainEvent::Epoch(m) => bar.suspend(|| {
+                println!("{}", epoch_line(config.kind, &m));
+                if !collapse_told && collapsed(config.kind, &m) {
+                    collapse_told = true;
+                    eprintln!("{}", collapse_warning(&m));
+                }
+            }),
         },
     );
     if quiet {
@@ -305,6 +312,26 @@ pub fn run_train(args: TrainArgs, backend: Backend, gpu: Option<usize>) -> Resul
 fn image_size(text: &str) -> std::result::Result<(usize, usize), String> {
     latent_data::domain::parse_size(text)
         .ok_or_else(|| format!("`{text}`: give the height and width, e.g. 32x32"))
+}
+
+/// Whether a VAE's test KL is nil: every q(z | x) is the prior, and the decoder ignores z
+/// (posterior collapse).
+fn collapsed(kind: ModelKind, m: &EpochMetrics) -> bool {
+    kind == ModelKind::Vae && m.test_kl.abs() < COLLAPSED_KL
+}
+
+/// A test KL below this many nats (summed over the latent dimensions) is a collapse.
+const COLLAPSED_KL: f64 = 0.05;
+
+/// What [`collapsed`] tells the user, once a run.
+fn collapse_warning(m: &EpochMetrics) -> String {
+    format!(
+        "warning: epoch {}: the test KL is {:.2} nats: q(z | x) is the prior for every x, and \
+         the decoder ignores z (posterior collapse). Saturated tanh units do this with a \
+         learned prior (mog:K, vamp:K) or a second stochastic layer; --activation relu avoids \
+         it (README, Richer VAEs)",
+        m.epoch, m.test_kl
+    )
 }
 
 /// The line an epoch prints.
@@ -366,5 +393,45 @@ fn name_unreachable_servers(error: TrainError, devices: &[NamedDevice]) -> Train
             }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(test_kl: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch: 3,
+            kl_weight: 1.0,
+            lr: 1e-3,
+            train_loss: 206.6,
+            train_reconstruction: 206.6,
+            train_kl: test_kl,
+            test_neg_elbo: 206.2,
+            test_reconstruction: 206.2,
+            test_kl,
+            seconds: 10.0,
+            samples_per_second: 6000.0,
+            exchange_seconds: 0.0,
+        }
+    }
+
+    /// A VAE whose test KL is nil (the VampPrior's collapse with tanh networks printed KL 0.00
+    /// and −0.00) is told once what happened and what avoids it; a KL of a few nats, or an
+    /// autoencoder (which has none), is not.
+    #[test]
+    fn a_nil_kl_is_called_a_posterior_collapse() {
+        assert!(collapsed(ModelKind::Vae, &epoch(0.0)));
+        assert!(collapsed(ModelKind::Vae, &epoch(-0.004)));
+        assert!(!collapsed(ModelKind::Vae, &epoch(0.8)));
+        assert!(!collapsed(ModelKind::Vae, &epoch(18.4)));
+        assert!(!collapsed(ModelKind::Ae, &epoch(0.0)));
+        let told = collapse_warning(&epoch(0.0));
+        assert!(
+            told.contains("epoch 3") && told.contains("posterior collapse"),
+            "{told}"
+        );
+        assert!(told.contains("--activation relu"), "{told}");
     }
 }
