@@ -10,6 +10,7 @@ architectures (tanh, or --activation relu): one stochastic layer 784-200-200-50,
   one layer, mixture prior      --prior mog:K
   one layer, VampPrior          --prior vamp:K (pseudo-inputs from training examples)
   one layer, VampPrior, noise   --prior vamp:K:noise (pseudo-inputs from faint noise)
+  one layer, IWAE k = 5         --iwae 5
   two layers, ELBO              --latent2 50 --hidden2 100,100
   two layers, IWAE k = 5        the same, --iwae 5
 
@@ -43,6 +44,7 @@ def models(components, activation):
          one_layer + ["--prior", f"vamp:{components}"]),
         ("vamp-noise", f"one layer, VampPrior (K = {components}) from noise, ELBO",
          one_layer + ["--prior", f"vamp:{components}:noise"]),
+        ("one-layer-iwae", "one layer, N(0, I), IWAE k = 5", one_layer + ["--iwae", "5"]),
         ("two-layer", "two layers, N(0, I), ELBO", two_layers),
         ("two-layer-iwae", "two layers, N(0, I), IWAE k = 5", two_layers + ["--iwae", "5"]),
     ]
@@ -69,7 +71,7 @@ def main():
     ap.add_argument("--limit", type=int, help="evaluate on the first N test digits only")
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/richer_vaes"))
     ap.add_argument("--only", help="comma-separated model names (one-layer, mog, vamp, "
-                    "vamp-noise, two-layer, two-layer-iwae)")
+                    "vamp-noise, one-layer-iwae, two-layer, two-layer-iwae)")
     ap.add_argument("--binary", type=pathlib.Path, default=latent_binary("debug"))
     args = ap.parse_args()
     if not args.binary.exists():
