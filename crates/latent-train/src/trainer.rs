@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use latent_data::{ExampleBatcher, ExampleShape, Examples};
+use latent_data::{ExampleShape, Examples};
 use latent_models::model::Trainable;
 use latent_models::vae::ImageGeometry;
 use latent_models::{
@@ -341,9 +341,7 @@ fn pseudo_inputs_from(
             ),
         })?;
     let items: Vec<_> = (0..drawn.len()).map(|i| drawn.item(i)).collect();
-    Ok(ExampleBatcher::grey()
-        .standardised(config.standardisation.clone())
-        .inputs(&items))
+    Ok(config.inputs().plain().inputs(&items))
 }
 
 /// Keeps the pseudo-inputs' draw apart from the other draws of the same seed.

@@ -74,10 +74,7 @@ impl<'a> Initializer<'a> {
         let values: Vec<f32> = (0..count)
             .map(|_| (2.0 * self.rng.random::<f32>() - 1.0) * bound)
             .collect();
-        Param::from_tensor(Tensor::from_data(
-            TensorData::new(values, shape),
-            self.device,
-        ))
+        self.given(shape, values)
     }
 
     /// A parameter of `shape` drawn from N(`mean`, `std`²) (Box–Muller on the same stream).
@@ -96,10 +93,7 @@ impl<'a> Initializer<'a> {
                 mean + std * r * (std::f32::consts::TAU * u2).cos()
             })
             .collect();
-        Param::from_tensor(Tensor::from_data(
-            TensorData::new(values, shape),
-            self.device,
-        ))
+        self.given(shape, values)
     }
 
     /// A parameter of `shape` holding the given row-major `values` (drawing nothing).
