@@ -14,8 +14,12 @@ architectures (tanh, or --activation relu): one stochastic layer 784-200-200-50,
   two layers, ELBO              --latent2 50 --hidden2 100,100
   two layers, IWAE k = 5        the same, --iwae 5
 
+--warmup N gives every model N epochs of KL warm-up (under the IWAE bound: the weights' latent
+part tempered, β rising from 0 to 1).
+
 Usage: python3 scripts/bench/richer_vaes.py [--epochs 30] [--components 500] [--out DIR]
-       [--activation tanh|relu] [--k 5000] [--limit N] [--only NAME,...] [--binary target/debug/latent]
+       [--activation tanh|relu] [--warmup N] [--k 5000] [--limit N] [--only NAME,...]
+       [--binary target/debug/latent]
 
 Runs already complete in --out are evaluated again, not retrained (delete them to retrain);
 a run that stopped part-way is resumed. Prints the machine beside the figures.
@@ -67,6 +71,8 @@ def main():
     ap.add_argument("--components", type=int, default=500)
     ap.add_argument("--activation", choices=["tanh", "relu"], default="tanh",
                     help="the hidden layers' non-linearity, the same for every model")
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="epochs of KL warm-up for every model (0: none)")
     ap.add_argument("--k", type=int, default=5000, help="importance samples of the evaluation")
     ap.add_argument("--limit", type=int, help="evaluate on the first N test digits only")
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/richer_vaes"))
@@ -77,6 +83,9 @@ def main():
     if not args.binary.exists():
         sys.exit(f"{args.binary}: no latent binary; build it with `cargo build -p latent`")
     chosen = models(args.components, args.activation)
+    if args.warmup:
+        chosen = [(name, f"{label}, warm-up {args.warmup}", flags + ["--warmup", str(args.warmup)])
+                  for name, label, flags in chosen]
     if args.only:
         names = args.only.split(",")
         unknown = set(names) - {m[0] for m in chosen}
@@ -84,7 +93,8 @@ def main():
             sys.exit(f"unknown models: {', '.join(sorted(unknown))}")
         chosen = [m for m in chosen if m[0] in names]
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"# Richer VAEs on MNIST, {args.epochs} epochs each, {args.activation}")
+    warm = f", {args.warmup} epochs of warm-up" if args.warmup else ""
+    print(f"# Richer VAEs on MNIST, {args.epochs} epochs each{warm}, {args.activation}")
     print(f"machine: {machine()}")
     print(f"binary:  {args.binary}")
     rows = []

@@ -43,7 +43,8 @@ pub struct TrainArgs {
     /// Weight of the KL term (β-VAE).
     #[arg(long)]
     beta: Option<f64>,
-    /// Epochs of linear KL warm-up from 0 to β.
+    /// Epochs of linear KL warm-up from 0 to β. With --iwae, the power β of every importance
+    /// weight's latent part p(z) / q(z | x) rises from 0 to 1 (Sønderby et al. 2016).
     #[arg(long)]
     warmup: Option<usize>,
     /// Train on the IWAE bound with K importance samples instead of the ELBO.

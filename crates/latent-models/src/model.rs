@@ -86,10 +86,50 @@ pub trait LatentVariableModel: Codec {
     /// `noise` (`[k, batch, noise_dim]`): `[k, batch]`.
     fn log_importance_weights_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2>;
 
+    /// The log importance weights of the samples given by `noise` (`[k, batch, noise_dim]`) in
+    /// two parts, each `[k, batch]`: log p(x | z_i), and log p(z_i) − log q(z_i | x) (every
+    /// latent layer's terms). Their sum is
+    /// [`log_importance_weights_with_noise`](LatentVariableModel::log_importance_weights_with_noise).
+    /// KL warm-up under the IWAE bound weights the second part by β (see
+    /// [`tempered_iwae_bound_with_noise`](LatentVariableModel::tempered_iwae_bound_with_noise)).
+    /// `None`, the default, for a model whose weights do not split so (the semi-supervised
+    /// VAE's weights are a sum over classes).
+    fn log_importance_weight_parts_with_noise(
+        &self,
+        _x: Tensor<2>,
+        _noise: Tensor<3>,
+    ) -> Option<[Tensor<2>; 2]> {
+        None
+    }
+
     /// The IWAE bound log (1/k) Σ_i w_i of the samples of `noise` (`[k, batch, noise_dim]`):
     /// `[batch]`. k = 1 is a one-sample ELBO; the bound rises towards log p(x) with k.
     fn iwae_bound_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<1> {
         log_mean_exp(self.log_importance_weights_with_noise(x, noise), 0).squeeze_dim(0)
+    }
+
+    /// The IWAE bound with the latent part of every weight raised to the power β:
+    /// log (1/k) Σ_i p(x | z_i) (p(z_i) / q(z_i | x))^β, `[batch]` (Sønderby et al. 2016 train
+    /// on it during KL warm-up). k = 1 is the β-weighted one-sample ELBO; β = 1 is
+    /// [`iwae_bound_with_noise`](LatentVariableModel::iwae_bound_with_noise), computed by it.
+    /// A model without the
+    /// [weight parts](LatentVariableModel::log_importance_weight_parts_with_noise) gets the
+    /// untempered bound whatever β.
+    fn tempered_iwae_bound_with_noise(
+        &self,
+        x: Tensor<2>,
+        noise: Tensor<3>,
+        beta: f64,
+    ) -> Tensor<1> {
+        if beta == 1.0 {
+            return self.iwae_bound_with_noise(x, noise);
+        }
+        match self.log_importance_weight_parts_with_noise(x.clone(), noise.clone()) {
+            Some([likelihood, latent]) => {
+                log_mean_exp(likelihood + latent.mul_scalar(beta), 0).squeeze_dim(0)
+            }
+            None => self.iwae_bound_with_noise(x, noise),
+        }
     }
 
     /// log Σ_i w_i over the samples of `noise` (`[k, batch, noise_dim]`): `[1, batch]`, one
@@ -116,7 +156,8 @@ pub struct ElboTerms {
 /// The training objective of one step, as the trainer's schedule sets it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Objective {
-    /// Weight β of the KL term (the KL warm-up's value in this epoch; 1 is the ELBO).
+    /// Weight β of the KL term (the KL warm-up's value in this epoch; 1 is the ELBO). Under the
+    /// IWAE bound, the power of every weight's latent part p(z) / q(z | x).
     pub kl_weight: f64,
     /// Importance samples k of the bound: 1 is the ELBO, k > 1 the IWAE bound.
     pub iwae_samples: usize,
@@ -245,8 +286,8 @@ pub fn draw_elbo_noise<M: LatentVariableModel>(
 
 /// The loss of a [`LatentVariableModel`] under `objective`: the β-weighted negative ELBO (with
 /// free bits, Σ_j max(λ, KL_j) in place of the KL), or with k > 1 importance samples the
-/// negative IWAE bound (its reconstruction and KL then describe the one-sample ELBO of the same
-/// batch). `noise` is what [`draw_elbo_noise`] drew.
+/// negative IWAE bound, its weights' latent part tempered by β during a warm-up (its
+/// reconstruction and KL then describe the one-sample ELBO of the same batch). `noise` is what [`draw_elbo_noise`] drew.
 pub fn elbo_loss_terms<M: LatentVariableModel>(
     model: &M,
     x: Tensor<2>,
@@ -256,7 +297,10 @@ pub fn elbo_loss_terms<M: LatentVariableModel>(
     let elbo_noise = noise.part(0).squeeze_dim::<2>(0);
     let terms = model.elbo_terms_with_noise(x.clone(), elbo_noise, objective.kl_weight);
     if objective.iwae_samples > 1 {
-        let loss = model.iwae_bound_with_noise(x, noise.part(1)).mean().neg();
+        let loss = model
+            .tempered_iwae_bound_with_noise(x, noise.part(1), objective.kl_weight)
+            .mean()
+            .neg();
         LossTerms {
             loss,
             reconstruction: terms.reconstruction.detach(),

@@ -538,3 +538,126 @@ fn class_samples_carry_their_class_into_the_decoder() {
         .unwrap();
     assert!(plain.sample_prior_of_class(1, 0, &device).is_none());
 }
+
+/// The weights' two parts of `model` on `x` sum to its log weights; with one sample and β = 0
+/// the tempered bound is the likelihood part alone, log p(x | z), which is minus the
+/// reconstruction term of the ELBO drawn with the same noise; with β = 1 it is the IWAE bound.
+fn check_weight_parts<M: LatentVariableModel>(name: &str, model: &M, x: &Tensor<2>) {
+    let [batch, _] = x.dims();
+    let device = x.device();
+    let normal = Noise::Normal(0.0, 1.0);
+    let noise = Tensor::<3>::random([7, batch, model.noise_dim()], normal, &device);
+    let [likelihood, latent] = model
+        .log_importance_weight_parts_with_noise(x.clone(), noise.clone())
+        .unwrap_or_else(|| panic!("{name}: no weight parts"));
+    let weights = model.log_importance_weights_with_noise(x.clone(), noise.clone());
+    let gap = scalar((likelihood.clone() + latent - weights).abs().max());
+    assert!(gap < 1e-3, "{name}: parts miss the weights by {gap}");
+    assert!(
+        scalar(likelihood.clone().abs().min()) > 1.0,
+        "{name}: {likelihood}"
+    );
+    let tempered = model.tempered_iwae_bound_with_noise(x.clone(), noise.clone(), 1.0);
+    let plain = model.iwae_bound_with_noise(x.clone(), noise.clone());
+    assert_eq!(values(tempered), values(plain), "{name}");
+    let one = noise.narrow(0, 0, 1);
+    let reconstruction = model
+        .elbo_terms_with_noise(x.clone(), one.clone().squeeze_dim(0), 1.0)
+        .reconstruction;
+    let log_px_z = model
+        .tempered_iwae_bound_with_noise(x.clone(), one, 0.0)
+        .mean();
+    let (a, b) = (scalar(log_px_z), -scalar(reconstruction));
+    assert!((a - b).abs() < 1e-3 * b.abs(), "{name}: {a} vs {b}");
+}
+
+#[test]
+fn the_tempered_iwae_bound_weights_the_latent_part_of_every_weight() {
+    let device = device();
+    device.seed(31);
+    let x = binary_batch(12, &device);
+    for prior in priors() {
+        let vae = config(prior, None).init_vae(&device, 4).unwrap();
+        check_weight_parts(&format!("one layer, prior {prior}"), &vae, &x);
+        let hvae = config(prior, two_layers())
+            .init_hierarchical(&device, 4)
+            .unwrap();
+        check_weight_parts(&format!("two layers, prior {prior}"), &hvae, &x);
+    }
+    let labelled = with_labels(binary_batch(12, &device), |i| Some(i % CLASSES));
+    let cvae = labelled_config(Conditioning::Conditional { classes: CLASSES })
+        .init_conditional(&device, 4)
+        .unwrap();
+    check_weight_parts("CVAE", &cvae, &labelled);
+    // M2's weights sum over classes and do not split: every β gives its plain bound.
+    let m2 = labelled_config(Conditioning::SemiSupervised {
+        classes: CLASSES,
+        classifier_weight: 1.0,
+    })
+    .init_semi_supervised(&device, 4)
+    .unwrap();
+    let noise = Tensor::<3>::random([5, 12, m2.noise_dim()], Noise::Normal(0.0, 1.0), &device);
+    assert!(m2
+        .log_importance_weight_parts_with_noise(labelled.clone(), noise.clone())
+        .is_none());
+    assert_eq!(
+        values(m2.tempered_iwae_bound_with_noise(labelled.clone(), noise.clone(), 0.3)),
+        values(m2.iwae_bound_with_noise(labelled, noise))
+    );
+}
+
+#[test]
+fn a_warm_up_tempers_the_iwae_loss_and_ends_at_the_bound() {
+    let device = device();
+    device.seed(33);
+    let x = binary_batch(10, &device);
+    let hvae = config(PriorConfig::Standard, two_layers())
+        .init_hierarchical(&device, 6)
+        .unwrap();
+    let noise = StepNoise::none()
+        .with(Tensor::random(
+            [1, 10, hvae.noise_dim()],
+            Noise::Normal(0.0, 1.0),
+            &device,
+        ))
+        .with(Tensor::random(
+            [5, 10, hvae.noise_dim()],
+            Noise::Normal(0.0, 1.0),
+            &device,
+        ));
+    let objective = |kl_weight| Objective {
+        kl_weight,
+        iwae_samples: 5,
+        free_bits: 0.0,
+    };
+    let loss = |kl_weight| {
+        scalar(elbo_loss_terms(&hvae, x.clone(), noise.clone(), &objective(kl_weight)).loss)
+    };
+    let [likelihood, latent] =
+        hvae.log_importance_weight_parts_with_noise(x.clone(), noise.part(1));
+    // log (1/k) Σ_i exp(a_i) by hand, in f64, per example.
+    let by_hand = |beta: f64| {
+        let lik = values(likelihood.clone().reshape([50]));
+        let lat = values(latent.clone().reshape([50]));
+        let per_example: Vec<f64> = (0..10)
+            .map(|b| {
+                let a: Vec<f64> = (0..5)
+                    .map(|i| lik[i * 10 + b] + beta * lat[i * 10 + b])
+                    .collect();
+                let m = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                m + (a.iter().map(|v| (v - m).exp()).sum::<f64>() / 5.0).ln()
+            })
+            .collect();
+        -per_example.iter().sum::<f64>() / 10.0
+    };
+    for beta in [0.0, 0.25, 1.0] {
+        let (got, want) = (loss(beta), by_hand(beta));
+        assert!(
+            (got - want).abs() < 1e-3 * want.abs(),
+            "β {beta}: {got} vs {want}"
+        );
+    }
+    // β changes the loss (the latent parts are not nil).
+    let spread = (loss(0.0) - loss(1.0)).abs();
+    assert!(spread > 0.1, "{spread}");
+}

@@ -113,7 +113,8 @@ pub struct TrainConfig<M = VaeConfig> {
     pub optimizer: OptimizerConfig,
     /// Weight of the KL term (β-VAE; 1 is the ELBO).
     pub beta: f64,
-    /// Epochs over which the KL weight rises linearly from 0 to `beta` (0: no warm-up).
+    /// Epochs over which the KL weight rises linearly from 0 to `beta` (0: no warm-up). Under the
+    /// IWAE bound it is the power of every importance weight's latent part p(z) / q(z | x).
     pub warmup_epochs: usize,
     /// Importance samples of the training objective: 1 is the ELBO, k > 1 the IWAE bound
     /// (Burda et al. 2015).
@@ -509,10 +510,10 @@ impl<M> TrainConfig<M> {
                 "must be at least 1 (1 is the ELBO)",
             ));
         }
-        if self.iwae_samples > 1 && (self.beta != 1.0 || self.warmup_epochs > 0) {
+        if self.iwae_samples > 1 && self.beta != 1.0 {
             return Err(invalid(
                 "iwae_samples",
-                "the IWAE bound has no KL weight: use beta 1 and no warm-up",
+                "the IWAE bound has no KL weight: use beta 1 (a warm-up may temper it)",
             ));
         }
         if !(self.free_bits.is_finite() && self.free_bits >= 0.0) {

@@ -112,6 +112,28 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> ConditionalVae<E, D, L> {
         (self.likelihood.log_prob(data, output).neg(), kl_elementwise)
     }
 
+    /// log p(x | y, z_i) and log p(z_i) − log q(z_i | x, y) of the samples given by `noise`
+    /// (`[k, batch, latent]`), each `[k, batch, 1]`.
+    fn importance_weight_parts(&self, x: Tensor<2>, noise: Tensor<3>) -> [Tensor<3>; 2] {
+        let [k, batch, latent] = noise.dims();
+        let (data, y) = split_labels(x.clone(), self.data, self.classes);
+        let q = self.encoder.encode(x);
+        let z = q.rsample_n_with_noise(noise);
+        let codes = Tensor::cat(vec![z.clone(), y.unsqueeze_dim::<3>(0).repeat_dim(0, k)], 2);
+        let output = self
+            .decoder
+            .decode(codes.reshape([k * batch, latent + self.classes]))
+            .reshape([k, batch, self.data]);
+        let log_px = self.likelihood.log_prob_samples(data, output);
+        let log_q = normal_log_prob_elementwise(
+            q.mean.unsqueeze_dim::<3>(0),
+            q.log_var.unsqueeze_dim::<3>(0),
+            z.clone(),
+        );
+        let log_prior = normal_log_prob_elementwise_fixed(z.zeros_like(), 0.0, z);
+        [log_px, (log_prior - log_q).sum_dim(2)]
+    }
+
     /// Conditional inputs of the examples `data` (`[batch, data]`) under every class,
     /// class-major (see [`every_class`]): `[classes · batch, data + classes]`.
     fn under_every_class(&self, data: Tensor<2>) -> Tensor<2> {
@@ -190,23 +212,19 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel> LatentVariableModel for Conditi
     }
 
     fn log_importance_weights_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
-        let [k, batch, latent] = noise.dims();
-        let (data, y) = split_labels(x.clone(), self.data, self.classes);
-        let q = self.encoder.encode(x);
-        let z = q.rsample_n_with_noise(noise);
-        let codes = Tensor::cat(vec![z.clone(), y.unsqueeze_dim::<3>(0).repeat_dim(0, k)], 2);
-        let output = self
-            .decoder
-            .decode(codes.reshape([k * batch, latent + self.classes]))
-            .reshape([k, batch, self.data]);
-        let log_px = self.likelihood.log_prob_samples(data, output);
-        let log_q = normal_log_prob_elementwise(
-            q.mean.unsqueeze_dim::<3>(0),
-            q.log_var.unsqueeze_dim::<3>(0),
-            z.clone(),
-        );
-        let log_prior = normal_log_prob_elementwise_fixed(z.zeros_like(), 0.0, z);
-        (log_px + (log_prior - log_q).sum_dim(2)).squeeze_dim(2)
+        let [likelihood, latent] = self.importance_weight_parts(x, noise);
+        (likelihood + latent).squeeze_dim(2)
+    }
+
+    fn log_importance_weight_parts_with_noise(
+        &self,
+        x: Tensor<2>,
+        noise: Tensor<3>,
+    ) -> Option<[Tensor<2>; 2]> {
+        Some(
+            self.importance_weight_parts(x, noise)
+                .map(|part| part.squeeze_dim(2)),
+        )
     }
 }
 

@@ -135,6 +135,24 @@ where
     /// log w = log p(x | z1) + log p(z1 | z2) + log p(z2) − log q(z1 | x) − log q(z2 | z1) of
     /// the samples given by `noise` (`[k, batch, latent1 + latent2]`): `[k, batch]`.
     pub fn log_importance_weights_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
+        let [log_px, top, log_q1] = self.importance_weight_terms(x, noise);
+        log_px + top - log_q1
+    }
+
+    /// log w's two parts, log p(x | z1) and log p(z1 | z2) + log p(z2) − log q(z1 | x) −
+    /// log q(z2 | z1), each `[k, batch]`.
+    pub fn log_importance_weight_parts_with_noise(
+        &self,
+        x: Tensor<2>,
+        noise: Tensor<3>,
+    ) -> [Tensor<2>; 2] {
+        let [log_px, top, log_q1] = self.importance_weight_terms(x, noise);
+        [log_px, top - log_q1]
+    }
+
+    /// log p(x | z1), log p(z1 | z2) + log p(z2) − log q(z2 | z1) and log q(z1 | x) of the
+    /// samples given by `noise`, each `[k, batch]`.
+    fn importance_weight_terms(&self, x: Tensor<2>, noise: Tensor<3>) -> [Tensor<2>; 3] {
         let [k, batch, _] = noise.dims();
         let [l1, l2] = self.latents;
         let d = x.dims()[1];
@@ -166,7 +184,7 @@ where
             .log_prob_samples(x, output)
             .reshape([k, batch]);
         let top = (log_p1 + log_p2 - log_q2).reshape([k, batch]);
-        log_px + top - log_q1
+        [log_px, top, log_q1]
     }
 }
 
@@ -234,6 +252,16 @@ where
 
     fn log_importance_weights_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
         HierarchicalVae::log_importance_weights_with_noise(self, x, noise)
+    }
+
+    fn log_importance_weight_parts_with_noise(
+        &self,
+        x: Tensor<2>,
+        noise: Tensor<3>,
+    ) -> Option<[Tensor<2>; 2]> {
+        Some(HierarchicalVae::log_importance_weight_parts_with_noise(
+            self, x, noise,
+        ))
     }
 }
 

@@ -161,6 +161,13 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> Vae<E, D, L, P> {
     /// over the k samples, not copied k times: copying the examples was 8 % of an
     /// importance-sampled evaluation (BENCHMARKS.md).
     fn importance_weights_of(&self, x: Tensor<2>, q: Normal, z: Tensor<3>) -> Tensor<2> {
+        let [likelihood, latent] = self.importance_weight_parts_of(x, q, z);
+        (likelihood + latent).squeeze_dim(2)
+    }
+
+    /// [`Vae::importance_weights_of`] in its two parts, log p(x | z) and log p(z) − log q(z |
+    /// x), each `[k, batch, 1]`.
+    fn importance_weight_parts_of(&self, x: Tensor<2>, q: Normal, z: Tensor<3>) -> [Tensor<3>; 2] {
         let [k, batch, latent] = z.dims();
         let d = x.dims()[1];
         let output = self
@@ -174,7 +181,7 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> Vae<E, D, L, P> {
         );
         let encode = |x: Tensor<2>| self.encoder.encode(x);
         let log_prior = self.prior.log_prob_elementwise(z, &encode);
-        (log_px_z + (log_prior - log_q).sum_dim(2)).squeeze_dim(2)
+        [log_px_z, (log_prior - log_q).sum_dim(2)]
     }
 
     /// The IWAE bound with k samples per example: `[batch]`. k = 1 is an unbiased one-sample
@@ -234,6 +241,19 @@ impl<E: Encoder, D: Decoder, L: LikelihoodModel, P: Prior> LatentVariableModel f
 
     fn log_importance_weights_with_noise(&self, x: Tensor<2>, noise: Tensor<3>) -> Tensor<2> {
         Vae::log_importance_weights_with_noise(self, x, noise)
+    }
+
+    fn log_importance_weight_parts_with_noise(
+        &self,
+        x: Tensor<2>,
+        noise: Tensor<3>,
+    ) -> Option<[Tensor<2>; 2]> {
+        let q = self.posterior(x.clone());
+        let z = q.rsample_n_with_noise(noise);
+        Some(
+            self.importance_weight_parts_of(x, q, z)
+                .map(|part| part.squeeze_dim(2)),
+        )
     }
 }
 
