@@ -1,6 +1,7 @@
 //! The priors beyond N(0, I) (a learned mixture, the VampPrior), the two-layer VAE and free
 //! bits: their bounds ordered as theory says, their Monte-Carlo KL against the closed form,
-//! their densities against direct computations.
+//! their densities against direct computations; the importance weights' two parts and the
+//! warm-up's tempered IWAE bound.
 
 use burn::tensor::{Device, Distribution as Noise, Tensor, TensorData};
 use latent_distributions::{kl, log_sum_exp, normal_log_prob_elementwise, Normal};
