@@ -89,7 +89,7 @@ pub trait LatentVariableModel: Codec {
     /// The log importance weights of the samples given by `noise` (`[k, batch, noise_dim]`) in
     /// two parts, each `[k, batch]`: log p(x | z_i), and log p(z_i) − log q(z_i | x) (every
     /// latent layer's terms). Their sum is
-    /// [`log_importance_weights_with_noise`](LatentVariableModel::log_importance_weights_with_noise).
+    /// [`log_importance_weights_with_noise`](Self::log_importance_weights_with_noise).
     /// KL warm-up under the IWAE bound weights the second part by β (see
     /// [`tempered_iwae_bound_with_noise`](LatentVariableModel::tempered_iwae_bound_with_noise)).
     /// `None`, the default, for a model whose weights do not split so (the semi-supervised
@@ -287,7 +287,8 @@ pub fn draw_elbo_noise<M: LatentVariableModel>(
 /// The loss of a [`LatentVariableModel`] under `objective`: the β-weighted negative ELBO (with
 /// free bits, Σ_j max(λ, KL_j) in place of the KL), or with k > 1 importance samples the
 /// negative IWAE bound, its weights' latent part tempered by β during a warm-up (its
-/// reconstruction and KL then describe the one-sample ELBO of the same batch). `noise` is what [`draw_elbo_noise`] drew.
+/// reconstruction and KL then describe the one-sample ELBO of the same batch). `noise` is what
+/// [`draw_elbo_noise`] drew.
 pub fn elbo_loss_terms<M: LatentVariableModel>(
     model: &M,
     x: Tensor<2>,
