@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use burn::data::dataloader::DataLoaderBuilder;
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataset::DatasetError;
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use latent_data::Examples;
 use latent_models::model::{LossTerms, Objective, StepNoise, Trainable};
@@ -200,34 +201,37 @@ fn train_epoch<C, M: Trainable>(
     let mut seen = 0usize;
     let mut exchange_seconds = 0.0;
     let mut last_loss = f64::NAN;
-    for (step, batch) in loader.iter().enumerate() {
-        let batch = batch.map_err(|e| TrainError::BadRun {
-            path: session.run.path().to_path_buf(),
-            problem: format!("loading a batch: {e}"),
-        })?;
-        let n = batch.images.dims()[0];
-        let done = train_step(session, &model, batch.images, &objective, epoch)?;
-        accumulate(&mut sums, done.terms);
-        seen += n;
-        exchange_seconds += done.exchange.as_secs_f64();
-        model = optim.step(lr, model, done.grads, session.replicas);
-        if (step + 1) % READ_EVERY == 0 || step + 1 == steps {
-            last_loss = scalar(done.loss)?;
-            if !last_loss.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    step: step + 1,
-                    value: last_loss,
-                });
+    let model = prefetched(&*loader, |batches| -> Result<M> {
+        for (step, batch) in batches.enumerate() {
+            let batch = batch.map_err(|e| TrainError::BadRun {
+                path: session.run.path().to_path_buf(),
+                problem: format!("loading a batch: {e}"),
+            })?;
+            let n = batch.images.dims()[0];
+            let done = train_step(session, &model, batch.images, &objective, epoch)?;
+            accumulate(&mut sums, done.terms);
+            seen += n;
+            exchange_seconds += done.exchange.as_secs_f64();
+            model = optim.step(lr, model, done.grads, session.replicas);
+            if (step + 1) % READ_EVERY == 0 || step + 1 == steps {
+                last_loss = scalar(done.loss)?;
+                if !last_loss.is_finite() {
+                    return Err(TrainError::Diverged {
+                        epoch,
+                        step: step + 1,
+                        value: last_loss,
+                    });
+                }
             }
+            progress(TrainEvent::Step(TrainProgress {
+                epoch,
+                step: step + 1,
+                steps,
+                loss: last_loss,
+            }));
         }
-        progress(TrainEvent::Step(TrainProgress {
-            epoch,
-            step: step + 1,
-            steps,
-            loss: last_loss,
-        }));
-    }
+        Ok(model)
+    })?;
     let totals = sums
         .map(values_f64)
         .transpose()?
@@ -265,13 +269,39 @@ fn train_epoch<C, M: Trainable>(
     Ok((model, metrics))
 }
 
+/// Runs `work` over the batches of `loader` while a thread of its own makes each next batch
+/// (reading, binarising and shuffling are the loader's, in its order): the batch is ready when
+/// the step before it ends, instead of being made while the devices wait. At most one batch
+/// waits ahead. `work` may stop early; the thread then stops too.
+fn prefetched<O: Send, R>(
+    loader: &dyn DataLoader<O>,
+    work: impl FnOnce(&mut dyn Iterator<Item = std::result::Result<O, DatasetError>>) -> R,
+) -> R {
+    std::thread::scope(|scope| {
+        let (ready, batches) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("latent-batches".into())
+            .spawn_scoped(scope, move || {
+                for batch in loader.iter() {
+                    if ready.send(batch).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("a thread for the batches");
+        work(&mut batches.into_iter())
+    })
+}
+
 /// What a step leaves on the main device.
 struct Step {
     /// The loss of the (first) slice, for progress and divergence checks.
     loss: Tensor<1>,
     /// (loss, reconstruction, KL) summed over the batch's images.
     terms: Tensor<1>,
-    grads: GradientsParams,
+    /// The gradient of each device's slice, in the devices' order, weighted so that their sum
+    /// is the batch's mean gradient; Adam's groups add them (see [`GroupedAdam::step`]).
+    grads: Vec<GradientsParams>,
     /// Time spent moving weights to the devices and gradients back, device computation
     /// excluded (the slowest device's; zero on one device).
     exchange: Duration,
@@ -296,7 +326,7 @@ fn train_step<C, M: Trainable>(
             Step {
                 loss: terms.loss,
                 terms: summed,
-                grads,
+                grads: vec![grads],
                 exchange: Duration::ZERO,
             }
         }));
@@ -331,10 +361,12 @@ fn accumulate(total: &mut Option<Tensor<1>>, terms: Tensor<1>) {
 }
 
 /// One data-parallel step: each device computes the gradient of its slice of `images` on its
-/// own copy of the weights, and the gradients come back to the main device (the first), summed
-/// with weights slice/batch so that they are the whole batch's mean gradient. Returns the loss
-/// of the main device's slice, the batch's (loss, reconstruction, KL) summed over images, and
-/// the gradients, all on the main device; or what made a device fail.
+/// own copy of the weights, weighted by slice/batch, and the gradients come back to the main
+/// device (the first), where their sum is the whole batch's mean gradient. Returns the loss of
+/// the main device's slice, the batch's (loss, reconstruction, KL) summed over images, and the
+/// devices' gradients, all on the main device; or what made a device fail. The gradients are
+/// summed by Adam's groups, each its own parameters in its own thread where the devices are CPU
+/// replicas, rather than here, one after another, while the replicas wait.
 fn parallel_step<M: Trainable>(
     model: &M,
     images: Tensor<2>,
@@ -374,20 +406,20 @@ fn parallel_step<M: Trainable>(
     })?
     .into_iter()
     .collect::<std::result::Result<Vec<_>, String>>()?;
-    let mut accumulator = GradientsAccumulator::<M>::new();
+    let mut all_grads = Vec::with_capacity(results.len());
     let mut total: Option<Tensor<1>> = None;
     let mut first_loss = None;
     let mut exchange = Duration::ZERO;
     for (loss, terms, grads, moved) in results {
         exchange = exchange.max(moved);
-        accumulator.accumulate(model, grads);
+        all_grads.push(grads);
         accumulate(&mut total, terms);
         first_loss.get_or_insert(loss);
     }
     Ok(Step {
         loss: first_loss.expect("a batch has at least one image"),
         terms: total.expect("a batch has at least one image"),
-        grads: accumulator.grads(),
+        grads: all_grads,
         exchange,
     })
 }

@@ -11,7 +11,7 @@ use std::any::Any;
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 use crate::devices::Replica;
@@ -73,27 +73,36 @@ impl GroupedAdam {
         Ok(())
     }
 
-    /// One Adam step of `model` with learning rate `lr`. With several groups and at least as
-    /// many `replicas` with thread pools of their own, group g steps in replica g's pool, all at
-    /// once; otherwise the groups step one after another here.
+    /// One Adam step of `model` with learning rate `lr` and the gradient `grads` summed (the
+    /// devices' gradients of a step, added in their order; one for a single device). With
+    /// several groups and at least as many `replicas` with thread pools of their own, group g
+    /// adds its own parameters' gradients and steps in replica g's pool, all at once; otherwise
+    /// the groups do so one after another here.
     pub(crate) fn step<M: Module>(
         &mut self,
         lr: f64,
         model: M,
-        mut grads: GradientsParams,
+        grads: Vec<GradientsParams>,
         replicas: &[Replica],
     ) -> M {
         let groups = self.optims.len();
         if groups == 1 {
+            let grads = summed(&model, grads);
             return self.optims[0].step(lr, model, grads);
         }
-        let mut split = SplitGradients {
-            owner: &self.owner,
-            source: &mut grads,
-            parts: (0..groups).map(|_| GradientsParams::new()).collect(),
-        };
-        model.visit(&mut split);
-        let parts = split.parts;
+        // parts[g]: each device's gradients of group g's parameters, in the devices' order.
+        let mut parts: Vec<Vec<GradientsParams>> = (0..groups).map(|_| Vec::new()).collect();
+        for mut source in grads {
+            let mut split = SplitGradients {
+                owner: &self.owner,
+                source: &mut source,
+                parts: (0..groups).map(|_| GradientsParams::new()).collect(),
+            };
+            model.visit(&mut split);
+            for (part, grads) in parts.iter_mut().zip(split.parts) {
+                part.push(grads);
+            }
+        }
         let in_parallel =
             replicas.len() >= groups && replicas[..groups].iter().all(Replica::has_pool);
         let stepped: Vec<M> = if in_parallel {
@@ -104,7 +113,10 @@ impl GroupedAdam {
                 .zip(replicas)
                 .map(|((optim, grads), replica)| {
                     let model = model.clone();
-                    (replica, move || optim.step(lr, model, grads))
+                    (replica, move || {
+                        let grads = summed(&model, grads);
+                        optim.step(lr, model, grads)
+                    })
                 })
                 .collect();
             crate::devices::side_by_side(jobs)
@@ -115,7 +127,7 @@ impl GroupedAdam {
             self.optims
                 .iter_mut()
                 .zip(parts)
-                .map(|(optim, grads)| optim.step(lr, model.clone(), grads))
+                .map(|(optim, grads)| optim.step(lr, model.clone(), summed(&model, grads)))
                 .collect()
         };
         // Group 0's result holds its own parameters updated and the others as they were; each
@@ -133,6 +145,19 @@ impl GroupedAdam {
         }
         merged
     }
+}
+
+/// The sum of `grads`, parameter by parameter, added in their order (burn's accumulator: the
+/// first plus the second, plus the third …); one set of gradients as it is.
+fn summed<M: Module>(model: &M, grads: Vec<GradientsParams>) -> GradientsParams {
+    if grads.len() == 1 {
+        return grads.into_iter().next().expect("one set of gradients");
+    }
+    let mut sum = GradientsAccumulator::<M>::new();
+    for grads in grads {
+        sum.accumulate(model, grads);
+    }
+    sum.grads()
 }
 
 /// Each float parameter's id and number of elements, in the module's order.
@@ -219,5 +244,67 @@ mod tests {
         let largest = sizes.0.iter().map(|(_, s)| *s).max().unwrap();
         assert_eq!(totals[0] + totals[1], 652_824);
         assert!(totals[0].abs_diff(totals[1]) < largest, "{totals:?}");
+    }
+
+    /// Every parameter's values, in the module's order.
+    #[derive(Default)]
+    struct Values(Vec<Vec<f32>>);
+
+    impl ModuleVisitor for Values {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+
+    fn values<M: Module>(model: &M) -> Vec<Vec<f32>> {
+        let mut values = Values::default();
+        model.visit(&mut values);
+        values.0
+    }
+
+    /// Two groups given two devices' gradients (each group adding its own parameters'
+    /// gradients, in its replica's pool or here) step the default VAE to the same weights, bit
+    /// for bit, as one Adam given their sum; and the second device's gradient counts.
+    #[test]
+    fn groups_step_the_sum_of_the_devices_gradients_as_one_adam_does() {
+        use burn::tensor::Distribution;
+
+        use crate::devices::NamedDevice;
+
+        let device = burn::tensor::Device::default().autodiff();
+        let vae = VaeConfig::default().init_vae(&device, 0).unwrap();
+        let inputs: Vec<_> = (0..2)
+            .map(|_| {
+                (
+                    Tensor::<2>::random([8, 784], Distribution::Uniform(0.0, 1.0), &device),
+                    Tensor::<2>::random([8, 20], Distribution::Normal(0.0, 1.0), &device),
+                )
+            })
+            .collect();
+        // The gradients of each device's slice, made afresh for every optimiser.
+        let grads = |devices: usize| -> Vec<GradientsParams> {
+            inputs[..devices]
+                .iter()
+                .map(|(x, noise)| {
+                    let loss = vae.elbo_terms_with_noise(x.clone(), noise.clone(), 1.0).loss;
+                    GradientsParams::from_grads(loss.backward(), &vae)
+                })
+                .collect()
+        };
+        let adam = || burn::optim::AdamConfig::new().init();
+        let one = GroupedAdam::new(adam, &vae, 1).step(1e-3, vae.clone(), grads(2), &[]);
+        let expected = values(&one);
+        let named = NamedDevice {
+            threads: Some(1),
+            ..NamedDevice::new("flex", device.clone())
+        };
+        let replicas = Replica::all(&[named.clone(), named], true).unwrap();
+        for on in [&replicas[..], &[]] {
+            let two = GroupedAdam::new(adam, &vae, 2).step(1e-3, vae.clone(), grads(2), on);
+            assert!(values(&two) == expected, "{} replicas", on.len());
+        }
+        let first_only = GroupedAdam::new(adam, &vae, 2).step(1e-3, vae.clone(), grads(1), &[]);
+        assert!(values(&first_only) != expected);
+        assert!(values(&one) != values(&vae));
     }
 }
