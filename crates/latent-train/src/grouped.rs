@@ -252,7 +252,8 @@ mod tests {
 
     impl ModuleVisitor for Values {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().into_data().try_to_vec::<f32>().unwrap());
+            self.0
+                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
         }
     }
 
@@ -286,7 +287,9 @@ mod tests {
             inputs[..devices]
                 .iter()
                 .map(|(x, noise)| {
-                    let loss = vae.elbo_terms_with_noise(x.clone(), noise.clone(), 1.0).loss;
+                    let loss = vae
+                        .elbo_terms_with_noise(x.clone(), noise.clone(), 1.0)
+                        .loss;
                     GradientsParams::from_grads(loss.backward(), &vae)
                 })
                 .collect()

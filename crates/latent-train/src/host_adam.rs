@@ -5,7 +5,9 @@
 //! training step of the default VAE (a profile in BENCHMARKS.md). [`HostAdam`] reads the
 //! parameter, its gradient and its moments into host memory (no copy on burn-flex where the
 //! tensor is not shared) and updates them in one loop ([`latent_kernels::adam_step`]), with the
-//! same operations in the same order as burn: the same values bit for bit. Its state is burn's
+//! same operations in the same order as burn: the same values bit for bit, except that values
+//! below `f32::MIN_POSITIVE` in magnitude (subnormals) are zero on x86-64, where they would
+//! slow the loop down several times over (see [`latent_kernels::adam_step`]). Its state is burn's
 //! own `AdamState`, so its checkpoints are burn's, and a run may resume on either. Where the
 //! tensors are not `f32`, it is burn's `Adam`.
 
