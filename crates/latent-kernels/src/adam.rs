@@ -106,7 +106,7 @@ pub fn adam_step(
 /// smaller still. (TensorFlow runs its CPU kernels in these modes; PyTorch offers them as
 /// `torch.set_flush_denormal`.)
 #[inline]
-pub(crate) fn without_subnormals<T>(work: impl FnOnce() -> T) -> T {
+pub fn without_subnormals<T>(work: impl FnOnce() -> T) -> T {
     #[cfg(target_arch = "x86_64")]
     {
         /// MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6).

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
+use latent_kernels::without_subnormals;
 
 use crate::devices::Replica;
 use crate::error::Result;
@@ -77,7 +78,9 @@ impl GroupedAdam {
     /// devices' gradients of a step, added in their order; one for a single device). With
     /// several groups and at least as many `replicas` with thread pools of their own, group g
     /// adds its own parameters' gradients and steps in replica g's pool, all at once; otherwise
-    /// the groups do so one after another here.
+    /// the groups do so one after another here. Each optimiser steps with subnormals read and
+    /// written as zeros on x86-64 ([`without_subnormals`]): burn's Adam too (on ndarray, say),
+    /// whose moments would otherwise decay into that range and slow every later step down.
     pub(crate) fn step<M: Module>(
         &mut self,
         lr: f64,
@@ -88,7 +91,7 @@ impl GroupedAdam {
         let groups = self.optims.len();
         if groups == 1 {
             let grads = summed(&model, grads);
-            return self.optims[0].step(lr, model, grads);
+            return without_subnormals(|| self.optims[0].step(lr, model, grads));
         }
         // parts[g]: each device's gradients of group g's parameters, in the devices' order.
         let mut parts: Vec<Vec<GradientsParams>> = (0..groups).map(|_| Vec::new()).collect();
@@ -115,7 +118,7 @@ impl GroupedAdam {
                     let model = model.clone();
                     (replica, move || {
                         let grads = summed(&model, grads);
-                        optim.step(lr, model, grads)
+                        without_subnormals(|| optim.step(lr, model, grads))
                     })
                 })
                 .collect();
@@ -127,7 +130,10 @@ impl GroupedAdam {
             self.optims
                 .iter_mut()
                 .zip(parts)
-                .map(|(optim, grads)| optim.step(lr, model.clone(), summed(&model, grads)))
+                .map(|(optim, grads)| {
+                    let grads = summed(&model, grads);
+                    without_subnormals(|| optim.step(lr, model.clone(), grads))
+                })
                 .collect()
         };
         // Group 0's result holds its own parameters updated and the others as they were; each
@@ -261,6 +267,29 @@ mod tests {
         let mut values = Values::default();
         model.visit(&mut values);
         values.0
+    }
+
+    /// burn's own Adam (on ndarray) steps with subnormals as zeros too: a weight at zero with a
+    /// subnormal gradient stays at zero (plain arithmetic moves it by about 3·10⁻³⁷).
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn burns_adam_steps_with_subnormals_as_zeros() {
+        use burn::nn::LinearConfig;
+
+        #[allow(deprecated)]
+        let device = burn::tensor::Device::ndarray().autodiff();
+        let mut layer = LinearConfig::new(4, 3).init(&device);
+        layer.weight = Param::from_tensor(Tensor::zeros([4, 3], &device));
+        let mut grads = GradientsParams::new();
+        let subnormal = f32::MIN_POSITIVE / 4.0;
+        grads.register(
+            layer.weight.id,
+            Tensor::<2>::full([4, 3], subnormal, &device),
+        );
+        let adam = || burn::optim::AdamConfig::new().init();
+        let stepped = GroupedAdam::new(adam, &layer, 1).step(1e-3, layer, vec![grads], &[]);
+        let weights = values(&stepped);
+        assert!(weights[0].iter().all(|&w| w == 0.0), "{:?}", weights[0]);
     }
 
     /// Two groups given two devices' gradients (each group adding its own parameters'
