@@ -127,6 +127,11 @@ def parse_args():
     p.add_argument("--torch-compile", action="store_true",
                    help="also train PyTorch with its step compiled by torch.compile (another "
                         "side, timed like eager; the ratios stay against eager PyTorch)")
+    p.add_argument("--torch-flush-denormal", action="store_true",
+                   help="train PyTorch with torch.set_flush_denormal(True): subnormal floats "
+                        "read and written as zeros, as latent's Adam does on x86-64 (without "
+                        "it, both slowed down over epochs as Adam's moments decayed into the "
+                        "subnormal range; BENCHMARKS.md)")
     p.add_argument("--hidden", default=str(H_DIM), metavar="H[,H...]",
                    help=f"hidden layer widths of encoder and decoder on both sides [{H_DIM}]; "
                         "the larger model of the IWAE paper's size is 500,500 with --z-dim 50")
@@ -178,16 +183,19 @@ def read_images(path, n):
     return torch.from_numpy(pixels.reshape(-1, X_DIM).astype(np.float32) / 255.0)
 
 
-def torch_worker(n, threads, batch, device, epochs, hidden, z_dim, compile_step):
+def torch_worker(n, threads, batch, device, epochs, hidden, z_dim, compile_step, flush_denormal):
     """Child process: `epochs` epochs of the reference VAE (hidden widths `hidden`, `z_dim`
     latents) over the first n images, `batch` images a step, on `device` (cpu or cuda), the
     last one timed; prints JSON. As in PyTorch's VAE example, the loss is read back every step
     (a device synchronisation on cuda). With `compile_step`, the forward pass and loss are
-    compiled by torch.compile (default mode; the first epochs absorb the compilation)."""
+    compiled by torch.compile (default mode; the first epochs absorb the compilation). With
+    `flush_denormal`, torch.set_flush_denormal(True) first."""
     import torch
     import torch.nn.functional as F
     from torch import nn
 
+    if flush_denormal and not torch.set_flush_denormal(True):
+        raise SystemExit("torch.set_flush_denormal(True): not supported on this CPU")
     torch.set_num_threads(threads)
     torch.manual_seed(SEED)
     dev = torch.device(device)
@@ -344,7 +352,8 @@ def run_torch(args, env, compile_step=False):
            "--limit", str(args.limit), "--threads", str(args.threads),
            "--batch-size", str(args.batch_size), "--torch-device", args.torch_device,
            "--epochs", str(args.epochs), "--hidden", ",".join(map(str, args.hidden)),
-           "--z-dim", str(args.z_dim)] + (["--torch-compile"] if compile_step else [])
+           "--z-dim", str(args.z_dim)] + (["--torch-compile"] if compile_step else []) \
+        + (["--torch-flush-denormal"] if args.torch_flush_denormal else [])
     stdout, rss, _ = run_child(cmd, env, "PyTorch worker")
     report = json.loads(stdout.strip().splitlines()[-1])
     return float(report["images_per_second"]), rss, cmd, report["torch_version"]
@@ -474,7 +483,8 @@ def print_report(res):
     timed = "1 epoch" if epochs == 1 else f"{epochs} epochs, the last timed,"
     print(f"workload: {timed} over {res['limit']} MNIST images, batch {res['batch_size']}, "
           f"{res['reps']} repetitions alternating; torch {res['torch_version']} on "
-          f"{res['torch_device']}")
+          f"{res['torch_device']}"
+          + (" with torch.set_flush_denormal(True)" if res.get("torch_flush_denormal") else ""))
     f = res["flops"]
     products = " + ".join(f"{a}*{b}" for a, b in layer_products(res["hidden"], res["z_dim"]))
     print(f"model:    784-{'-'.join(map(str, res['hidden']))}-{res['z_dim']} (and back)")
@@ -557,7 +567,8 @@ def main():
     os.environ.update(thread_env)  # before numpy is imported, for the SGEMM measurement
     if args.torch_worker:
         return torch_worker(args.limit, args.threads, args.batch_size, args.torch_device,
-                            args.epochs, args.hidden, args.z_dim, args.torch_compile)
+                            args.epochs, args.hidden, args.z_dim, args.torch_compile,
+                            args.torch_flush_denormal)
     if args.torch_eval_worker:
         return torch_eval_worker(args.eval_images, args.iw_samples, args.threads,
                                  args.torch_device)
@@ -620,6 +631,7 @@ def main():
         "flops": {"forward": forward, "backward": backward, "total": total},
         "sgemm_gflops": gflops, "sgemm_source": sgemm_source, "batch_size": args.batch_size,
         "torch_device": args.torch_device, "epochs": args.epochs,
+        "torch_flush_denormal": args.torch_flush_denormal,
         "hidden": args.hidden, "z_dim": args.z_dim,
         "limit_images_per_second": limit_rate, "sides": sides,
     }
