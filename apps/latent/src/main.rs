@@ -41,7 +41,8 @@ struct Cli {
 
     /// Threads of the CPU backends (their rayon pool) [default: $RAYON_NUM_THREADS, else one
     /// per CPU]. `train`, `eval`, `transfer` and `report` share them out among CPU replicas
-    /// (see --replicas).
+    /// (see --replicas). Training also makes its next batch in one thread of its own, beside
+    /// these.
     #[arg(long, global = true)]
     threads: Option<usize>,
 
