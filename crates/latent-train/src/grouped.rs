@@ -90,8 +90,7 @@ impl GroupedAdam {
     ) -> M {
         let groups = self.optims.len();
         if groups == 1 {
-            let grads = summed(&model, grads);
-            return without_subnormals(|| self.optims[0].step(lr, model, grads));
+            return step_group(&mut self.optims[0], lr, model, grads);
         }
         // parts[g]: each device's gradients of group g's parameters, in the devices' order.
         let mut parts: Vec<Vec<GradientsParams>> = (0..groups).map(|_| Vec::new()).collect();
@@ -116,10 +115,7 @@ impl GroupedAdam {
                 .zip(replicas)
                 .map(|((optim, grads), replica)| {
                     let model = model.clone();
-                    (replica, move || {
-                        let grads = summed(&model, grads);
-                        without_subnormals(|| optim.step(lr, model, grads))
-                    })
+                    (replica, move || step_group(optim, lr, model, grads))
                 })
                 .collect();
             crate::devices::side_by_side(jobs)
@@ -130,10 +126,7 @@ impl GroupedAdam {
             self.optims
                 .iter_mut()
                 .zip(parts)
-                .map(|(optim, grads)| {
-                    let grads = summed(&model, grads);
-                    without_subnormals(|| optim.step(lr, model.clone(), grads))
-                })
+                .map(|(optim, grads)| step_group(optim, lr, model.clone(), grads))
                 .collect()
         };
         // Group 0's result holds its own parameters updated and the others as they were; each
@@ -151,6 +144,18 @@ impl GroupedAdam {
         }
         merged
     }
+}
+
+/// One group's step: its devices' gradients summed (see [`summed`]), then `optim`'s step of
+/// `model` with them, subnormals read and written as zeros on x86-64.
+fn step_group<M: Module>(
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    model: M,
+    grads: Vec<GradientsParams>,
+) -> M {
+    let grads = summed(&model, grads);
+    without_subnormals(|| optim.step(lr, model, grads))
 }
 
 /// The sum of `grads`, parameter by parameter, added in their order (burn's accumulator: the
