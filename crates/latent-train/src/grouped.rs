@@ -107,14 +107,15 @@ impl GroupedAdam {
         }
         let in_parallel =
             replicas.len() >= groups && replicas[..groups].iter().all(Replica::has_pool);
+        let models = self.dealt(model);
         let stepped: Vec<M> = if in_parallel {
             let jobs = self
                 .optims
                 .iter_mut()
                 .zip(parts)
+                .zip(models)
                 .zip(replicas)
-                .map(|((optim, grads), replica)| {
-                    let model = model.clone();
+                .map(|(((optim, grads), model), replica)| {
                     (replica, move || step_group(optim, lr, model, grads))
                 })
                 .collect();
@@ -126,10 +127,11 @@ impl GroupedAdam {
             self.optims
                 .iter_mut()
                 .zip(parts)
-                .map(|(optim, grads)| step_group(optim, lr, model.clone(), grads))
+                .zip(models)
+                .map(|((optim, grads), model)| step_group(optim, lr, model, grads))
                 .collect()
         };
-        // Group 0's result holds its own parameters updated and the others as they were; each
+        // Group 0's result holds its own parameters updated and stand-ins for the others; each
         // other group's parameters come from that group's result.
         let mut stepped = stepped.into_iter();
         let mut merged = stepped.next().expect("at least one group");
@@ -143,6 +145,51 @@ impl GroupedAdam {
             merged = merged.map(&mut PutValues(take.values));
         }
         merged
+    }
+}
+
+impl GroupedAdam {
+    /// `model` as one model per group, model g holding group g's parameters and a one-element
+    /// stand-in for every other parameter: each parameter's tensor is then held by one model
+    /// alone, so that an optimiser reading it out and writing it back (burn-flex's `into_data`
+    /// of a tensor held nowhere else, as [`crate::host_adam::HostAdam`] does) updates it in
+    /// place instead of copying it first. Group 0's model is `model` itself, made last.
+    fn dealt<M: Module>(&self, model: M) -> Vec<M> {
+        let mut models: Vec<M> = (1..self.optims.len())
+            .map(|group| {
+                model.clone().map(&mut StandIns {
+                    owner: &self.owner,
+                    group,
+                })
+            })
+            .collect();
+        models.insert(
+            0,
+            model.map(&mut StandIns {
+                owner: &self.owner,
+                group: 0,
+            }),
+        );
+        models
+    }
+}
+
+/// Keeps the parameters of one group and puts a one-element tensor of the same rank, device
+/// and float type in place of every other.
+struct StandIns<'a> {
+    owner: &'a HashMap<ParamId, usize>,
+    group: usize,
+}
+
+impl ModuleMapper for StandIns<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if self.owner.get(&param.id) == Some(&self.group) {
+            return param;
+        }
+        param.map(|value| {
+            let (device, dtype) = (value.device(), value.dtype());
+            Tensor::zeros([1; D], (&device, dtype))
+        })
     }
 }
 
@@ -272,6 +319,66 @@ mod tests {
         let mut values = Values::default();
         model.visit(&mut values);
         values.0
+    }
+
+    /// The default-sized weights of a layer, in a buffer whose address the test knows.
+    fn layer_at_known_address(device: &burn::tensor::Device) -> (burn::nn::Linear, usize, usize) {
+        use burn::tensor::TensorData;
+
+        let mut layer = burn::nn::LinearConfig::new(37, 5).init(device);
+        let weight = TensorData::new(vec![0.25f32; 37 * 5], [37, 5]);
+        let bias = TensorData::new(vec![-0.5f32; 5], [5]);
+        let addresses = (
+            weight.as_bytes().as_ptr() as usize,
+            bias.as_bytes().as_ptr() as usize,
+        );
+        layer.weight = Param::from_tensor(Tensor::from_data(weight, device));
+        layer.bias = Some(Param::from_tensor(Tensor::from_data(bias, device)));
+        (layer, addresses.0, addresses.1)
+    }
+
+    /// The address of a parameter's values, read out of the last model that holds it.
+    fn address<const D: usize>(param: Param<Tensor<D>>) -> usize {
+        let (_, tensor, _) = param.consume();
+        tensor.into_data().as_bytes().as_ptr() as usize
+    }
+
+    /// Adam in host memory on burn-flex steps each parameter in its own buffer, in one group
+    /// and in two (side by side in the replicas' pools, or one after another): no group's model
+    /// shares a parameter that another group's model holds, which would make it a copy first.
+    #[test]
+    fn host_adam_steps_each_groups_parameters_in_place() {
+        use crate::devices::NamedDevice;
+        use crate::host_adam::HostAdam;
+
+        let device = burn::tensor::Device::default().autodiff();
+        let named = NamedDevice {
+            threads: Some(1),
+            ..NamedDevice::new("flex", device.clone())
+        };
+        let replicas = Replica::all(&[named.clone(), named], true).unwrap();
+        let input = Tensor::<2>::random([8, 37], burn::tensor::Distribution::Default, &device);
+        for (groups, on) in [(1, &[][..]), (2, &[][..]), (2, &replicas[..])] {
+            let (layer, weight, bias) = layer_at_known_address(&device);
+            let grads = GradientsParams::from_grads(
+                layer.forward(input.clone()).square().sum().backward(),
+                &layer,
+            );
+            let adam = || burn::optim::ModuleOptimizer::from(HostAdam::new(0.9, 0.999, None));
+            let mut optim = GroupedAdam::new(adam, &layer, groups);
+            let stepped = optim.step(1e-3, layer, vec![grads], on);
+            assert_eq!(stepped.weight.val().dims(), [37, 5]);
+            let moved = stepped
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert!(moved.iter().all(|&w| w != 0.25), "the weights stepped");
+            let label = format!("{groups} groups, {} replicas", on.len());
+            assert_eq!(address(stepped.weight), weight, "weight, {label}");
+            assert_eq!(address(stepped.bias.unwrap()), bias, "bias, {label}");
+        }
     }
 
     /// burn's own Adam (on ndarray) steps with subnormals as zeros too: a weight at zero with a
