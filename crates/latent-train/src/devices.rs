@@ -2,6 +2,11 @@
 //! of their own, the even split of a batch among them, and the work of each side by side (in
 //! its own pool, or a thread of its own for a device without one).
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
 use burn::tensor::{Device, Tensor};
 
 use crate::error::{invalid, Result};
@@ -138,6 +143,9 @@ pub fn shard_ranges(n: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
 pub(crate) struct Replica {
     /// The device (its autodiff form when training).
     pub(crate) device: Device,
+    /// The job that takes the replica's work in its pool (see [`Lane`]), started with the
+    /// first; declared before the pool so that it is told to end before the pool goes.
+    lane: OnceLock<Lane>,
     /// Its own thread pool, if it has one.
     pool: Option<rayon::ThreadPool>,
 }
@@ -168,7 +176,11 @@ impl Replica {
                 } else {
                     d.device.clone()
                 };
-                Ok(Replica { device, pool })
+                Ok(Replica {
+                    device,
+                    lane: OnceLock::new(),
+                    pool,
+                })
             })
             .collect()
     }
@@ -178,13 +190,163 @@ impl Replica {
         self.pool.is_some()
     }
 
-    /// Runs `work` in the device's own thread pool, or here if it has none.
+    /// Runs `work` in the device's own thread pool (by its [`Lane`]), or here if it has none.
     pub(crate) fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
-        match &self.pool {
-            Some(pool) => pool.install(work),
-            None => work(),
+        if self.pool.is_none() {
+            return work();
+        }
+        on_lanes(vec![(self, work)])
+            .pop()
+            .expect("one job, one result")
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
+    /// The replica's lane, started in its pool with the first call.
+    fn lane(&self) -> &Lane {
+        self.lane.get_or_init(|| {
+            let pool = self
+                .pool
+                .as_ref()
+                .expect("lanes serve replicas with a pool of their own");
+            let shared = Arc::new(LaneShared::default());
+            let served = shared.clone();
+            pool.spawn(move || served.serve());
+            Lane(shared)
+        })
+    }
+}
+
+/// How long a [`Lane`] waits for its next job by giving its core to whatever else is ready
+/// (`yield_now`) before it sleeps: longer than the gaps between the phases of a training step
+/// (a few hundred microseconds), short enough that an idle run sleeps at once to the eye.
+const LANE_SPIN: Duration = Duration::from_millis(2);
+
+/// Work sent to a lane.
+type LaneJob = Box<dyn FnOnce() + Send + 'static>;
+
+/// A job that runs in a CPU replica's thread pool for the replica's life and runs the work
+/// sent to it, one job after another, in that pool (the backend's own parallel loops inside it
+/// then use the pool's threads, as with `ThreadPool::install`). Between jobs it yields its core
+/// for [`LANE_SPIN`] before it parks: a rayon worker parks as soon as it finds no work, and
+/// waking a parked thread on a virtual machine's idle core took 0.1–0.4 ms, twice a training
+/// step of a few milliseconds (BENCHMARKS.md, *Replicas that wait awake*).
+struct Lane(Arc<LaneShared>);
+
+/// What a lane and those who send it work share.
+#[derive(Default)]
+struct LaneShared {
+    jobs: Mutex<VecDeque<LaneJob>>,
+    /// Jobs sent and not yet taken.
+    waiting: AtomicUsize,
+    /// Set when the replica goes: the lane ends once its jobs are done.
+    closed: AtomicBool,
+    /// The lane's thread, to wake it.
+    thread: OnceLock<std::thread::Thread>,
+}
+
+impl LaneShared {
+    /// The lane: its jobs as they come, until it is closed.
+    fn serve(&self) {
+        let _ = self.thread.set(std::thread::current());
+        let mut idle = Instant::now();
+        loop {
+            if self.waiting.load(Ordering::SeqCst) > 0 {
+                let job = lock(&self.jobs).pop_front();
+                if let Some(job) = job {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    job();
+                }
+                idle = Instant::now();
+            } else if self.closed.load(Ordering::SeqCst) {
+                return;
+            } else if idle.elapsed() < LANE_SPIN {
+                std::thread::yield_now();
+            } else {
+                std::thread::park();
+            }
         }
     }
+
+    fn send(&self, job: LaneJob) {
+        lock(&self.jobs).push_back(job);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.0.wake();
+    }
+}
+
+/// `mutex`'s guard, also where a job panicked while holding it (every job's panic is caught;
+/// the values under these locks stay whole).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs each job on its replica's lane, all at once, and returns what each returned or the
+/// panic that stopped it, in the jobs' order; the calling thread sleeps until the last is done.
+/// Every replica must have a pool of its own.
+fn on_lanes<T: Send, F: FnOnce() -> T + Send>(
+    jobs: Vec<(&Replica, F)>,
+) -> Vec<std::thread::Result<T>> {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    type Slot<T> = Arc<Mutex<Option<std::thread::Result<T>>>>;
+
+    /// Waits, where it is dropped (on the way out, or unwinding), until no job is running.
+    struct AllDone(Arc<AtomicUsize>);
+
+    impl Drop for AllDone {
+        fn drop(&mut self) {
+            while self.0.load(Ordering::SeqCst) > 0 {
+                std::thread::park();
+            }
+        }
+    }
+
+    let running = Arc::new(AtomicUsize::new(0));
+    let all_done = AllDone(running.clone());
+    let waiter = std::thread::current();
+    let slots: Vec<Slot<T>> = jobs.iter().map(|_| Arc::default()).collect();
+    for ((replica, job), slot) in jobs.into_iter().zip(&slots) {
+        let (slot, running, waiter) = (slot.clone(), running.clone(), waiter.clone());
+        running.fetch_add(1, Ordering::SeqCst);
+        let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
+            let done = catch_unwind(AssertUnwindSafe(job));
+            *lock(&slot) = Some(done);
+            // Nothing of the caller's is touched once the count says this job is done.
+            drop(slot);
+            if running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                waiter.unpark();
+            }
+        });
+        // SAFETY: the job may borrow from the caller's frame, which outlives it: this function
+        // does not return, nor unwind past `all_done`, before the count of running jobs is back
+        // to zero, which each job lowers only after it has run, stored its result and dropped
+        // all it holds of the caller's (what it touches after that, the count and the waiter's
+        // handle, it owns). This is how scoped threads make a borrowed job `'static`.
+        let job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, LaneJob>(job) };
+        replica.lane().0.send(job);
+    }
+    drop(all_done);
+    slots
+        .into_iter()
+        .map(|slot| {
+            lock(&slot)
+                .take()
+                .expect("every job ran to its end or its panic")
+        })
+        .collect()
 }
 
 /// Runs `work(i, rows)` for each replica i's slice of `n` rows (see [`shard_ranges`]; replicas
@@ -215,58 +377,32 @@ pub(crate) fn spread<T: Send>(
 
 /// Runs each job on its replica at the same time and returns what each returned or the panic
 /// that stopped it, in the jobs' order. Where every replica has a thread pool of its own (CPU
-/// replicas), each job is spawned straight into its replica's pool, and the calling thread
+/// replicas), each job goes to its replica's [`Lane`] in that pool, and the calling thread
 /// waits; no thread is started. Otherwise each job gets a thread of its own (a GPU's or a
 /// compute server's work is then waited on in parallel).
 pub(crate) fn side_by_side<T: Send, F: FnOnce() -> T + Send>(
     jobs: Vec<(&Replica, F)>,
 ) -> Vec<std::thread::Result<T>> {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    use std::sync::Mutex;
 
-    type Slot<T> = Mutex<Option<std::thread::Result<T>>>;
-
-    /// Spawns the next job into its replica's pool inside a scope of that pool, and the
-    /// rest inside it: the scopes close, waiting for their jobs, once all are spawned.
-    fn nest<T: Send, F: FnOnce() -> T + Send>(
-        jobs: &mut std::vec::IntoIter<(&Replica, F)>,
-        slots: &[Slot<T>],
-    ) {
-        let Some((replica, job)) = jobs.next() else {
-            return;
-        };
-        let (slot, rest) = slots.split_first().expect("a slot for every job");
-        let pool = replica
-            .pool
-            .as_ref()
-            .expect("checked: every replica has a pool");
-        pool.in_place_scope(|scope| {
-            scope.spawn(move |_| {
-                let done = catch_unwind(AssertUnwindSafe(job));
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
-            });
-            nest(jobs, rest);
-        });
-    }
-
-    let slots: Vec<Slot<T>> = jobs.iter().map(|_| Mutex::new(None)).collect();
     if jobs.iter().all(|(replica, _)| replica.has_pool()) {
-        nest(&mut jobs.into_iter(), &slots);
-    } else {
-        std::thread::scope(|scope| {
-            for ((replica, job), slot) in jobs.into_iter().zip(&slots) {
-                scope.spawn(move || {
-                    let done = catch_unwind(AssertUnwindSafe(|| replica.run(job)));
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
-                });
-            }
-        });
+        return on_lanes(jobs);
     }
+    let slots: Vec<Mutex<Option<std::thread::Result<T>>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for ((replica, job), slot) in jobs.into_iter().zip(&slots) {
+            scope.spawn(move || {
+                let done = catch_unwind(AssertUnwindSafe(|| replica.run(job)));
+                *lock(slot) = Some(done);
+            });
+        }
+    });
     slots
         .into_iter()
         .map(|slot| {
             slot.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .expect("every job ran to its end or its panic")
         })
         .collect()
@@ -352,6 +488,90 @@ mod tests {
         }
         for device in [ndarray.clone(), ndarray.autodiff()] {
             assert!(!adam_in_host_memory(&device), "{device:?}");
+        }
+    }
+
+    fn two_replicas(threads: usize) -> Vec<Replica> {
+        let named = NamedDevice {
+            threads: Some(threads),
+            ..NamedDevice::new("flex", Device::default())
+        };
+        Replica::all(&[named.clone(), named], false).unwrap()
+    }
+
+    /// Jobs sent to the replicas' lanes run in their own pools (their threads, their thread
+    /// counts), all at once, on data borrowed from the caller; a job's panic comes back as that
+    /// job's error while the others' results come back whole, and the lanes go on serving.
+    #[test]
+    fn lanes_run_borrowed_jobs_in_their_pools_and_return_panics() {
+        let replicas = two_replicas(2);
+        let borrowed: Vec<u64> = (1..=1000).collect();
+        let started = AtomicUsize::new(0);
+        let jobs = (0..2)
+            .map(|i| {
+                let (borrowed, started) = (&borrowed, &started);
+                let job = move || {
+                    // Both jobs must be running at once to pass this.
+                    started.fetch_add(1, Ordering::SeqCst);
+                    let wait = Instant::now();
+                    while started.load(Ordering::SeqCst) < 2 {
+                        assert!(
+                            wait.elapsed() < Duration::from_secs(10),
+                            "job {i} ran alone"
+                        );
+                        std::thread::yield_now();
+                    }
+                    let name = std::thread::current().name().map(str::to_string);
+                    (
+                        i,
+                        rayon::current_num_threads(),
+                        name,
+                        borrowed.iter().sum::<u64>(),
+                    )
+                };
+                (&replicas[i], job)
+            })
+            .collect();
+        for (i, done) in side_by_side(jobs).into_iter().enumerate() {
+            let (job, threads, name, sum) = done.unwrap();
+            assert_eq!((job, threads, sum), (i, 2, 500_500));
+            assert!(name.unwrap().starts_with("latent-replica-"));
+        }
+        for round in 0..3 {
+            let jobs = (0..2)
+                .map(|i| {
+                    (&replicas[i], move || {
+                        assert!(i != 1, "replica 1 fails in round {round}");
+                        i + round
+                    })
+                })
+                .collect();
+            let done = side_by_side(jobs);
+            assert_eq!(*done[0].as_ref().unwrap(), round);
+            let problem = panic_message(&**done[1].as_ref().unwrap_err());
+            assert_eq!(problem, format!("replica 1 fails in round {round}"));
+        }
+        assert_eq!(replicas[1].run(|| rayon::current_num_threads() + 1), 3);
+    }
+
+    /// A replica's lane ends with the replica: its job in the pool returns, whether it was
+    /// waiting awake or asleep.
+    #[test]
+    fn lanes_end_with_their_replicas() {
+        for pause in [Duration::ZERO, LANE_SPIN * 5] {
+            let replicas = two_replicas(1);
+            assert_eq!(replicas[0].run(|| 7), 7);
+            let lane = Arc::downgrade(&replicas[0].lane.get().expect("started by `run`").0);
+            std::thread::sleep(pause);
+            drop(replicas);
+            let start = Instant::now();
+            while lane.strong_count() > 0 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "the lane still runs, {pause:?} after its last job"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 
