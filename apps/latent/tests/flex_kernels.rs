@@ -5,7 +5,8 @@
 //! of the f64 value, and IEEE special values kept. The patch's other changes — scalar
 //! operations and unary maps compiled for AVX-512 and AVX2 too, and the tensors `empty`,
 //! `repeat_dim` and `into_data` allocate without a second copy — are checked against the same
-//! arithmetic done here, to the bit, on the same layouts.
+//! arithmetic done here, to the bit, on the same layouts; its random tensors (one sampler for
+//! all the elements) against `TensorData::random`'s values from the same generator.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -293,4 +294,44 @@ fn log_sigmoid_and_its_gradient_are_accurate_on_every_layout() {
     let got: Vec<f32> = log_sigmoid(special).try_into_vec_as::<f32>().unwrap();
     assert_eq!((got[0], got[1]), (0.0, f32::NEG_INFINITY));
     assert!(got[2].is_nan());
+}
+
+/// Random tensors: burn-flex draws every element from one sampler (the patch) instead of a
+/// sampler per element (`TensorData::random`), the same draws from the same generator: the
+/// same values bit for bit, for every distribution, in f32 and f64, and the generator's state
+/// carried from one tensor to the next as before.
+#[test]
+fn random_tensors_are_tensor_data_randoms_values() {
+    use burn::tensor::{DType, Distribution};
+    use rand::SeedableRng;
+
+    let device = device();
+    let distributions = [
+        Distribution::Default,
+        Distribution::Uniform(-2.0, 3.0),
+        Distribution::Bernoulli(0.3),
+        Distribution::Normal(0.5, 2.0),
+    ];
+    for (seed, distribution) in distributions.into_iter().enumerate() {
+        let seed = seed as u64 + 11;
+        for dtype in [DType::F32, DType::F64] {
+            device.seed(seed);
+            let mut reference = rand::rngs::StdRng::seed_from_u64(seed);
+            for n in [1usize, 1000, 10_007] {
+                let drawn = Tensor::<1>::random([n], distribution, (&device, dtype)).into_data();
+                let want = match dtype {
+                    DType::F32 => {
+                        TensorData::random::<f32, _, _>([n], distribution, &mut reference)
+                    }
+                    _ => TensorData::random::<f64, _, _>([n], distribution, &mut reference),
+                };
+                assert_eq!(drawn.dtype(), dtype);
+                assert_eq!(
+                    drawn.as_bytes(),
+                    want.as_bytes(),
+                    "{distribution:?}, {dtype:?}, {n} values"
+                );
+            }
+        }
+    }
 }

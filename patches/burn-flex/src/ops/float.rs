@@ -40,10 +40,19 @@ impl FloatTensorOps<Flex> for Flex {
     ) -> FloatTensor<Flex> {
         let mut seed = crate::backend::SEED.lock();
         let mut rng = seed.take().unwrap_or_else(crate::backend::get_seeded_rng);
+        // One sampler for all the elements: `TensorData::random` makes one per element (for a
+        // normal distribution, `rand_distr::Normal::new` and its checks each time), which was
+        // most of the cost of drawing the noise of an importance-sampled evaluation. The same
+        // draws from `rng` in the same order, so the same values.
+        let n = shape.num_elements();
         let data = match dtype {
-            FloatDType::F64 => TensorData::random::<f64, _, _>(shape, distribution, &mut rng),
+            FloatDType::F64 => {
+                let mut sampler = distribution.sampler::<_, f64>(&mut rng);
+                TensorData::new((0..n).map(|_| sampler.sample()).collect(), shape)
+            }
             FloatDType::F32 | FloatDType::Flex32 => {
-                TensorData::random::<f32, _, _>(shape, distribution, &mut rng)
+                let mut sampler = distribution.sampler::<_, f32>(&mut rng);
+                TensorData::new((0..n).map(|_| sampler.sample()).collect(), shape)
             }
             FloatDType::F16 => TensorData::random::<f16, _, _>(shape, distribution, &mut rng),
             FloatDType::BF16 => TensorData::random::<bf16, _, _>(shape, distribution, &mut rng),
