@@ -319,6 +319,8 @@ fn on_lanes<T: Send, F: FnOnce() -> T + Send>(
     let waiter = std::thread::current();
     let slots: Vec<Slot<T>> = jobs.iter().map(|_| Arc::default()).collect();
     for ((replica, job), slot) in jobs.into_iter().zip(&slots) {
+        // The lane first: the count must only take in jobs that are sent.
+        let lane = replica.lane();
         let (slot, running, waiter) = (slot.clone(), running.clone(), waiter.clone());
         running.fetch_add(1, Ordering::SeqCst);
         let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
@@ -336,7 +338,7 @@ fn on_lanes<T: Send, F: FnOnce() -> T + Send>(
         // all it holds of the caller's (what it touches after that, the count and the waiter's
         // handle, it owns). This is how scoped threads make a borrowed job `'static`.
         let job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, LaneJob>(job) };
-        replica.lane().0.send(job);
+        lane.0.send(job);
     }
     drop(all_done);
     slots
