@@ -385,29 +385,17 @@ pub(crate) fn spread<T: Send>(
 pub(crate) fn side_by_side<T: Send, F: FnOnce() -> T + Send>(
     jobs: Vec<(&Replica, F)>,
 ) -> Vec<std::thread::Result<T>> {
-    use std::panic::{catch_unwind, AssertUnwindSafe};
-
     if jobs.iter().all(|(replica, _)| replica.has_pool()) {
         return on_lanes(jobs);
     }
-    let slots: Vec<Mutex<Option<std::thread::Result<T>>>> =
-        jobs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
-        for ((replica, job), slot) in jobs.into_iter().zip(&slots) {
-            scope.spawn(move || {
-                let done = catch_unwind(AssertUnwindSafe(|| replica.run(job)));
-                *lock(slot) = Some(done);
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .unwrap_or_else(PoisonError::into_inner)
-                .expect("every job ran to its end or its panic")
-        })
-        .collect()
+        let threads: Vec<_> = jobs
+            .into_iter()
+            .map(|(replica, job)| scope.spawn(move || replica.run(job)))
+            .collect();
+        // Every thread joined, so the scope itself does not panic for one that did.
+        threads.into_iter().map(|thread| thread.join()).collect()
+    })
 }
 
 /// The backend's own form of `device` without its autodiff association, as its debug form

@@ -146,31 +146,21 @@ impl GroupedAdam {
         }
         merged
     }
-}
 
-impl GroupedAdam {
     /// `model` as one model per group, model g holding group g's parameters and a one-element
-    /// stand-in for every other parameter: each parameter's tensor is then held by one model
-    /// alone, so that an optimiser reading it out and writing it back (burn-flex's `into_data`
-    /// of a tensor held nowhere else, as [`crate::host_adam::HostAdam`] does) updates it in
-    /// place instead of copying it first. Group 0's model is `model` itself, made last.
+    /// stand-in for every other parameter: once `model` itself is gone (on return), each
+    /// parameter's tensor is held by one model alone, so that an optimiser reading it out and
+    /// writing it back (burn-flex's `into_data` of a tensor held nowhere else, as
+    /// [`crate::host_adam::HostAdam`] does) updates it in place instead of copying it first.
     fn dealt<M: Module>(&self, model: M) -> Vec<M> {
-        let mut models: Vec<M> = (1..self.optims.len())
+        (0..self.optims.len())
             .map(|group| {
                 model.clone().map(&mut StandIns {
                     owner: &self.owner,
                     group,
                 })
             })
-            .collect();
-        models.insert(
-            0,
-            model.map(&mut StandIns {
-                owner: &self.owner,
-                group: 0,
-            }),
-        );
-        models
+            .collect()
     }
 }
 
