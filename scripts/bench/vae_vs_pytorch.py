@@ -45,8 +45,9 @@ again one child per run, ours and PyTorch alternating, --reps times:
 Every child's peak resident memory comes from os.wait4 (ru_maxrss). The hardware limit is the
 matmul FLOPs per training sample (forward + backward, computed from the layer sizes) against
 the machine's single-precision matrix-multiply rate, measured as numpy float32 1024x1024
-matmul (warm-up, best of 5) with the same thread count: numpy's BLAS serves as the achievable
-SGEMM rate of this machine.
+matmul (warm-up, then the best of 50 products, about half a second; the best of 5 read up to a
+quarter low on a busy machine, which put the limit as much lower) with the same thread count:
+numpy's BLAS serves as the achievable SGEMM rate of this machine.
 
 Run from anywhere (the repository root is the parent of scripts/), on an otherwise idle machine:
 
@@ -446,8 +447,9 @@ def flops_per_sample(hidden=(H_DIM,), z_dim=Z_DIM):
     return forward, backward, forward + backward
 
 
-def sgemm_gflops(size=1024, best_of=5):
-    """Best-of-5 float32 matmul rate of numpy's BLAS (threads from the environment)."""
+def sgemm_gflops(size=1024, best_of=50):
+    """Best-of-50 float32 matmul rate of numpy's BLAS (threads from the environment): enough
+    products (about half a second) that a busy moment of the machine does not set the rate."""
     import numpy as np
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
@@ -611,7 +613,7 @@ def main():
         sgemm_source = "torch float32 4096x4096 matmul on cuda, TF32 off, best of 5"
     else:
         gflops = sgemm_gflops()
-        sgemm_source = ("numpy float32 1024x1024 matmul, best of 5; numpy's BLAS serves as "
+        sgemm_source = ("numpy float32 1024x1024 matmul, best of 50; numpy's BLAS serves as "
                         "this machine's achievable SGEMM rate")
     limit_rate = gflops * 1e9 / total
     ref = statistics.median(rates["pytorch"])
