@@ -6,7 +6,9 @@
 //! operations and unary maps compiled for AVX-512 and AVX2 too, and the tensors `empty`,
 //! `repeat_dim` and `into_data` allocate without a second copy — are checked against the same
 //! arithmetic done here, to the bit, on the same layouts; its random tensors (one sampler for
-//! all the elements) against `TensorData::random`'s values from the same generator.
+//! all the elements) against `TensorData::random`'s values from the same generator; its thin
+//! products with a transposed right operand against the same products with that operand
+//! copied contiguous, to the bit.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -246,6 +248,68 @@ fn matmul_repeat_and_readback_keep_every_value() {
     let read: Vec<f32> = x.try_into_vec_as::<f32>().unwrap();
     assert_eq!(read, a);
     assert_eq!(kept.try_into_vec_as::<f32>().unwrap(), a);
+}
+
+#[test]
+fn thin_products_with_a_transposed_right_operand_are_the_contiguous_products_bit_for_bit() {
+    // x · Wᵀ with Wᵀ a transposed view, at most 128 rows, at least 64 columns and a depth of
+    // at least twice the rows goes through a column-major output transposed back: the same
+    // sums in the same order as gemm's blocked kernel on the product with Wᵀ copied
+    // contiguous, so the same bits wherever that kernel computes both (m · n > 256, k > 2,
+    // neither side 1; below that gemm's small-matrix and vector kernels sum in an order that
+    // depends on the layout, before this path as after). Every product near the f64 one.
+    // Shapes on both sides of each of the path's bounds (rows 1, 2, 128, 129; columns 63, 64;
+    // depth 2m − 1, 2m; m · n at 256 and just above), a partial block of columns (n not a
+    // multiple of 16), a depth beyond gemm's depth block (1100), and a linear layer's input
+    // gradient (64 × 784 × 400).
+    for (m, k, n) in [
+        (64usize, 784usize, 400usize),
+        (64, 128, 64),
+        (64, 127, 64),
+        (4, 300, 63),
+        (2, 300, 129),
+        (2, 300, 128),
+        (128, 400, 100),
+        (129, 300, 100),
+        (17, 40, 70),
+        (33, 1100, 70),
+        (1, 50, 80),
+        (37, 2, 23),
+        (100, 300, 1),
+    ] {
+        let a = values(m * k);
+        let w: Vec<f32> = values(n * k + 3)[3..].to_vec();
+        let lhs = Tensor::<2>::from_data(TensorData::new(a.clone(), [m, k]), &device());
+        // W stored [n, k] row-major; its transpose [k, n] a view with unit row stride.
+        let w = Tensor::<2>::from_data(TensorData::new(w.clone(), [n, k]), &device());
+        let transposed = w.clone().transpose();
+        let copied = Tensor::<2>::from_data(transposed.clone().into_data(), &device());
+        let got: Vec<f32> = lhs
+            .clone()
+            .matmul(transposed)
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        let want: Vec<f32> = lhs.matmul(copied.clone()).try_into_vec_as::<f32>().unwrap();
+        assert_eq!(got.len(), m * n);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        if m > 1 && n > 1 && m * n > 256 && k > 2 {
+            assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n}");
+        }
+        let wt: Vec<f32> = copied.try_into_vec_as::<f32>().unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let terms = (0..k).map(|l| a[i * k + l] as f64 * wt[l * n + j] as f64);
+                let exact: f64 = terms.clone().sum();
+                let scale: f64 = terms.map(f64::abs).sum();
+                let err = (got[i * n + j] as f64 - exact).abs();
+                assert!(
+                    err <= 1e-5 * scale.max(1e-30),
+                    "{m}x{k}x{n} [{i}, {j}]: {} vs {exact}",
+                    got[i * n + j]
+                );
+            }
+        }
+    }
 }
 
 #[test]
