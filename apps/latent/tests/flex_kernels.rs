@@ -181,6 +181,26 @@ fn scalar_operations_and_maps_match_plain_arithmetic_on_every_layout() {
     }
 }
 
+/// Asserts that `got` ([m, n], row-major) is the product of `a` ([m, k]) and `b` ([k, n]),
+/// both row-major: every entry within 1e-5 of the sum of its terms' magnitudes from the f64
+/// product.
+fn assert_product(what: &str, got: &[f32], a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) {
+    assert_eq!(got.len(), m * n, "{what} {m}x{k}x{n}");
+    for i in 0..m {
+        for j in 0..n {
+            let terms = (0..k).map(|l| a[i * k + l] as f64 * b[l * n + j] as f64);
+            let want: f64 = terms.clone().sum();
+            let scale: f64 = terms.map(f64::abs).sum();
+            let err = (got[i * n + j] as f64 - want).abs();
+            assert!(
+                err <= 1e-5 * scale.max(1e-30),
+                "{what} {m}x{k}x{n} [{i}, {j}]: {} vs {want}",
+                got[i * n + j]
+            );
+        }
+    }
+}
+
 #[test]
 fn matmul_repeat_and_readback_keep_every_value() {
     // A 2-D product's f32 output is not zeroed before gemm writes it: every entry must come
@@ -204,20 +224,7 @@ fn matmul_repeat_and_readback_keep_every_value() {
         let lhs = Tensor::<2>::from_data(TensorData::new(a.clone(), [m, k]), &device());
         let rhs = Tensor::<2>::from_data(TensorData::new(b.clone(), [k, n]), &device());
         let got: Vec<f32> = lhs.matmul(rhs).try_into_vec_as::<f32>().unwrap();
-        assert_eq!(got.len(), m * n);
-        for i in 0..m {
-            for j in 0..n {
-                let terms = (0..k).map(|l| a[i * k + l] as f64 * b[l * n + j] as f64);
-                let want: f64 = terms.clone().sum();
-                let scale: f64 = terms.map(f64::abs).sum();
-                let err = (got[i * n + j] as f64 - want).abs();
-                assert!(
-                    err <= 1e-5 * scale.max(1e-30),
-                    "matmul {m}x{k}x{n} [{i}, {j}]: {} vs {want}",
-                    got[i * n + j]
-                );
-            }
-        }
+        assert_product("matmul", &got, &a, &b, (m, k, n));
     }
     let (m, k) = (37usize, 19usize);
     let a = values(m * k);
@@ -296,19 +303,7 @@ fn thin_products_with_a_transposed_right_operand_are_the_contiguous_products_bit
             assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n}");
         }
         let wt: Vec<f32> = copied.try_into_vec_as::<f32>().unwrap();
-        for i in 0..m {
-            for j in 0..n {
-                let terms = (0..k).map(|l| a[i * k + l] as f64 * wt[l * n + j] as f64);
-                let exact: f64 = terms.clone().sum();
-                let scale: f64 = terms.map(f64::abs).sum();
-                let err = (got[i * n + j] as f64 - exact).abs();
-                assert!(
-                    err <= 1e-5 * scale.max(1e-30),
-                    "{m}x{k}x{n} [{i}, {j}]: {} vs {exact}",
-                    got[i * n + j]
-                );
-            }
-        }
+        assert_product("x · Wᵀ", &got, &a, &wt, (m, k, n));
     }
 }
 

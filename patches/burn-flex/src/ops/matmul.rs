@@ -281,47 +281,17 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     }
 
     let parallelism = get_parallelism(m, n, k);
-
-    if uninit && thin_with_transposed_rhs(m, n, k, rhs_row_stride) {
-        let mut column_major: Vec<T> = Vec::with_capacity(len);
-        unsafe {
-            // A column-major output: gemm keeps the problem's orientation (see
-            // `thin_with_transposed_rhs`) and writes all `len` entries.
-            gemm_call(
-                m,
-                n,
-                k,
-                column_major.as_mut_ptr(),
-                m as isize,
-                1,
-                lhs_ptr,
-                lhs_col_stride,
-                lhs_row_stride,
-                rhs_ptr,
-                rhs_col_stride,
-                rhs_row_stride,
-                parallelism,
-            );
-            column_major.set_len(len);
-        }
-        write_row_major(&column_major, m, n, &mut out.spare_capacity_mut()[..len]);
-        // SAFETY: `write_row_major` wrote all `len` entries, and `len` is the capacity.
-        unsafe { out.set_len(len) };
-        return FlexTensor::new(
-            Bytes::from_elems(out),
-            Layout::contiguous(out_shape),
-            T::dtype(),
-        );
-    }
-
-    unsafe {
+    // The product into `dst`, of column and row strides `dst_cs` and `dst_rs`.
+    // SAFETY: called below only with a buffer of `len` elements' capacity, the m × n output
+    // in one of its two contiguous orders, with that order's strides.
+    let product = |dst: *mut T, dst_cs: isize, dst_rs: isize| unsafe {
         gemm_call(
             m,
             n,
             k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
+            dst,
+            dst_cs,
+            dst_rs,
             lhs_ptr,
             lhs_col_stride,
             lhs_row_stride,
@@ -330,9 +300,23 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             rhs_row_stride,
             parallelism,
         );
+    };
+
+    if uninit && thin_with_transposed_rhs(m, n, k, rhs_row_stride) {
+        // A column-major output: gemm keeps the problem's orientation (see
+        // `thin_with_transposed_rhs`).
+        let mut column_major: Vec<T> = Vec::with_capacity(len);
+        product(column_major.as_mut_ptr(), m as isize, 1);
         // SAFETY: gemm wrote all `len` entries (see above), and `len` is the capacity.
+        unsafe { column_major.set_len(len) };
+        write_row_major(&column_major, m, n, &mut out.spare_capacity_mut()[..len]);
+        // SAFETY: `write_row_major` wrote all `len` entries, and `len` is the capacity.
+        unsafe { out.set_len(len) };
+    } else {
+        product(out.as_mut_ptr(), 1, n as isize);
         if uninit {
-            out.set_len(len);
+            // SAFETY: gemm wrote all `len` entries (see above), and `len` is the capacity.
+            unsafe { out.set_len(len) };
         }
     }
 
