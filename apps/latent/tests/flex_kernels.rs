@@ -288,8 +288,8 @@ fn thin_products_with_a_transposed_right_operand_are_the_contiguous_products_bit
         let w: Vec<f32> = values(n * k + 3)[3..].to_vec();
         let lhs = Tensor::<2>::from_data(TensorData::new(a.clone(), [m, k]), &device());
         // W stored [n, k] row-major; its transpose [k, n] a view with unit row stride.
-        let w = Tensor::<2>::from_data(TensorData::new(w.clone(), [n, k]), &device());
-        let transposed = w.clone().transpose();
+        let w = Tensor::<2>::from_data(TensorData::new(w, [n, k]), &device());
+        let transposed = w.transpose();
         let copied = Tensor::<2>::from_data(transposed.clone().into_data(), &device());
         let got: Vec<f32> = lhs
             .clone()
