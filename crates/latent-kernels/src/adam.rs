@@ -79,6 +79,7 @@ pub fn adam_step(
     without_subnormals(|| {
         #[cfg(target_arch = "x86_64")]
         {
+            #[cfg(feature = "avx512")]
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU has AVX-512F (checked just above).
                 return unsafe { x86::adam_avx512(step, first, param, grad, m, v) };
@@ -226,7 +227,9 @@ mod x86 {
         )+};
     }
 
-    compiled_for!(adam_avx512 = "avx512f", adam_avx2 = "avx2");
+    compiled_for!(adam_avx2 = "avx2");
+    #[cfg(feature = "avx512")]
+    compiled_for!(adam_avx512 = "avx512f");
 }
 
 /// Every compiled form of the loop this CPU can run, by name, the dispatching [`adam_step`]
@@ -247,6 +250,7 @@ fn compiled_forms() -> Vec<(&'static str, AdamFn)> {
                 without_subnormals(|| unsafe { x86::adam_avx2(s, f, p, g, m, v) })
             }));
         }
+        #[cfg(feature = "avx512")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: called only on a CPU with AVX-512F (checked just above).
             forms.push(("avx512", |s, f, p, g, m, v| {

@@ -2,11 +2,12 @@
 //!
 //! This crate is compiled at full optimisation even in the dev profile (the workspace's
 //! `Cargo.toml`), so that its loops are vectorised in `cargo run` and `cargo test` as in a
-//! release build. Each loop is also compiled for AVX-512 and for AVX2 and picked at run time on
-//! x86-64. The results are the same bit for bit on every path: each element goes through the
-//! same IEEE operations in the same order (no fused multiply-add is formed). On x86-64 they run
-//! with subnormals read and written as zeros ([`without_subnormals`]), which other loops (burn's
-//! own Adam, say) can run under too.
+//! release build. Each loop is also compiled for AVX2 and (with the default feature `avx512`)
+//! for AVX-512, and picked at run time on x86-64: without the feature, an AVX-512 CPU runs the
+//! AVX2 form, as an AVX2-only one would. The results are the same bit for bit on every path:
+//! each element goes through the same IEEE operations in the same order (no fused multiply-add
+//! is formed). On x86-64 they run with subnormals read and written as zeros
+//! ([`without_subnormals`]), which other loops (burn's own Adam, say) can run under too.
 
 #![deny(missing_docs)]
 

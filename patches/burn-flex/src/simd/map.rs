@@ -3,7 +3,9 @@
 //! The crate is built for the target's baseline (SSE2 on x86-64), so a loop such as
 //! `for x in xs { *x = op(*x, s) }` vectorises four lanes wide at most. These helpers compile
 //! the same loop a second and third time, for AVX-512 and for AVX2 + FMA, and pick one at run
-//! time; `op` is inlined into each copy. Other targets run the plain loop.
+//! time; `op` is inlined into each copy. Other targets run the plain loop. The AVX-512 copy is
+//! compiled only with the `x86-v4` feature, which also turns on gemm's and macerator's AVX-512
+//! code: without it, the crate runs on an AVX-512 CPU as on one with AVX2 alone.
 
 use alloc::vec::Vec;
 
@@ -23,6 +25,7 @@ fn collected<E: Copy, Op: Fn(E) -> E>(src: &[E], op: Op) -> Vec<E> {
 mod x86 {
     use super::*;
 
+    #[cfg(feature = "x86-v4")]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn each_avx512<E: Copy, Op: Fn(E) -> E>(xs: &mut [E], op: Op) {
         each(xs, op)
@@ -33,6 +36,7 @@ mod x86 {
         each(xs, op)
     }
 
+    #[cfg(feature = "x86-v4")]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn collected_avx512<E: Copy, Op: Fn(E) -> E>(src: &[E], op: Op) -> Vec<E> {
         collected(src, op)
@@ -43,9 +47,9 @@ mod x86 {
         collected(src, op)
     }
 
-    /// 2 for AVX-512F, 1 for AVX2 with FMA, 0 for neither.
+    /// 2 for AVX-512F (with the `x86-v4` feature only), 1 for AVX2 with FMA, 0 for neither.
     pub(super) fn level() -> u8 {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if cfg!(feature = "x86-v4") && std::arch::is_x86_feature_detected!("avx512f") {
             2
         } else if std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma")
@@ -63,6 +67,7 @@ pub fn map_inplace<E: Copy, Op: Fn(E) -> E>(xs: &mut [E], op: Op) {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     match x86::level() {
         // SAFETY: the CPU has the features each copy is compiled for (`level` checked them).
+        #[cfg(feature = "x86-v4")]
         2 => return unsafe { x86::each_avx512(xs, op) },
         1 => return unsafe { x86::each_avx2(xs, op) },
         _ => {}
@@ -76,6 +81,7 @@ pub fn map_collect<E: Copy, Op: Fn(E) -> E>(src: &[E], op: Op) -> Vec<E> {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     match x86::level() {
         // SAFETY: as in `map_inplace`.
+        #[cfg(feature = "x86-v4")]
         2 => return unsafe { x86::collected_avx512(src, op) },
         1 => return unsafe { x86::collected_avx2(src, op) },
         _ => {}

@@ -6,11 +6,12 @@
 //! (softplus of every logit, for every importance sample) they were a quarter of the time.
 //! These are branch-free polynomial forms (Cephes' `expf` and `logf`: range reduction by
 //! powers of two, a minimax polynomial on the reduced argument) written so that the compiler
-//! vectorises the loop, compiled for AVX-512 and for AVX2 + FMA and picked at run time, with
-//! the same code (SSE2 on x86-64) elsewhere. Accuracy: within 2 ulp of the correctly rounded
-//! result over the whole f32 range (tested against f64 in burn-flex's tests and in latent's),
-//! with IEEE special values — exp(±inf) = inf / 0, exp(NaN) = NaN, ln(0) = −inf,
-//! ln(x < 0) = NaN, ln(inf) = inf, subnormal inputs and outputs included.
+//! vectorises the loop, compiled for AVX-512 (with the `x86-v4` feature) and for AVX2 + FMA
+//! and picked at run time, with the same code (SSE2 on x86-64) elsewhere. Accuracy: within
+//! 2 ulp of the correctly rounded result over the whole f32 range (tested against f64 in
+//! burn-flex's tests and in latent's), with IEEE special values — exp(±inf) = inf / 0,
+//! exp(NaN) = NaN, ln(0) = −inf, ln(x < 0) = NaN, ln(inf) = inf, subnormal inputs and outputs
+//! included.
 
 /// e^x, with gradual underflow: 2^n is applied as two factors so that results between the
 /// smallest subnormal and the smallest normal are produced, not flushed to zero.
@@ -155,6 +156,7 @@ macro_rules! dispatched {
             }
             #[cfg(all(target_arch = "x86_64", feature = "std"))]
             {
+                #[cfg(feature = "x86-v4")]
                 #[target_feature(enable = "avx512f")]
                 unsafe fn avx512(a: &mut [f32]) {
                     each(a)
@@ -163,6 +165,7 @@ macro_rules! dispatched {
                 unsafe fn avx2(a: &mut [f32]) {
                     each(a)
                 }
+                #[cfg(feature = "x86-v4")]
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F, checked just above.
                     return unsafe { avx512(a) };
@@ -207,6 +210,7 @@ pub fn log_sigmoid_backward_f32(x: &[f32], grad: &mut [f32]) {
     }
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     {
+        #[cfg(feature = "x86-v4")]
         #[target_feature(enable = "avx512f")]
         unsafe fn avx512(x: &[f32], grad: &mut [f32]) {
             each(x, grad)
@@ -215,6 +219,7 @@ pub fn log_sigmoid_backward_f32(x: &[f32], grad: &mut [f32]) {
         unsafe fn avx2(x: &[f32], grad: &mut [f32]) {
             each(x, grad)
         }
+        #[cfg(feature = "x86-v4")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F, checked just above.
             return unsafe { avx512(x, grad) };
