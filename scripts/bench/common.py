@@ -39,11 +39,12 @@ def cpu_info():
     return model, simd
 
 
-# Environment variables that keep PyTorch (ATen's kernels, oneDNN, MKL) and numpy's OpenBLAS
+# Environment variables that keep PyTorch (ATen's kernels, oneDNN, MKL), numpy's OpenBLAS and
+# glibc's string functions (memmove, memset: GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,...)
 # below the instruction sets the CPU has: set them to measure an AVX2-only machine on an
-# AVX-512 one (BENCHMARKS.md, *An AVX2-only machine, emulated*).
+# AVX-512 one (BENCHMARKS.md, *An AVX2-only machine, emulated* and *Held to AVX2 throughout*).
 ISA_CAPS = ("ATEN_CPU_CAPABILITY", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
-            "OPENBLAS_CORETYPE")
+            "OPENBLAS_CORETYPE", "GLIBC_TUNABLES")
 
 
 def cpu_text():

@@ -59,6 +59,7 @@
 
 mod bernoulli;
 mod categorical;
+pub mod host;
 pub mod kl;
 pub mod linalg;
 mod math;

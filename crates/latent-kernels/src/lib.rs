@@ -12,5 +12,7 @@
 #![deny(missing_docs)]
 
 mod adam;
+mod log_sigmoid;
 
 pub use adam::{adam_step, without_subnormals, AdamStep};
+pub use log_sigmoid::log_sigmoid_row_sums;

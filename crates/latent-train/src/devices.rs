@@ -415,11 +415,12 @@ pub(crate) fn is_remote(device: &Device) -> bool {
 
 /// Whether Adam steps faster on `device` in one pass over host memory (`host_adam`) than as
 /// burn's tensor operations: on burn-flex, whose tensors are read out and written back without
-/// a copy where they are not shared (see [`backend_form`]). Not on ndarray, where reading the
-/// tensors out and back costs more than burn's passes (measured: half the training speed).
-/// A form this does not know answers `false`: burn's Adam, the same values.
+/// a copy where they are not shared ([`latent_distributions::host::in_host_memory`]). Not on
+/// ndarray, where reading the tensors out and back costs more than burn's passes (measured:
+/// half the training speed). A form this does not know answers `false`: burn's Adam, the same
+/// values.
 pub(crate) fn adam_in_host_memory(device: &Device) -> bool {
-    backend_form(device).starts_with("Flex")
+    latent_distributions::host::in_host_memory(device)
 }
 
 /// The names of the devices that no longer answer (all of them where every one does).
