@@ -10,8 +10,8 @@ const LANES: usize = 16;
 const GROUP: usize = 64;
 
 /// ln σ(l) summed over each row of `logits` (row-major, rows of `width` values) into `sums`,
-/// one sum per row. For binary x, the Bernoulli log-likelihood Σ_d [x_d·l_d − softplus(l_d)]
-/// is this sum plus Σ_d (x_d − 1)·l_d, a matrix–vector product.
+/// one sum per row. The Bernoulli log-likelihood Σ_d [x_d·l_d − softplus(l_d)] is this sum
+/// plus Σ_d (x_d − 1)·l_d, a matrix–vector product.
 ///
 /// ln σ(l) = min(l, 0) − ln(1 + e^−|l|), and a row's second terms are summed as the logarithm
 /// of their product, Σ ln(1 + eᵢ) = ln Π (1 + eᵢ), each factor 1 + eᵢ in (1, 2]: per element
