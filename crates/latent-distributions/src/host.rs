@@ -3,17 +3,24 @@
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
-/// Whether `device` (with or without autodiff) keeps its tensors in this process's memory and
-/// reads one out without a copy where nothing else holds it: burn-flex's devices. Not ndarray's,
-/// where reading tensors out and back costs more than the passes it saves (measured for Adam:
-/// half the training speed), nor a GPU's or a remote server's. A library crate names no
-/// backend: the device's debug form (`Flex…`) tells. A form this does not know answers
-/// `false`, which only means burn's own operations.
-pub fn in_host_memory(device: &Device) -> bool {
+/// The backend's own form of `device` without its autodiff association, as its debug form
+/// writes it: `Flex`, `NdArray(Cpu)`, `Remote(…)`, `Cube(…)`. A library crate names no backend;
+/// this is how it tells the few kinds apart that it treats differently.
+pub fn backend_form(device: &Device) -> String {
     let form = format!("{:?}", device.clone().without_autodiff());
     form.strip_prefix("Device<")
-        .unwrap_or(&form)
-        .starts_with("Flex")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .map_or(form.clone(), str::to_string)
+}
+
+/// Whether `device` (with or without autodiff) keeps its tensors in this process's memory and
+/// reads one out without a copy where nothing else holds it: burn-flex's devices (their
+/// [`backend_form`] is `Flex…`). Not ndarray's, where reading tensors out and back costs more
+/// than the passes it saves (measured for Adam: half the training speed), nor a GPU's or a
+/// remote server's. A form this does not know answers `false`, which only means burn's own
+/// operations.
+pub fn in_host_memory(device: &Device) -> bool {
+    backend_form(device).starts_with("Flex")
 }
 
 /// Rows handed to one task of the thread pool.

@@ -398,19 +398,9 @@ pub(crate) fn side_by_side<T: Send, F: FnOnce() -> T + Send>(
     })
 }
 
-/// The backend's own form of `device` without its autodiff association, as its debug form
-/// writes it: `Flex`, `NdArray(Cpu)`, `Remote(…)`, `Cube(…)`. A library crate names no backend;
-/// this is how it tells the few kinds apart that it treats differently.
-fn backend_form(device: &Device) -> String {
-    let form = format!("{:?}", device.clone().without_autodiff());
-    form.strip_prefix("Device<")
-        .and_then(|rest| rest.strip_suffix('>'))
-        .map_or(form.clone(), str::to_string)
-}
-
 /// Whether `device` is a remote compute server's.
 pub(crate) fn is_remote(device: &Device) -> bool {
-    backend_form(device).starts_with("Remote")
+    latent_distributions::host::backend_form(device).starts_with("Remote")
 }
 
 /// Whether Adam steps faster on `device` in one pass over host memory (`host_adam`) than as
