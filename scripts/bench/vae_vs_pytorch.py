@@ -47,7 +47,11 @@ matmul FLOPs per training sample (forward + backward, computed from the layer si
 the machine's single-precision matrix-multiply rate, measured as numpy float32 1024x1024
 matmul (warm-up, then the best of 50 products, about half a second; the best of 5 read up to a
 quarter low on a busy machine, which put the limit as much lower) with the same thread count:
-numpy's BLAS serves as the achievable SGEMM rate of this machine.
+numpy's BLAS serves as the achievable SGEMM rate of this machine. The limit counts every
+product dense; on flex, latent sums the rows of the weights where a binarised input holds ones
+(about 13 % of MNIST's pixels) instead of multiplying by the zeros, in the first layer's forward
+product and weight gradient, so its share of the limit is then not a share of the multiply-adds
+it does (BENCHMARKS.md, *Binary inputs as sums of rows*).
 
 Run from anywhere (the repository root is the parent of scripts/), on an otherwise idle machine:
 
@@ -495,7 +499,8 @@ def print_report(res):
           f"{f['backward']:,}; total {f['total']:,}")
     print(f"SGEMM:    {res['sgemm_gflops']:.1f} GFLOP/s ({res['sgemm_source']})")
     print(f"limit:    {res['limit_images_per_second']:,.0f} images/s "
-          f"(SGEMM rate / FLOPs per sample)\n")
+          f"(SGEMM rate / FLOPs per sample; every product counted dense, while flex sums the "
+          f"weights' rows where a binary input holds ones in the first layer)\n")
     header = ["side", "images/s (median)", "min..max", "x PyTorch", "% of limit",
               "peak RSS MiB (max)"]
     markdown_table(header, [

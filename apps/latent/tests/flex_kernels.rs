@@ -8,7 +8,10 @@
 //! arithmetic done here, to the bit, on the same layouts; its random tensors (one sampler for
 //! all the elements) against `TensorData::random`'s values from the same generator; its thin
 //! products with a transposed right operand against the same products with that operand
-//! copied contiguous, to the bit.
+//! copied contiguous, to the bit; its products of a sparse 0/1 left operand (summing the rows
+//! of the right one where it holds ones) against the sequential sums of their terms, to the
+//! bit, and gemm's answers kept where the sums would differ (an infinity or a NaN on the right,
+//! a value other than 0 and 1, too many ones).
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -392,5 +395,106 @@ fn random_tensors_are_tensor_data_randoms_values() {
                 );
             }
         }
+    }
+}
+
+/// A 0/1 matrix of `m × k` with about `share` ones, from a fixed generator.
+fn zeros_and_ones(m: usize, k: usize, share: f64) -> Vec<f32> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..m * k)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            if u < share { 1.0 } else { 0.0 }
+        })
+        .collect()
+}
+
+/// `a · b` (`a` [m, k], `b` [k, n], row-major) as f32 sums of each entry's terms in increasing
+/// k, from +0, multiplying every term (so `0 · ∞` is NaN, as IEEE and gemm have it).
+fn sequential_product(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
+    let mut out = vec![0.0f32; m * n];
+    for i in 0..m {
+        for l in 0..k {
+            for j in 0..n {
+                out[i * n + j] += a[i * k + l] * b[l * n + j];
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn products_of_a_zero_one_left_operand_are_its_rows_sums_bit_for_bit() {
+    // A sparse matrix of zeros and ones on the left (a binarised input, and its transpose in a
+    // linear layer's weight gradient) is multiplied by summing the right operand's rows where
+    // it holds ones (patches/burn-flex/src/ops/indicator.rs): the sequential sums of the terms,
+    // bit for bit (gemm's AVX-512 kernels split a depth of 784 into blocks and round
+    // differently, so this fails if the products go there). Shapes: the default VAE's first
+    // layer on a replica's 64 rows, its weight gradient, a partial block of columns, and a
+    // product on rayon's threads (more than 2^20 additions).
+    let device = device();
+    for (m, k, n) in [(64usize, 784usize, 400usize), (784, 64, 400), (5, 300, 100), (128, 64, 130), (512, 784, 400)] {
+        let ones = zeros_and_ones(m, k, 0.08);
+        let b: Vec<f32> = values(k * n + 5)[5..].to_vec();
+        let rhs = Tensor::<2>::from_data(TensorData::new(b.clone(), [k, n]), &device);
+        let want = sequential_product(&ones, &b, (m, k, n));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // Row-major, and the same matrix as the transposed view of its transpose.
+        let lhs = Tensor::<2>::from_data(TensorData::new(ones.clone(), [m, k]), &device);
+        let mut stored_t = vec![0.0f32; m * k];
+        for i in 0..m {
+            for l in 0..k {
+                stored_t[l * m + i] = ones[i * k + l];
+            }
+        }
+        let view = Tensor::<2>::from_data(TensorData::new(stored_t, [k, m]), &device).transpose();
+        for (layout, lhs) in [("row-major", lhs), ("transposed view", view)] {
+            let got: Vec<f32> = lhs.matmul(rhs.clone()).try_into_vec_as::<f32>().unwrap();
+            assert_eq!(bits(&got), bits(&want), "{layout} {m}x{k}x{n}");
+        }
+    }
+}
+
+#[test]
+fn products_of_a_zero_one_left_operand_keep_gemms_answers_elsewhere() {
+    let device = device();
+    let (m, k, n) = (64usize, 784usize, 400usize);
+    let ones = zeros_and_ones(m, k, 0.08);
+    let b: Vec<f32> = values(k * n + 5)[5..].to_vec();
+    let product = |a: &[f32], b: &[f32]| -> Vec<f32> {
+        let lhs = Tensor::<2>::from_data(TensorData::new(a.to_vec(), [m, k]), &device);
+        let rhs = Tensor::<2>::from_data(TensorData::new(b.to_vec(), [k, n]), &device);
+        lhs.matmul(rhs).try_into_vec_as::<f32>().unwrap()
+    };
+    // An infinity or a NaN on the right: 0 · ∞ and 0 · NaN are NaN, as gemm has them, in the
+    // rows with a zero there, where summing the rows of the ones alone would skip them; the
+    // rows with a one there get the infinity (or the NaN).
+    assert!(ones[27 * k + 3] == 1.0 && ones[k + 3] == 0.0);
+    for bad in [f32::INFINITY, f32::NAN] {
+        let mut b = b.clone();
+        b[3 * n + 7] = bad;
+        let got = product(&ones, &b);
+        let want = sequential_product(&ones, &b, (m, k, n));
+        for i in 0..m {
+            let (g, w) = (got[i * n + 7], want[i * n + 7]);
+            assert!(g.is_nan() == w.is_nan() && (w.is_nan() || g == w), "{bad}: row {i}: {g}");
+            assert!(got[i * n + 8].is_finite(), "{bad}: row {i}, next column");
+        }
+        assert!(got[n + 7].is_nan() && (got[27 * n + 7] == bad || bad.is_nan()));
+    }
+    // One value that is neither 0 nor 1, a dense 0/1 matrix, and negative zeros: the product.
+    let mut half = ones.clone();
+    half[5 * k + 100] = 0.5;
+    let mut dense = zeros_and_ones(m, k, 0.6);
+    dense[0] = 1.0;
+    let mut signed = ones.clone();
+    for v in signed.iter_mut().filter(|v| **v == 0.0).step_by(2) {
+        *v = -0.0;
+    }
+    for (what, a) in [("a half", half), ("60 % ones", dense), ("negative zeros", signed)] {
+        assert_product(what, &product(&a, &b), &a, &b, (m, k, n));
     }
 }

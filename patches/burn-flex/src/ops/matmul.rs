@@ -280,6 +280,40 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
         );
     }
 
+    // A sparse left operand of zeros and ones (a binarised input, or its transpose in a linear
+    // layer's weight gradient): sums of the right operand's rows (see `super::indicator`).
+    if uninit && T::dtype() == DType::F32 {
+        let lhs32: &[f32] = bytemuck::cast_slice(&lhs_data[lhs.layout().start_offset()..]);
+        let rhs32: &[f32] = bytemuck::cast_slice(&rhs_data[rhs.layout().start_offset()..]);
+        // SAFETY: T is f32 (its dtype says so), and the output's capacity is `len`.
+        let out32 = unsafe {
+            core::slice::from_raw_parts_mut(
+                out.as_mut_ptr() as *mut core::mem::MaybeUninit<f32>,
+                len,
+            )
+        };
+        if super::indicator::product_of_ones(
+            m,
+            k,
+            n,
+            lhs32,
+            lhs_row_stride,
+            lhs_col_stride,
+            rhs32,
+            rhs_row_stride,
+            rhs_col_stride,
+            out32,
+        ) {
+            // SAFETY: the sums wrote all `len` entries, and `len` is the capacity.
+            unsafe { out.set_len(len) };
+            return FlexTensor::new(
+                Bytes::from_elems(out),
+                Layout::contiguous(out_shape),
+                T::dtype(),
+            );
+        }
+    }
+
     let parallelism = get_parallelism(m, n, k);
     // The product into `dst`, of column and row strides `dst_cs` and `dst_rs`.
     // SAFETY: called below only with a buffer of `len` elements' capacity, the m × n output

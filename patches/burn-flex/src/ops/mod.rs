@@ -110,6 +110,7 @@ pub mod grid_sample;
 mod int;
 pub mod interpolate;
 pub mod mask;
+mod indicator;
 pub mod matmul;
 mod module;
 pub mod pool;

@@ -61,6 +61,43 @@ mod x86 {
     }
 }
 
+/// 2 where the AVX-512 copies run (AVX-512F and the `x86-v4` feature), 1 where the AVX2 + FMA
+/// ones do, 0 elsewhere.
+pub(crate) fn vector_level() -> u8 {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    return x86::level();
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    0
+}
+
+/// `work()`, compiled for AVX-512 and for AVX2 + FMA as well and run in the widest copy that
+/// the CPU has (see [`vector_level`]): the loops inlined into `work` vectorise that wide. Mark
+/// a closure of any size `#[inline(always)]`: otherwise it may be compiled on its own, for the
+/// baseline (SSE2), and only called from the copies.
+#[inline]
+pub(crate) fn widest<R>(work: impl FnOnce() -> R) -> R {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        #[cfg(feature = "x86-v4")]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512<R>(work: impl FnOnce() -> R) -> R {
+            work()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<R>(work: impl FnOnce() -> R) -> R {
+            work()
+        }
+        match x86::level() {
+            // SAFETY: the CPU has the features each copy is compiled for (`level` checked them).
+            #[cfg(feature = "x86-v4")]
+            2 => return unsafe { avx512(work) },
+            1 => return unsafe { avx2(work) },
+            _ => {}
+        }
+    }
+    work()
+}
+
 /// `*x = op(*x)` for every element of `xs`.
 #[inline]
 pub fn map_inplace<E: Copy, Op: Fn(E) -> E>(xs: &mut [E], op: Op) {

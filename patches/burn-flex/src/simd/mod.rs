@@ -24,6 +24,7 @@ pub use transcendental::{
 // Element-wise maps compiled for AVX-512 and AVX2 as well (runtime-dispatched on x86-64)
 mod map;
 pub use map::{map_collect, map_inplace};
+pub(crate) use map::{vector_level, widest};
 
 // SIMD-aligned memory allocation
 #[cfg(feature = "simd")]
