@@ -407,7 +407,11 @@ fn zeros_and_ones(m: usize, k: usize, share: f64) -> Vec<f32> {
             state ^= state >> 7;
             state ^= state << 17;
             let u = (state >> 11) as f64 / (1u64 << 53) as f64;
-            if u < share { 1.0 } else { 0.0 }
+            if u < share {
+                1.0
+            } else {
+                0.0
+            }
         })
         .collect()
 }
@@ -436,7 +440,13 @@ fn products_of_a_zero_one_left_operand_are_its_rows_sums_bit_for_bit() {
     // layer on a replica's 64 rows, its weight gradient, a partial block of columns, and a
     // product on rayon's threads (more than 2^20 additions).
     let device = device();
-    for (m, k, n) in [(64usize, 784usize, 400usize), (784, 64, 400), (5, 300, 100), (128, 64, 130), (512, 784, 400)] {
+    for (m, k, n) in [
+        (64usize, 784usize, 400usize),
+        (784, 64, 400),
+        (5, 300, 100),
+        (128, 64, 130),
+        (512, 784, 400),
+    ] {
         let ones = zeros_and_ones(m, k, 0.08);
         let b: Vec<f32> = values(k * n + 5)[5..].to_vec();
         let rhs = Tensor::<2>::from_data(TensorData::new(b.clone(), [k, n]), &device);
@@ -480,7 +490,10 @@ fn products_of_a_zero_one_left_operand_keep_gemms_answers_elsewhere() {
         let want = sequential_product(&ones, &b, (m, k, n));
         for i in 0..m {
             let (g, w) = (got[i * n + 7], want[i * n + 7]);
-            assert!(g.is_nan() == w.is_nan() && (w.is_nan() || g == w), "{bad}: row {i}: {g}");
+            assert!(
+                g.is_nan() == w.is_nan() && (w.is_nan() || g == w),
+                "{bad}: row {i}: {g}"
+            );
             assert!(got[i * n + 8].is_finite(), "{bad}: row {i}, next column");
         }
         assert!(got[n + 7].is_nan() && (got[27 * n + 7] == bad || bad.is_nan()));
@@ -494,7 +507,11 @@ fn products_of_a_zero_one_left_operand_keep_gemms_answers_elsewhere() {
     for v in signed.iter_mut().filter(|v| **v == 0.0).step_by(2) {
         *v = -0.0;
     }
-    for (what, a) in [("a half", half), ("60 % ones", dense), ("negative zeros", signed)] {
+    for (what, a) in [
+        ("a half", half),
+        ("60 % ones", dense),
+        ("negative zeros", signed),
+    ] {
         assert_product(what, &product(&a, &b), &a, &b, (m, k, n));
     }
 }

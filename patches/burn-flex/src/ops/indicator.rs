@@ -294,13 +294,12 @@ mod tests {
         (lhs, rhs)
     }
 
+    /// The left operand's values and its row and column strides.
+    type Lhs<'a> = (&'a [f32], usize, usize);
+
     fn run(
-        m: usize,
-        k: usize,
-        n: usize,
-        lhs: &[f32],
-        lrs: usize,
-        lcs: usize,
+        (m, k, n): (usize, usize, usize),
+        (lhs, lrs, lcs): Lhs,
         rhs: &[f32],
     ) -> Option<Vec<f32>> {
         let mut out = vec![core::mem::MaybeUninit::uninit(); m * n];
@@ -324,15 +323,7 @@ mod tests {
     }
 
     /// The product in f64, each entry's terms in increasing k.
-    fn reference(
-        m: usize,
-        k: usize,
-        n: usize,
-        lhs: &[f32],
-        lrs: usize,
-        lcs: usize,
-        rhs: &[f32],
-    ) -> Vec<f64> {
+    fn reference((m, k, n): (usize, usize, usize), (lhs, lrs, lcs): Lhs, rhs: &[f32]) -> Vec<f64> {
         let mut out = vec![0.0f64; m * n];
         for i in 0..m {
             for kk in 0..k {
@@ -366,8 +357,8 @@ mod tests {
                     }
                     t
                 };
-                let got = run(m, k, n, &stored, lrs, lcs, &rhs).expect("a sparse 0/1 product");
-                let want = reference(m, k, n, &stored, lrs, lcs, &rhs);
+                let got = run((m, k, n), (&stored, lrs, lcs), &rhs).expect("a sparse 0/1 product");
+                let want = reference((m, k, n), (&stored, lrs, lcs), &rhs);
                 for (idx, (&g, &w)) in got.iter().zip(&want).enumerate() {
                     let terms = (0..k)
                         .filter(|&kk| stored[(idx / n) * lrs + kk * lcs] != 0.0)
@@ -387,7 +378,7 @@ mod tests {
     fn sums_add_the_rows_in_increasing_order() {
         let (m, k, n) = (16, 500, 200);
         let (lhs, rhs) = operands(m, k, n, 0.1);
-        let got = run(m, k, n, &lhs, k, 1, &rhs).unwrap();
+        let got = run((m, k, n), (&lhs, k, 1), &rhs).unwrap();
         for i in 0..m {
             for j in 0..n {
                 let mut sum = 0.0f32;
@@ -406,25 +397,25 @@ mod tests {
     fn other_operands_are_left_to_gemm() {
         let (m, k, n) = (32, 300, 128);
         let (lhs, rhs) = operands(m, k, n, 0.1);
-        assert!(run(m, k, n, &lhs, k, 1, &rhs).is_some());
+        assert!(run((m, k, n), (&lhs, k, 1), &rhs).is_some());
         let mut half = lhs.clone();
         half[7 * k + 3] = 0.5;
         assert!(
-            run(m, k, n, &half, k, 1, &rhs).is_none(),
+            run((m, k, n), (&half, k, 1), &rhs).is_none(),
             "a value other than 0 and 1"
         );
         let (dense, _) = operands(m, k, n, 0.5);
-        assert!(run(m, k, n, &dense, k, 1, &rhs).is_none(), "half ones");
+        assert!(run((m, k, n), (&dense, k, 1), &rhs).is_none(), "half ones");
         for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
             let mut rhs = rhs.clone();
             rhs[(k - 1) * n + n - 1] = bad;
             assert!(
-                run(m, k, n, &lhs, k, 1, &rhs).is_none(),
+                run((m, k, n), (&lhs, k, 1), &rhs).is_none(),
                 "{bad} on the right"
             );
         }
         assert!(
-            run(m, k, 32, &lhs, k, 1, &rhs[..k * 32]).is_none(),
+            run((m, k, 32), (&lhs, k, 1), &rhs[..k * 32]).is_none(),
             "narrow"
         );
         // A negative zero counts as a zero.
@@ -433,8 +424,8 @@ mod tests {
             *v = -0.0;
         }
         assert_eq!(
-            run(m, k, n, &signed, k, 1, &rhs),
-            run(m, k, n, &lhs, k, 1, &rhs)
+            run((m, k, n), (&signed, k, 1), &rhs),
+            run((m, k, n), (&lhs, k, 1), &rhs)
         );
     }
 
@@ -444,7 +435,7 @@ mod tests {
         let (m, k, n) = (8, 1000, 100);
         let (mut lhs, rhs) = operands(m, k, n, 0.05);
         lhs[3 * k..4 * k].fill(0.0);
-        let got = run(m, k, n, &lhs, k, 1, &rhs).unwrap();
+        let got = run((m, k, n), (&lhs, k, 1), &rhs).unwrap();
         assert!(got[3 * n..4 * n].iter().all(|v| v.to_bits() == 0));
         assert!(got[2 * n..3 * n].iter().any(|&v| v != 0.0));
     }
