@@ -5,10 +5,10 @@
 //! 0/1 matrix: row i of the result is the sum of the rows k of the right operand where the
 //! left holds a one. Summing those rows does `nnz · n` additions where gemm does `m · k · n`
 //! multiply-adds. For MNIST binarised (13 % ones), training a VAE with gemm's AVX2 kernels on
-//! two cores of an Intel Xeon, the sums took about half of gemm's time: `x · W` (64 × 784 ·
-//! 784 × 400) 320–360 µs against 660–730, `xᵀ · δ` 375–425 µs against 595–680; with gemm's
-//! AVX-512 kernels the two were level, and such a matrix is left to gemm there (see
-//! `max_density_inverse`; BENCHMARKS.md, *Binary inputs as sums of rows*).
+//! two cores of an Intel Xeon, the sums of `x · W` (64 × 784 · 784 × 400) and `xᵀ · δ` took
+//! about half and two thirds of gemm's time; with gemm's AVX-512 kernels the two were level,
+//! and such a matrix is left to gemm there (see `max_density_inverse`; the times in
+//! BENCHMARKS.md, *Binary inputs as sums of rows*).
 //!
 //! The sums run over each row's ones in increasing k, from +0, as gemm's kernels accumulate
 //! a product whose depth is one block, so the values are gemm's bit for bit there (a multiply-
