@@ -1,9 +1,10 @@
 //! Element-wise maps compiled for the CPU's widest vectors.
 //!
 //! The crate is built for the target's baseline (SSE2 on x86-64), so a loop such as
-//! `for x in xs { *x = op(*x, s) }` vectorises four lanes wide at most. These helpers compile
-//! the same loop a second and third time, for AVX-512 and for AVX2 + FMA, and pick one at run
-//! time; `op` is inlined into each copy. Other targets run the plain loop. The AVX-512 copy is
+//! `for x in xs { *x = op(*x, s) }` vectorises four lanes wide at most. These helpers (and
+//! [`widest`], which the crate's other vectorised loops go through) compile the same loop a
+//! second and third time, for AVX-512 and for AVX2 + FMA, and pick one at run time; `op` is
+//! inlined into each copy. Other targets run the plain loop. The AVX-512 copy is
 //! compiled only with the `x86-v4` feature, which also turns on gemm's and macerator's AVX-512
 //! code: without it, the crate runs on an AVX-512 CPU as on one with AVX2 alone.
 
@@ -23,30 +24,6 @@ fn collected<E: Copy, Op: Fn(E) -> E>(src: &[E], op: Op) -> Vec<E> {
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 mod x86 {
-    use super::*;
-
-    #[cfg(feature = "x86-v4")]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn each_avx512<E: Copy, Op: Fn(E) -> E>(xs: &mut [E], op: Op) {
-        each(xs, op)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn each_avx2<E: Copy, Op: Fn(E) -> E>(xs: &mut [E], op: Op) {
-        each(xs, op)
-    }
-
-    #[cfg(feature = "x86-v4")]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn collected_avx512<E: Copy, Op: Fn(E) -> E>(src: &[E], op: Op) -> Vec<E> {
-        collected(src, op)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn collected_avx2<E: Copy, Op: Fn(E) -> E>(src: &[E], op: Op) -> Vec<E> {
-        collected(src, op)
-    }
-
     /// 2 for AVX-512F (with the `x86-v4` feature only), 1 for AVX2 with FMA, 0 for neither.
     pub(super) fn level() -> u8 {
         if cfg!(feature = "x86-v4") && std::arch::is_x86_feature_detected!("avx512f") {
@@ -101,29 +78,19 @@ pub(crate) fn widest<R>(work: impl FnOnce() -> R) -> R {
 /// `*x = op(*x)` for every element of `xs`.
 #[inline]
 pub fn map_inplace<E: Copy, Op: Fn(E) -> E>(xs: &mut [E], op: Op) {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    match x86::level() {
-        // SAFETY: the CPU has the features each copy is compiled for (`level` checked them).
-        #[cfg(feature = "x86-v4")]
-        2 => return unsafe { x86::each_avx512(xs, op) },
-        1 => return unsafe { x86::each_avx2(xs, op) },
-        _ => {}
-    }
-    each(xs, op)
+    widest(
+        #[inline(always)]
+        || each(xs, op),
+    )
 }
 
 /// `op` of every element of `src`, in a new vector.
 #[inline]
 pub fn map_collect<E: Copy, Op: Fn(E) -> E>(src: &[E], op: Op) -> Vec<E> {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    match x86::level() {
-        // SAFETY: as in `map_inplace`.
-        #[cfg(feature = "x86-v4")]
-        2 => return unsafe { x86::collected_avx512(src, op) },
-        1 => return unsafe { x86::collected_avx2(src, op) },
-        _ => {}
-    }
-    collected(src, op)
+    widest(
+        #[inline(always)]
+        || collected(src, op),
+    )
 }
 
 #[cfg(test)]

@@ -28,8 +28,7 @@ fn exp_one(x: f32) -> f32 {
     let n = (xc * LOG2E + 0.5).floor();
     let r = xc - n * C1 - n * C2;
     let r2 = r * r;
-    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r
-        + 4.166_579_6e-2)
+    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
         * r
         + 1.666_666_5e-1)
         * r
@@ -148,36 +147,14 @@ macro_rules! dispatched {
     ($(#[$doc:meta])* $name:ident, $one:ident) => {
         $(#[$doc])*
         pub fn $name(a: &mut [f32]) {
-            #[inline(always)]
-            fn each(a: &mut [f32]) {
-                for v in a.iter_mut() {
-                    *v = $one(*v);
-                }
-            }
-            #[cfg(all(target_arch = "x86_64", feature = "std"))]
-            {
-                #[cfg(feature = "x86-v4")]
-                #[target_feature(enable = "avx512f")]
-                unsafe fn avx512(a: &mut [f32]) {
-                    each(a)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2(a: &mut [f32]) {
-                    each(a)
-                }
-                #[cfg(feature = "x86-v4")]
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F, checked just above.
-                    return unsafe { avx512(a) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                    return unsafe { avx2(a) };
-                }
-            }
-            each(a)
+            super::widest(
+                #[inline(always)]
+                || {
+                    for v in a.iter_mut() {
+                        *v = $one(*v);
+                    }
+                },
+            )
         }
     };
 }
@@ -201,36 +178,19 @@ dispatched!(
 
 /// `grad[i] · σ(−x[i])` into `grad`: the gradient of ln σ at `x` (both of the same length).
 pub fn log_sigmoid_backward_f32(x: &[f32], grad: &mut [f32]) {
-    assert_eq!(x.len(), grad.len(), "log_sigmoid_backward_f32: lengths differ");
-    #[inline(always)]
-    fn each(x: &[f32], grad: &mut [f32]) {
-        for (g, &v) in grad.iter_mut().zip(x) {
-            *g *= sigmoid_neg_one(v);
-        }
-    }
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    {
-        #[cfg(feature = "x86-v4")]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn avx512(x: &[f32], grad: &mut [f32]) {
-            each(x, grad)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(x: &[f32], grad: &mut [f32]) {
-            each(x, grad)
-        }
-        #[cfg(feature = "x86-v4")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { avx512(x, grad) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { avx2(x, grad) };
-        }
-    }
-    each(x, grad)
+    assert_eq!(
+        x.len(),
+        grad.len(),
+        "log_sigmoid_backward_f32: lengths differ"
+    );
+    super::widest(
+        #[inline(always)]
+        || {
+            for (g, &v) in grad.iter_mut().zip(x) {
+                *g *= sigmoid_neg_one(v);
+            }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -256,7 +216,9 @@ mod tests {
             .map(|i| f32::from_bits(i * 4099))
             .filter(|x| x.is_finite())
             .collect();
-        v.extend([0.0, -0.0, 1.0, -1.0, 88.72, 88.73, -87.33, -103.9, -104.0, 1e-45, 1.17e-38]);
+        v.extend([
+            0.0, -0.0, 1.0, -1.0, 88.72, 88.73, -87.33, -103.9, -104.0, 1e-45, 1.17e-38,
+        ]);
         v
     }
 
