@@ -154,8 +154,10 @@ fn ones_of(
     const GROUP: usize = 16;
     let mut starts = Vec::with_capacity(lines + 1);
     starts.push(0u32);
-    // Room for the budget and one line beyond it.
-    let mut positions = vec![0u32; budget + length];
+    // Room for the budget and one line beyond it, not zeroed: most products that get here
+    // are not of zeros and ones, and are turned down within their first line.
+    let mut positions: Vec<u32> = Vec::with_capacity(budget + length);
+    let slots = positions.spare_capacity_mut();
     let mut at = 0usize;
     for l in 0..lines {
         let line = &matrix[l * stride..][..length];
@@ -170,14 +172,14 @@ fn ones_of(
                 other |= (v != 0.0) & (v != 1.0);
             }
             while mask != 0 {
-                positions[at] = base + mask.trailing_zeros();
+                slots[at].write(base + mask.trailing_zeros());
                 at += 1;
                 mask &= mask - 1;
             }
             base += GROUP as u32;
         }
         for &v in rest {
-            positions[at] = base;
+            slots[at].write(base);
             at += (v != 0.0) as usize;
             other |= (v != 0.0) & (v != 1.0);
             base += 1;
@@ -187,7 +189,9 @@ fn ones_of(
         }
         starts.push(at as u32);
     }
-    positions.truncate(at);
+    // SAFETY: `slots[..at]` were written above, and `at` is within the capacity (the slots'
+    // indexing checked each write).
+    unsafe { positions.set_len(at) };
     Some(Ones { starts, positions })
 }
 
